@@ -1,0 +1,358 @@
+/**
+ * One stdio child process: spawned in its own process group with an explicit environment,
+ * stdout framed as newline-delimited JSON, stdin writes serialised, stderr logged.
+ */
+import type { Logger } from "../log.ts";
+import { CHILD_ENV_VARS, KILL_COMMAND } from "../config/permissions.ts";
+
+export interface ChildSpec {
+  server: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** A stdout line longer than this ends the child. */
+  maxLineBytes: number;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** Why the proxy ended it, when it did. */
+  reason?: string;
+  lastStderr: string;
+}
+
+/** Thrown when a command cannot be started at all (not found, not permitted). */
+export class SpawnError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SpawnError";
+  }
+}
+
+const LC_VARS = [
+  "LC_ALL",
+  "LC_CTYPE",
+  "LC_NUMERIC",
+  "LC_TIME",
+  "LC_COLLATE",
+  "LC_MONETARY",
+  "LC_MESSAGES",
+  "LC_PAPER",
+  "LC_NAME",
+  "LC_ADDRESS",
+  "LC_TELEPHONE",
+  "LC_MEASUREMENT",
+  "LC_IDENTIFICATION",
+];
+
+/** The environment a child starts with: a few of the proxy's variables plus the server's own. */
+export function childEnvironment(serverEnv: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  const names = CHILD_ENV_VARS.flatMap((name) => name === "LC_*" ? LC_VARS : [name]);
+  for (const name of names) {
+    try {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    } catch {
+      // Not permitted: the child simply does not get it.
+    }
+  }
+  return { ...env, ...serverEnv };
+}
+
+let nextChildId = 1;
+const encoder = new TextEncoder();
+const STDERR_LINES_PER_SECOND = 20;
+const STDERR_LINE_CHARS = 1000;
+
+/** A running child process. Create with `Child.spawn`. */
+export class Child {
+  readonly id = nextChildId++;
+  readonly exited: Promise<ExitInfo>;
+  lastStderr = "";
+  /** Called with each parsed JSON value the child writes to stdout. */
+  onMessage: (message: unknown) => void = () => {};
+  #stopping = false;
+  #exited = false;
+  #reason: string | undefined;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #writes: Promise<void> = Promise.resolve();
+  #stderrBudget = STDERR_LINES_PER_SECOND;
+  #stderrWindow = 0;
+  #stderrDropped = 0;
+
+  private constructor(
+    readonly spec: ChildSpec,
+    readonly process: Deno.ChildProcess,
+    private readonly log: Logger,
+  ) {
+    this.#writer = process.stdin.getWriter();
+    // A write to a closed pipe rejects; the exit handler reports the real cause.
+    this.#writer.closed.catch(() => {});
+    const stdout = this.#readStdout();
+    const stderr = this.#readStderr();
+    this.exited = (async () => {
+      const status = await process.status;
+      this.#exited = true;
+      await Promise.allSettled([stdout, stderr]);
+      return {
+        code: status.signal ? null : status.code,
+        signal: status.signal ?? null,
+        reason: this.#reason,
+        lastStderr: this.lastStderr,
+      };
+    })();
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  get label(): string {
+    return `${this.spec.server}#${this.id}`;
+  }
+
+  /** Starts the command in its own process group; throws SpawnError if it cannot start. */
+  static spawn(spec: ChildSpec, log: Logger): Child {
+    let process: Deno.ChildProcess;
+    try {
+      process = new Deno.Command(spec.command, {
+        args: spec.args,
+        cwd: spec.cwd,
+        env: childEnvironment(spec.env),
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        // Makes the child a process-group leader, so the whole group (npx's grandchildren
+        // included) can be signalled at once.
+        detached: true,
+      }).spawn();
+    } catch (error) {
+      throw new SpawnError(describeSpawnError(spec, error));
+    }
+    return new Child(spec, process, log);
+  }
+
+  /** Queues one line (a serialised JSON-RPC message) for the child's stdin. */
+  send(line: string): Promise<void> {
+    const bytes = encoder.encode(line + "\n");
+    this.#writes = this.#writes.then(async () => {
+      if (this.#exited || this.#stopping) return;
+      await this.#writer.ready;
+      await this.#writer.write(bytes);
+    }).catch(() => {});
+    return this.#writes;
+  }
+
+  /** Ends the child and its process group: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(reason: string, graceMs = 5000): Promise<ExitInfo> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#reason ??= reason;
+      this.#writer.close().catch(() => {});
+      await signalGroup(this, "SIGTERM", this.log);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = await Promise.race([
+        this.exited.then(() => false),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), graceMs)),
+      ]);
+      clearTimeout(timer);
+      if (killed) await signalGroup(this, "SIGKILL", this.log);
+    }
+    const info = await this.exited;
+    // The leader may exit on SIGTERM while a grandchild ignores it: make sure the group is gone.
+    await signalGroup(this, "SIGKILL", this.log, true);
+    return info;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  async #readStdout(): Promise<void> {
+    const max = this.spec.maxLineBytes;
+    const decoder = new TextDecoder();
+    let parts: Uint8Array[] = [];
+    let pending = 0;
+    try {
+      for await (const chunk of this.process.stdout) {
+        let start = 0;
+        while (start < chunk.length) {
+          const newline = chunk.indexOf(10, start);
+          if (newline === -1) {
+            const rest = chunk.subarray(start);
+            pending += rest.length;
+            if (pending > max) {
+              this.#tooLong(max);
+              return;
+            }
+            parts.push(rest);
+            break;
+          }
+          const piece = chunk.subarray(start, newline);
+          if (pending + piece.length > max) {
+            this.#tooLong(max);
+            return;
+          }
+          let line: string;
+          if (parts.length === 0) line = decoder.decode(piece);
+          else {
+            parts.push(piece);
+            line = decoder.decode(concat(parts, pending + piece.length));
+            parts = [];
+            pending = 0;
+          }
+          this.#handleLine(line);
+          start = newline + 1;
+        }
+      }
+    } catch {
+      // The pipe closes when the child exits; the exit status says why.
+    }
+  }
+
+  #tooLong(max: number): void {
+    const reason = `stdout line over ${max} bytes (limits.maxMessageOut)`;
+    this.log.error("child wrote an oversized line; ending it", { child: this.label, reason });
+    this.#reason = reason;
+    this.stop(reason).catch(() => {});
+    this.process.stdout.cancel().catch(() => {});
+  }
+
+  #handleLine(line: string): void {
+    if (line.trim() === "") return;
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.log.warn("child wrote a non-JSON line to stdout; skipped", {
+        child: this.label,
+        line: line.slice(0, 200),
+      });
+      return;
+    }
+    this.onMessage(message);
+  }
+
+  async #readStderr(): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of this.process.stderr.pipeThrough(new TextDecoderStream())) {
+        buffered += chunk;
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) !== -1) {
+          this.#stderrLine(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+        }
+        if (buffered.length > 64 * 1024) {
+          this.#stderrLine(buffered);
+          buffered = "";
+        }
+      }
+    } catch {
+      // Closed with the child.
+    }
+    if (buffered) this.#stderrLine(buffered);
+    decoder.decode();
+  }
+
+  #stderrLine(raw: string): void {
+    const line = raw.replace(/\r$/, "").slice(0, STDERR_LINE_CHARS);
+    if (line.trim() === "") return;
+    this.lastStderr = line;
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#stderrWindow) {
+      if (this.#stderrDropped > 0) {
+        this.log.warn("child stderr rate-limited", {
+          child: this.label,
+          dropped: this.#stderrDropped,
+        });
+      }
+      this.#stderrWindow = second;
+      this.#stderrBudget = STDERR_LINES_PER_SECOND;
+      this.#stderrDropped = 0;
+    }
+    if (this.#stderrBudget-- > 0) this.log.info(`[${this.label}] ${line}`);
+    else this.#stderrDropped++;
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function describeSpawnError(spec: ChildSpec, error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) {
+    return `command "${spec.command}" not found` +
+      (spec.cwd ? ` (or the working directory ${spec.cwd} does not exist)` : " on PATH");
+  }
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return `not permitted to run "${spec.command}": the proxy's --allow-run flag does not list it ` +
+      `(run "main.ts permissions" to print the flags this config needs)`;
+  }
+  return `cannot start "${spec.command}": ${
+    error instanceof Error ? error.message : String(error)
+  }`;
+}
+
+let runAll: boolean | undefined;
+
+/** Signals the child's whole process group; falls back to the child alone if that fails. */
+async function signalGroup(
+  child: Child,
+  signal: "SIGTERM" | "SIGKILL",
+  log: Logger,
+  quiet = false,
+): Promise<void> {
+  const pid = child.pid;
+  runAll ??= Deno.permissions.querySync({ name: "run" }).state === "granted";
+  if (runAll) {
+    try {
+      Deno.kill(-pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+    return;
+  }
+  try {
+    // `kill -s TERM -- -PGID` signals every process in the group (POSIX kill(1)).
+    await new Deno.Command(KILL_COMMAND, {
+      args: ["-s", signal.slice(3), "--", `-${pid}`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      clearEnv: true,
+      env: { PATH: safePath() },
+    }).output();
+  } catch (error) {
+    if (!quiet) {
+      log.warn("cannot signal the child's process group; signalling the child only", {
+        child: child.label,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    try {
+      child.process.kill(signal);
+    } catch {
+      // Already exited.
+    }
+  }
+}
+
+function safePath(): string {
+  try {
+    return Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  } catch {
+    return "/usr/bin:/bin";
+  }
+}

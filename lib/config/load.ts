@@ -1,0 +1,196 @@
+/**
+ * Finds, reads and validates the config file: `--config FILE`, else `$MCP_PROXY_CONFIG`, else
+ * `./config.json`. With no file at the default path, the embedded demo config is used.
+ */
+import { Checker, ConfigError, isObject, keyPath } from "./check.ts";
+import { absolutePath, dirname } from "./paths.ts";
+import {
+  type Config,
+  DEFAULT_LIMITS,
+  isLoopbackHost,
+  parseConfig,
+  parseHostPort,
+  SERVER_DEFAULTS,
+} from "./schema.ts";
+
+export const DEFAULT_CONFIG_PATH = "./config.json";
+export const CONFIG_ENV = "MCP_PROXY_CONFIG";
+
+export interface LoadedConfig {
+  config: Config;
+  notices: string[];
+  /** Names of the environment variables the file references with `${VAR}`. */
+  envRefs: string[];
+}
+
+/** Where the config comes from: the flag, the environment variable, or the default path. */
+export function configPathFrom(
+  flag: string | undefined,
+  env: (name: string) => string | undefined,
+) {
+  if (flag !== undefined) return { path: flag, explicit: true };
+  const fromEnv = env(CONFIG_ENV);
+  if (fromEnv) return { path: fromEnv, explicit: true };
+  return { path: DEFAULT_CONFIG_PATH, explicit: false };
+}
+
+/**
+ * Loads the config at `path`. A missing file is an error when the path was given explicitly;
+ * at the default path it yields the demo config (loopback only, no login).
+ */
+export async function loadConfig(
+  path: string,
+  options: {
+    explicit: boolean;
+    env: (name: string) => string | undefined;
+    cwd: string;
+    /** A `--listen` override of the file's "listen". */
+    listen?: string;
+  },
+): Promise<LoadedConfig> {
+  const absolute = absolutePath(options.cwd, path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(absolute);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !options.explicit) {
+      const config = demoConfig();
+      if (options.listen !== undefined) config.listen = checkDemoListen(options.listen);
+      return { config, notices: [], envRefs: [] };
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ConfigError([`${path}: config file not found`]);
+    }
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError([`${path}: cannot read the config file (${error.message})`]);
+    }
+    throw new ConfigError([`${path}: cannot read the config file (${String(error)})`]);
+  }
+  return parseConfigText(text, { source: absolute, env: options.env, listen: options.listen });
+}
+
+/** Parses config text: JSON, then `${VAR}` substitution, then validation. */
+export function parseConfigText(
+  text: string,
+  options: { source: string; env: (name: string) => string | undefined; listen?: string },
+): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([`${options.source}: not valid JSON (${jsonErrorWhere(text, error)})`]);
+  }
+  const ck = new Checker();
+  const envRefs = new Set<string>();
+  const substituted = substitute(raw, "", options.env, ck, envRefs);
+  ck.throwIfFailed();
+  if (options.listen !== undefined && isObject(substituted)) substituted.listen = options.listen;
+  const config = parseConfig(substituted, {
+    source: options.source,
+    baseDir: dirname(options.source),
+  }, ck);
+  return { config, notices: ck.notices, envRefs: [...envRefs].sort() };
+}
+
+/** Lists the `${VAR}` names a config text references, without needing their values. */
+export function envReferences(text: string): string[] {
+  const names = new Set<string>();
+  for (const m of text.matchAll(VAR_PATTERN)) names.add(m[1]);
+  return [...names].sort();
+}
+
+const VAR_PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+function substitute(
+  value: unknown,
+  path: string,
+  env: (name: string) => string | undefined,
+  ck: Checker,
+  refs: Set<string>,
+): unknown {
+  if (typeof value === "string") {
+    if (!value.includes("${")) return value;
+    return value.replace(VAR_PATTERN, (_, name: string) => {
+      refs.add(name);
+      const found = readEnv(env, name);
+      if (found === undefined) {
+        ck.fail(path, `environment variable ${name} is not set`);
+        return "";
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, i) => substitute(item, keyPath(path, i), env, ck, refs));
+  }
+  if (isObject(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = substitute(v, keyPath(path, k), env, ck, refs);
+    }
+    return out;
+  }
+  return value;
+}
+
+function readEnv(env: (name: string) => string | undefined, name: string): string | undefined {
+  try {
+    return env(name);
+  } catch {
+    // Not permitted to read it: the permission flags were derived from another config.
+    return undefined;
+  }
+}
+
+function jsonErrorWhere(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const m = /position (\d+)/.exec(message);
+  if (!m) return message;
+  const offset = Number(m[1]);
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `${message.replace(/ in JSON at position \d+.*$/, "")} at line ${line}, column ${column}`;
+}
+
+/** The embedded demo: one bundled harmless server on 127.0.0.1:8080, no login. */
+export function demoConfig(): Config {
+  return {
+    source: null,
+    demo: true,
+    listen: { hostname: "127.0.0.1", port: 8080 },
+    dataDir: absolutePath(Deno.cwd(), "./data"),
+    servers: [{
+      name: "demo",
+      command: "deno",
+      args: ["run", "--no-prompt", demoServerPath()],
+      env: {},
+      mode: "shared",
+      idleTimeoutMs: SERVER_DEFAULTS.idleTimeoutMs,
+      requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
+      maxInFlight: SERVER_DEFAULTS.maxInFlight,
+      restartDelayMs: SERVER_DEFAULTS.restartDelayMs,
+    }],
+    allowedOrigins: ["http://localhost:6274", "http://127.0.0.1:6274"],
+    legacySse: true,
+    logLevel: "info",
+    limits: { ...DEFAULT_LIMITS },
+  };
+}
+
+/** The demo only ever listens on loopback. */
+function checkDemoListen(text: string) {
+  const listen = parseHostPort(text);
+  if (!listen) throw new ConfigError([`--listen: expected "HOST:PORT" such as "127.0.0.1:8080"`]);
+  if (!isLoopbackHost(listen.hostname)) {
+    throw new ConfigError([
+      `--listen: the demo only listens on a loopback address, not "${listen.hostname}"`,
+    ]);
+  }
+  return listen;
+}
+
+/** Path of the bundled demo server script. */
+export function demoServerPath(): string {
+  return decodeURIComponent(new URL("../../examples/demo-server.ts", import.meta.url).pathname);
+}

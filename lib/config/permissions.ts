@@ -1,0 +1,44 @@
+/**
+ * The one place that derives the Deno permission flags a config needs. `main.ts permissions`
+ * prints them, `deno task start` runs the proxy with them, and the tests start the proxy under
+ * test with exactly these flags, so the tests prove they are enough.
+ */
+import type { LoadedConfig } from "./load.ts";
+import { CONFIG_ENV } from "./load.ts";
+
+/** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
+export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
+
+/**
+ * Deno.kill needs unrestricted --allow-run (checked on Deno 2.9.6), so process groups are
+ * signalled with the system `kill` command instead; only that command is added.
+ */
+export const KILL_COMMAND = "kill";
+
+/** Returns the minimal `deno run` flags for a loaded config read from `configPath`. */
+export function derivePermissions(loaded: LoadedConfig, configPath: string): string[] {
+  const { config } = loaded;
+  const { hostname, port } = config.listen;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const net = [port === 0 ? host : `${host}:${port}`];
+  const read = [configPath];
+  const write: string[] = [];
+  if (!config.demo) {
+    read.push(config.dataDir);
+    write.push(config.dataDir);
+  }
+  const run = unique([...config.servers.map((s) => s.command), KILL_COMMAND]);
+  const env = unique([...CHILD_ENV_VARS, CONFIG_ENV, ...loaded.envRefs]);
+  const flags = [
+    "--no-prompt",
+    `--allow-net=${net.join(",")}`,
+    `--allow-read=${read.join(",")}`,
+  ];
+  if (write.length) flags.push(`--allow-write=${write.join(",")}`);
+  flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${env.join(",")}`);
+  return flags;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

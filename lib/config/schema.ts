@@ -1,0 +1,320 @@
+/**
+ * The config file's shape: the Claude Desktop `mcpServers` map plus the proxy's own keys.
+ * `parseConfig` turns the parsed JSON (after `${VAR}` substitution) into a normalised `Config`.
+ */
+import {
+  boolean,
+  Checker,
+  duration,
+  integer,
+  type JsonObject,
+  keyPath,
+  knownKeys,
+  object,
+  oneOf,
+  size,
+  string,
+  stringArray,
+  stringMap,
+} from "./check.ts";
+import { absolutePath } from "./paths.ts";
+
+export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const MODES = ["per-user", "per-session", "shared"] as const;
+export type Mode = typeof MODES[number];
+
+export interface ServerConfig {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  mode: Mode;
+  /** Idle time after which a child is stopped; 0 keeps it running. */
+  idleTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxInFlight: number;
+  /** First restart delay after an exit; doubles per exit within a minute, up to 60 s. */
+  restartDelayMs: number;
+}
+
+export interface Limits {
+  childrenPerUser: number;
+  childrenTotal: number;
+  maxMessageInBytes: number;
+  maxMessageOutBytes: number;
+  sessionsTotal: number;
+  sessionIdleTimeoutMs: number;
+  sseKeepAliveMs: number;
+}
+
+export interface Listen {
+  hostname: string;
+  port: number;
+}
+
+export interface Config {
+  /** Absolute path of the config file, or null for the embedded demo. */
+  source: string | null;
+  demo: boolean;
+  listen: Listen;
+  dataDir: string;
+  servers: ServerConfig[];
+  allowedOrigins: string[];
+  legacySse: boolean;
+  logLevel: "debug" | "info" | "warn" | "error";
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  childrenPerUser: 4,
+  childrenTotal: 32,
+  maxMessageInBytes: 4 * 1024 * 1024,
+  maxMessageOutBytes: 16 * 1024 * 1024,
+  sessionsTotal: 1000,
+  sessionIdleTimeoutMs: 60 * 60_000,
+  sseKeepAliveMs: 25_000,
+};
+
+export const SERVER_DEFAULTS = {
+  mode: "per-user" as Mode,
+  idleTimeoutMs: 10 * 60_000,
+  requestTimeoutMs: 120_000,
+  maxInFlight: 32,
+  restartDelayMs: 1000,
+};
+
+const TOP_KEYS = [
+  "$schema",
+  "listen",
+  "dataDir",
+  "mcpServers",
+  "allowedOrigins",
+  "legacySse",
+  "logLevel",
+  "limits",
+] as const;
+const SERVER_KEYS = [
+  "command",
+  "args",
+  "env",
+  "cwd",
+  "mode",
+  "disabled",
+  "type",
+  "url",
+  "idleTimeout",
+  "requestTimeout",
+  "maxInFlight",
+  "restartDelay",
+] as const;
+/** Keys that other MCP clients put in the same file; understood and ignored. */
+const CLIENT_SIDE_KEYS = [
+  "autoApprove",
+  "alwaysAllow",
+  "timeout",
+  "disabledTools",
+  "transportType",
+];
+const LIMIT_KEYS = [
+  "childrenPerUser",
+  "childrenTotal",
+  "maxMessageIn",
+  "maxMessageOut",
+  "sessionsTotal",
+  "sessionIdleTimeout",
+  "sseKeepAlive",
+] as const;
+
+const HOUR = 3_600_000;
+
+export interface ParseOptions {
+  source: string | null;
+  /** Directory relative paths (dataDir, cwd) are resolved against. */
+  baseDir: string;
+}
+
+/** Validates a parsed config document; throws ConfigError listing every problem. */
+export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checker()): Config {
+  const root = object(ck, raw, "") ?? (raw === undefined ? {} : undefined);
+  if (!root) {
+    ck.throwIfFailed();
+    throw new Error("unreachable");
+  }
+  knownKeys(ck, root, "", TOP_KEYS);
+
+  const listen = parseListen(ck, root);
+  const dataDir = absolutePath(
+    options.baseDir,
+    string(ck, root, "dataDir", "", { nonEmpty: true }) ?? "./data",
+  );
+  const servers = parseServers(ck, root, options.baseDir);
+  const allowedOrigins = (stringArray(ck, root, "allowedOrigins", "") ?? []).flatMap((o, i) => {
+    const origin = canonicalOrigin(o);
+    if (!origin) {
+      ck.fail(keyPath("allowedOrigins", i), `expected an origin such as "http://localhost:6274"`);
+      return [];
+    }
+    return [origin];
+  });
+  const legacySse = boolean(ck, root, "legacySse", "") ?? true;
+  const logLevel = oneOf(ck, root, "logLevel", "", ["debug", "info", "warn", "error"] as const) ??
+    "info";
+  const limits = parseLimits(ck, root);
+
+  if (listen && !isLoopbackHost(listen.hostname)) {
+    ck.fail(
+      "listen",
+      `"${listen.hostname}" is not a loopback address. Without login configured the proxy only ` +
+        `serves 127.0.0.1, ::1 or localhost, so nothing on the network can reach your servers. ` +
+        `Put a tunnel (Tailscale Funnel, Cloudflare Tunnel, ngrok) in front of a loopback address.`,
+    );
+  }
+  ck.throwIfFailed();
+  return {
+    source: options.source,
+    demo: false,
+    listen: listen!,
+    dataDir,
+    servers,
+    allowedOrigins,
+    legacySse,
+    logLevel,
+    limits,
+  };
+}
+
+function parseListen(ck: Checker, root: JsonObject): Listen | undefined {
+  const text = string(ck, root, "listen", "") ?? "127.0.0.1:8080";
+  const parsed = parseHostPort(text);
+  if (!parsed) {
+    return ck.fail("listen", `expected "HOST:PORT" such as "127.0.0.1:8080" or "[::1]:8080"`);
+  }
+  return parsed;
+}
+
+/** Parses "127.0.0.1:8080", "[::1]:8080" or "localhost:0". */
+export function parseHostPort(text: string): Listen | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: m[1] ?? m[2], port };
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function parseServers(ck: Checker, root: JsonObject, baseDir: string): ServerConfig[] {
+  const map = object(ck, root.mcpServers, "mcpServers");
+  if (root.mcpServers === undefined) {
+    ck.fail("mcpServers", "required: list at least one stdio server");
+    return [];
+  }
+  if (!map) return [];
+  const servers: ServerConfig[] = [];
+  for (const [name, value] of Object.entries(map)) {
+    const path = keyPath("mcpServers", name);
+    if (!SERVER_NAME.test(name)) {
+      ck.fail(path, "server names use lower-case letters, digits, '-' and '_' (at most 64)");
+      continue;
+    }
+    const entry = object(ck, value, path);
+    if (!entry) continue;
+    const server = parseServer(ck, entry, path, name, baseDir);
+    if (server) servers.push(server);
+  }
+  if (Object.keys(map).length === 0) ck.fail("mcpServers", "list at least one stdio server");
+  else if (servers.length === 0 && ck.problems.length === 0) {
+    ck.fail("mcpServers", "every server is disabled: nothing to serve");
+  }
+  return servers;
+}
+
+function parseServer(
+  ck: Checker,
+  entry: JsonObject,
+  path: string,
+  name: string,
+  baseDir: string,
+): ServerConfig | undefined {
+  knownKeys(ck, entry, path, SERVER_KEYS, CLIENT_SIDE_KEYS);
+  if (boolean(ck, entry, "disabled", path)) {
+    ck.notice(path, "skipped (disabled: true)");
+    return undefined;
+  }
+  const type = string(ck, entry, "type", path);
+  if (type !== undefined && type !== "stdio") {
+    ck.fail(keyPath(path, "type"), `"${type}" servers are not bridged: only stdio servers are`);
+  }
+  if (entry.url !== undefined) {
+    ck.fail(keyPath(path, "url"), "remote servers are not bridged: only stdio servers (command)");
+  }
+  const command = string(ck, entry, "command", path, {
+    required: entry.url === undefined,
+  });
+  const args = stringArray(ck, entry, "args", path) ?? [];
+  const env = stringMap(ck, entry, "env", path) ?? {};
+  const cwdText = string(ck, entry, "cwd", path, { nonEmpty: true });
+  const mode = oneOf(ck, entry, "mode", path, MODES) ?? SERVER_DEFAULTS.mode;
+  const idleTimeoutMs = duration(ck, entry, "idleTimeout", path, { min: 0, max: 7 * 24 * HOUR }) ??
+    SERVER_DEFAULTS.idleTimeoutMs;
+  const requestTimeoutMs =
+    duration(ck, entry, "requestTimeout", path, { min: 1000, max: 24 * HOUR }) ??
+      SERVER_DEFAULTS.requestTimeoutMs;
+  const maxInFlight = integer(ck, entry, "maxInFlight", path, { min: 1, max: 10_000 }) ??
+    SERVER_DEFAULTS.maxInFlight;
+  const restartDelayMs = duration(ck, entry, "restartDelay", path, { min: 10, max: 60_000 }) ??
+    SERVER_DEFAULTS.restartDelayMs;
+  if (command === undefined) return undefined;
+  return {
+    name,
+    command,
+    args,
+    env,
+    cwd: cwdText === undefined ? undefined : absolutePath(baseDir, cwdText),
+    mode,
+    idleTimeoutMs,
+    requestTimeoutMs,
+    maxInFlight,
+    restartDelayMs,
+  };
+}
+
+function parseLimits(ck: Checker, root: JsonObject): Limits {
+  const limits = object(ck, root.limits, "limits");
+  if (!limits) return { ...DEFAULT_LIMITS };
+  knownKeys(ck, limits, "limits", LIMIT_KEYS);
+  const p = "limits";
+  const d = DEFAULT_LIMITS;
+  return {
+    childrenPerUser: integer(ck, limits, "childrenPerUser", p, { min: 1, max: 1000 }) ??
+      d.childrenPerUser,
+    childrenTotal: integer(ck, limits, "childrenTotal", p, { min: 1, max: 10_000 }) ??
+      d.childrenTotal,
+    maxMessageInBytes: size(ck, limits, "maxMessageIn", p, { min: 1024, max: 1024 ** 3 }) ??
+      d.maxMessageInBytes,
+    maxMessageOutBytes: size(ck, limits, "maxMessageOut", p, { min: 1024, max: 1024 ** 3 }) ??
+      d.maxMessageOutBytes,
+    sessionsTotal: integer(ck, limits, "sessionsTotal", p, { min: 1, max: 1_000_000 }) ??
+      d.sessionsTotal,
+    sessionIdleTimeoutMs:
+      duration(ck, limits, "sessionIdleTimeout", p, { min: 1000, max: 30 * 24 * HOUR }) ??
+        d.sessionIdleTimeoutMs,
+    sseKeepAliveMs: duration(ck, limits, "sseKeepAlive", p, { min: 1000, max: HOUR }) ??
+      d.sseKeepAliveMs,
+  };
+}
+
+/** Lower-cased scheme://host[:port] with the default port dropped, or null. */
+export function canonicalOrigin(text: string): string | null {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    if (url.pathname !== "/" || url.search || url.hash || url.username) return null;
+    return url.origin;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * The Streamable HTTP transport (revisions 2025-03-26, 2025-06-18, 2025-11-25) on Web-standard
+ * Request/Response: POST carries messages, GET opens the standalone stream, DELETE ends a session.
+ */
+import type { Identity } from "../router/router.ts";
+import type { ServerConfig } from "../config/schema.ts";
+import type { Reply } from "../router/mux.ts";
+import { isRecord, UnavailableError } from "../children/supervisor.ts";
+import {
+  classify,
+  ErrorCode,
+  type JsonRpcId,
+  META_VERSION_KEY,
+  resultBody,
+  STATELESS_ERA_VERSION,
+  STREAMABLE_VERSIONS,
+} from "./protocol.ts";
+import { acceptance, BodyTooLarge, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
+import { type ClientCapabilities, Session } from "./sessions.ts";
+import { formatEvent, parseEventId, SSE_HEADERS, SseWriter } from "./sse.ts";
+import type { McpService } from "./service.ts";
+
+/** How long a request may run before its response switches from JSON to an SSE stream. */
+export const SSE_AFTER_MS = 10_000;
+
+/** Handles one request to `/mcp/<name>`. */
+export function handleStreamable(
+  svc: McpService,
+  req: Request,
+  server: ServerConfig,
+  identity: Identity,
+): Promise<Response> | Response {
+  switch (req.method) {
+    case "POST":
+      return post(svc, req, server, identity);
+    case "GET":
+      return get(svc, req, server, identity);
+    case "DELETE":
+      return del(svc, req, server, identity);
+    default:
+      return rpcError(405, null, ErrorCode.ConnectionClosed, "method not allowed", {
+        headers: { allow: "GET, POST, DELETE" },
+      });
+  }
+}
+
+async function post(svc: McpService, req: Request, server: ServerConfig, identity: Identity) {
+  if (mediaType(req.headers.get("content-type")) !== "application/json") {
+    return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
+  }
+  const headerVersion = req.headers.get("mcp-protocol-version");
+  if (headerVersion !== null && !STREAMABLE_VERSIONS.includes(headerVersion as never)) {
+    return unsupportedVersion(null, headerVersion);
+  }
+  let text: string;
+  try {
+    text = await readBody(req, svc.limits.maxMessageInBytes);
+  } catch (error) {
+    if (error instanceof BodyTooLarge) {
+      return rpcError(413, null, ErrorCode.InvalidRequest, `message over ${error.limit} bytes`);
+    }
+    return rpcError(400, null, ErrorCode.ParseError, "could not read the request body");
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return rpcError(400, null, ErrorCode.ParseError, "parse error: the body is not valid JSON");
+  }
+  const messages = Array.isArray(body) ? body : [body];
+  if (messages.length === 0) return rpcError(400, null, ErrorCode.InvalidRequest, "empty batch");
+  for (const message of messages) {
+    if (classify(message) === "invalid") {
+      const id = isRecord(message) && typeof message.id !== "object"
+        ? message.id as JsonRpcId
+        : null;
+      return rpcError(400, id ?? null, ErrorCode.InvalidRequest, "invalid JSON-RPC 2.0 message");
+    }
+  }
+  const first = messages[0] as Record<string, unknown>;
+  const era = statelessEraVersion(first);
+  if (era) return unsupportedVersion(first.id as JsonRpcId ?? null, era);
+
+  if (messages.some((m) => (m as Record<string, unknown>).method === "initialize")) {
+    if (messages.length > 1) {
+      return rpcError(
+        400,
+        null,
+        ErrorCode.InvalidRequest,
+        "initialize must not be part of a batch",
+      );
+    }
+    return initialize(svc, req, server, identity, first);
+  }
+
+  const found = findSession(svc, req, server, identity);
+  if (found instanceof Response) return found;
+  const session = found;
+  if (Array.isArray(body) && session.protocolVersion !== "2025-03-26") {
+    return rpcError(
+      400,
+      null,
+      ErrorCode.InvalidRequest,
+      `JSON-RPC batches are not supported in protocol version ${session.protocolVersion}`,
+    );
+  }
+
+  const requests: Record<string, unknown>[] = [];
+  for (const m of messages as Record<string, unknown>[]) {
+    if (classify(m) === "request") requests.push(m);
+  }
+  if (requests.length > 0 && !svc.router.isReady(session)) {
+    try {
+      await svc.router.prepare(session);
+    } catch (error) {
+      return childError(error, requests.length === 1 ? requests[0].id as JsonRpcId : null);
+    }
+  }
+  for (const m of messages as Record<string, unknown>[]) {
+    const kind = classify(m);
+    if (kind === "notification") svc.router.notification(session, m);
+    else if (kind === "response") svc.router.response(session, m);
+  }
+  if (requests.length === 0) return new Response(null, { status: 202 });
+
+  const accept = acceptance(req.headers.get("accept"));
+  const mode = accept.sse ? (accept.json ? "deferred" : "sse") : "json";
+  const stream = new PostStream(svc, session, mode, requests.length, Array.isArray(body));
+  if (requests.length === 1) svc.router.request(session, requests[0], stream);
+  else {
+    requests.forEach((m, index) => svc.router.request(session, m, stream.part(index)));
+  }
+  return stream.response;
+}
+
+async function initialize(
+  svc: McpService,
+  req: Request,
+  server: ServerConfig,
+  identity: Identity,
+  message: Record<string, unknown>,
+): Promise<Response> {
+  const id = message.id as JsonRpcId;
+  const params = message.params;
+  if (
+    !isRecord(params) || typeof params.protocolVersion !== "string" ||
+    (params.capabilities !== undefined && !isRecord(params.capabilities))
+  ) {
+    return rpcError(
+      400,
+      id,
+      ErrorCode.InvalidParams,
+      "initialize needs protocolVersion and capabilities",
+    );
+  }
+  const session = new Session(
+    server,
+    identity,
+    "streamable",
+    STREAMABLE_VERSIONS.includes(params.protocolVersion as never)
+      ? params.protocolVersion
+      : STREAMABLE_VERSIONS[0],
+    clientCapabilities(params.capabilities),
+    clientName(params.clientInfo),
+  );
+  let result: Record<string, unknown>;
+  try {
+    result = await svc.router.initialize(session, params.protocolVersion, STREAMABLE_VERSIONS);
+  } catch (error) {
+    return childError(error, id);
+  }
+  svc.open(session);
+  const body = resultBody(id, result);
+  const headers = { "mcp-session-id": session.id };
+  const accept = acceptance(req.headers.get("accept"));
+  if (accept.sse && !accept.json) {
+    return new Response(formatEvent(body), { headers: { ...SSE_HEADERS, ...headers } });
+  }
+  return jsonResponse(body, 200, headers);
+}
+
+function get(svc: McpService, req: Request, server: ServerConfig, identity: Identity): Response {
+  if (!acceptance(req.headers.get("accept")).sse) {
+    return rpcError(406, null, ErrorCode.ConnectionClosed, "GET needs Accept: text/event-stream");
+  }
+  const found = findSession(svc, req, server, identity);
+  if (found instanceof Response) return found;
+  const session = found;
+  session.lastActive = Date.now();
+  const writer = new SseWriter(svc.registry);
+  const resume = parseEventId(req.headers.get("last-event-id"));
+  if (resume && resume.stream !== 0) {
+    for (const event of session.events.after(resume.stream, resume.seq)) writer.write(event);
+    const active = session.resumable.get(resume.stream);
+    if (active) active.attach(writer);
+    else session.addListener(writer);
+  } else {
+    session.addListener(writer, resume?.seq);
+  }
+  return new Response(writer.body, { headers: SSE_HEADERS });
+}
+
+async function del(svc: McpService, req: Request, server: ServerConfig, identity: Identity) {
+  const found = findSession(svc, req, server, identity);
+  if (found instanceof Response) return found;
+  await svc.close(found, "client ended the session");
+  return new Response(null, { status: 204 });
+}
+
+/** The session named by Mcp-Session-Id, or the error response the transport requires. */
+function findSession(
+  svc: McpService,
+  req: Request,
+  server: ServerConfig,
+  identity: Identity,
+): Session | Response {
+  const id = req.headers.get("mcp-session-id");
+  if (!id) {
+    return rpcError(400, null, ErrorCode.ConnectionClosed, "Mcp-Session-Id header is required");
+  }
+  const session = svc.sessions.get(id);
+  // Another person's session, or another server's, is as unknown as a missing one.
+  if (
+    !session || session.transport !== "streamable" || session.server.name !== server.name ||
+    !session.belongsTo(identity)
+  ) {
+    return rpcError(404, null, ErrorCode.SessionNotFound, "session not found");
+  }
+  session.lastActive = Date.now();
+  return session;
+}
+
+/** The 2026-07-28 revision's version, if a message declares it. */
+function statelessEraVersion(message: Record<string, unknown>): string | null {
+  const params = message.params;
+  if (!isRecord(params) || !isRecord(params._meta)) return null;
+  const v = params._meta[META_VERSION_KEY];
+  return typeof v === "string" ? v : null;
+}
+
+function unsupportedVersion(id: JsonRpcId | null, requested: string): Response {
+  const message = requested === STATELESS_ERA_VERSION
+    ? `protocol version ${requested} is not supported yet; use one of the supported versions`
+    : `unsupported protocol version: ${requested}`;
+  return rpcError(400, id, ErrorCode.UnsupportedProtocolVersion, message, {
+    data: { supported: [...STREAMABLE_VERSIONS], requested },
+  });
+}
+
+/** Maps a child start-up failure to the response the client sees. */
+export function childError(error: unknown, id: JsonRpcId | null): Response {
+  if (error instanceof UnavailableError) {
+    return rpcError(503, id, ErrorCode.InternalError, error.message, {
+      headers: { "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) },
+    });
+  }
+  return rpcError(200, id, ErrorCode.InternalError, (error as Error).message);
+}
+
+export function clientCapabilities(capabilities: unknown): ClientCapabilities {
+  const caps = isRecord(capabilities) ? capabilities : {};
+  return {
+    sampling: isRecord(caps.sampling),
+    elicitation: isRecord(caps.elicitation),
+    roots: isRecord(caps.roots),
+  };
+}
+
+export function clientName(info: unknown): string {
+  return isRecord(info) && typeof info.name === "string" ? info.name.slice(0, 100) : "unknown";
+}
+
+/**
+ * The HTTP response to one POST. It answers with JSON when the final message comes first,
+ * and switches to an SSE stream as soon as the child sends anything else for the request,
+ * or when the request runs longer than SSE_AFTER_MS (so tunnels see bytes and keep-alives).
+ */
+export class PostStream implements Reply {
+  readonly response: Promise<Response>;
+  readonly streaming: boolean;
+  readonly started = Date.now();
+  #resolve!: (response: Response) => void;
+  #resolved = false;
+  #remaining: number;
+  #parts: string[] = [];
+  #writer: SseWriter | null = null;
+  #streamId = 0;
+  #seq = 0;
+
+  constructor(
+    private readonly svc: McpService,
+    private readonly session: Session,
+    mode: "json" | "sse" | "deferred",
+    count: number,
+    private readonly batch: boolean,
+  ) {
+    this.response = new Promise((resolve) => this.#resolve = resolve);
+    this.#remaining = count;
+    this.streaming = mode !== "json";
+    if (mode === "sse") this.openSse();
+    else if (mode === "deferred") svc.deferred.add(this);
+  }
+
+  /** A Reply for one request of a batch. */
+  part(_index: number): Reply {
+    return { streaming: this.streaming, send: (t) => this.send(t), end: (t) => this.end(t) };
+  }
+
+  send(text: string): void {
+    if (!this.streaming || this.#remaining === 0) return;
+    if (!this.#writer && !this.#resolved) this.openSse();
+    this.#emit(text);
+  }
+
+  end(text: string): void {
+    if (this.#remaining === 0) return;
+    this.#remaining--;
+    if (this.#streamId !== 0) {
+      this.#emit(text);
+      if (this.#remaining === 0) this.#finish();
+      return;
+    }
+    this.#parts.push(text);
+    if (this.#remaining > 0) return;
+    this.svc.deferred.delete(this);
+    const body = this.batch ? `[${this.#parts.join(",")}]` : this.#parts[0];
+    this.#resolved = true;
+    this.#resolve(jsonResponse(body));
+  }
+
+  /** Switches to an SSE response (first message, or the request ran long). */
+  openSse(): void {
+    if (this.#streamId !== 0 || this.#resolved) return;
+    this.svc.deferred.delete(this);
+    this.#streamId = this.session.nextStreamId();
+    const writer = new SseWriter(this.svc.registry);
+    this.#writer = writer;
+    this.#resolved = true;
+    this.#resolve(new Response(writer.body, { headers: SSE_HEADERS }));
+    this.session.resumable.set(this.#streamId, this);
+    if (this.session.protocolVersion >= "2025-11-25") {
+      // The priming event: an id with empty data, so the client can resume with Last-Event-ID.
+      writer.write(`id: ${this.#streamId}_0\ndata: \n\n`);
+    }
+    const parts = this.#parts;
+    this.#parts = [];
+    for (const part of parts) this.#emit(part);
+    if (this.#remaining === 0) this.#finish();
+  }
+
+  /** Continues the stream on a new connection after the client resumed it. */
+  attach(writer: SseWriter): void {
+    this.#writer?.close();
+    this.#writer = writer;
+  }
+
+  #emit(text: string): void {
+    const seq = ++this.#seq;
+    const event = formatEvent(text, `${this.#streamId}_${seq}`);
+    this.session.events.push(this.#streamId, seq, event);
+    this.#writer?.write(event);
+  }
+
+  #finish(): void {
+    this.session.resumable.delete(this.#streamId);
+    this.#writer?.close();
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * Multiplexes many downstream sessions onto one supervised child: rewrites JSON-RPC ids and
+ * progress tokens so callers never collide, sends each response and request-scoped
+ * notification only to the stream that asked, and relays server-to-client requests to a
+ * caller that can answer them.
+ */
+import type { Logger } from "../log.ts";
+import type { ExitInfo } from "../children/child.ts";
+import {
+  type InitializeResult,
+  isRecord,
+  Supervisor,
+  type SupervisorOptions,
+} from "../children/supervisor.ts";
+import {
+  BROADCAST_NOTIFICATIONS,
+  errorBody,
+  ErrorCode,
+  type JsonRpcId,
+  logRank,
+  requiredClientCapability,
+  resultBody,
+} from "../mcp/protocol.ts";
+
+/** Where the messages about one downstream request go. */
+export interface Reply {
+  /** True when the response can carry messages before the final one (an SSE stream). */
+  readonly streaming: boolean;
+  /** A message related to the request (progress, log, server-to-client request). */
+  send(text: string): void;
+  /** The final response; nothing follows it. */
+  end(text: string): void;
+}
+
+/** A downstream session as the multiplexer sees it. */
+export interface Downstream {
+  readonly id: string;
+  readonly identityKey: string;
+  readonly capabilities: { sampling: boolean; elicitation: boolean; roots: boolean };
+  /** Minimum MCP log level rank this session wants; -1 for all. */
+  logLevel: number;
+  /** A session-wide message (list changes) for the session's standalone stream. */
+  notify(text: string): void;
+}
+
+/** What the router learns about each finished request (for the audit log and metrics). */
+export interface Completion {
+  session: Downstream;
+  method: string;
+  tool?: string;
+  durationMs: number;
+  outcome: "ok" | "error" | "tool_error" | "timeout" | "cancelled" | "child_exit";
+}
+
+interface Pending {
+  childId: number;
+  session: Downstream;
+  originalId: JsonRpcId;
+  originalToken: unknown;
+  hasToken: boolean;
+  reply: Reply;
+  method: string;
+  tool?: string;
+  started: number;
+  deadline: number;
+}
+
+interface ServerRequest {
+  session: Downstream;
+  childId: JsonRpcId;
+  childPid: number;
+}
+
+let nextDownstreamId = 1;
+
+export interface MuxOptions extends SupervisorOptions {
+  requestTimeoutMs: number;
+  maxInFlight: number;
+  /** The mode's sessions may belong to several people: never guess a recipient across them. */
+  shared: boolean;
+  onComplete?: (completion: Completion) => void;
+}
+
+/** One child and everything in flight on it. */
+export class Mux {
+  readonly supervisor: Supervisor;
+  readonly sessions = new Set<Downstream>();
+  #pending = new Map<number, Pending>();
+  #serverRequests = new Map<string, ServerRequest>();
+  #queue: Array<() => void> = [];
+  #nextId = 1;
+  #log: Logger;
+
+  /**
+   * @param key the routing key (identity, session or "*")
+   * @param owner whose child this is, for the per-user limit ("shared" for nobody's)
+   */
+  constructor(readonly key: string, readonly owner: string, readonly options: MuxOptions) {
+    this.#log = options.log;
+    this.supervisor = new Supervisor(options, {
+      onMessage: (message) => this.#fromChild(message),
+      onExit: (info, description) => this.#childExited(info, description),
+      onReady: (restarted) => restarted && this.#announceRestart(),
+    });
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  get initResult(): InitializeResult | null {
+    return this.supervisor.initResult;
+  }
+
+  /** Relays one downstream request to the child; the answer goes to `reply`. */
+  request(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
+    if (this.#pending.size >= this.options.maxInFlight) {
+      if (this.#queue.length >= this.options.maxInFlight * 4) {
+        reply.end(
+          errorBody(
+            message.id as JsonRpcId,
+            ErrorCode.InternalError,
+            "server busy: too many requests in flight",
+          ),
+        );
+        return;
+      }
+      this.#queue.push(() => this.request(session, message, reply));
+      return;
+    }
+    const sup = this.supervisor;
+    if (sup.state !== "ready") {
+      sup.ready().then(
+        () => this.#dispatch(session, message, reply),
+        (error) =>
+          reply.end(errorBody(message.id as JsonRpcId, ErrorCode.InternalError, error.message)),
+      );
+      return;
+    }
+    this.#dispatch(session, message, reply);
+  }
+
+  #dispatch(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
+    const childId = this.#nextId++;
+    const now = Date.now();
+    const params = message.params as Record<string, unknown> | undefined;
+    const pending: Pending = {
+      childId,
+      session,
+      originalId: message.id as JsonRpcId,
+      originalToken: undefined,
+      hasToken: false,
+      reply,
+      method: message.method as string,
+      tool: message.method === "tools/call" && typeof params?.name === "string"
+        ? params.name
+        : undefined,
+      started: now,
+      deadline: now + this.options.requestTimeoutMs,
+    };
+    const meta = params?._meta;
+    if (isRecord(meta) && meta.progressToken !== undefined) {
+      pending.originalToken = meta.progressToken;
+      pending.hasToken = true;
+      meta.progressToken = childId;
+    }
+    message.id = childId;
+    const line = JSON.stringify(message);
+    this.#pending.set(childId, pending);
+    if (!this.supervisor.send(line)) {
+      this.#finish(pending, "child_exit");
+      reply.end(
+        errorBody(pending.originalId, ErrorCode.InternalError, "server is restarting; try again"),
+      );
+    }
+  }
+
+  /** A notification from a downstream session. */
+  notification(session: Downstream, message: Record<string, unknown>): void {
+    const method = message.method;
+    if (method === "notifications/initialized") return; // The proxy initialized the child itself.
+    if (method === "notifications/cancelled") {
+      const params = message.params as Record<string, unknown> | undefined;
+      const pending = this.#findPending(session, params?.requestId);
+      if (!pending) return;
+      this.#finish(pending, "cancelled");
+      this.supervisor.send(JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: pending.childId, reason: params?.reason },
+      }));
+      pending.reply.end(
+        errorBody(pending.originalId, ErrorCode.RequestCancelled, "request cancelled"),
+      );
+      return;
+    }
+    this.supervisor.send(JSON.stringify(message));
+  }
+
+  /** A downstream answer to a request the child sent. */
+  response(session: Downstream, message: Record<string, unknown>): void {
+    const key = String(message.id);
+    const entry = this.#serverRequests.get(key);
+    if (!entry || entry.session !== session) {
+      this.#log.debug("dropping a response to an unknown server request", { session: session.id });
+      return;
+    }
+    this.#serverRequests.delete(key);
+    if (this.supervisor.child?.pid !== entry.childPid) return; // The child restarted meanwhile.
+    message.id = entry.childId;
+    this.supervisor.send(JSON.stringify(message));
+  }
+
+  /** Answers a downstream request locally, for methods the proxy owns. */
+  answer(id: JsonRpcId, result: unknown, reply: Reply): void {
+    reply.end(resultBody(id, result));
+  }
+
+  /** Forgets a session: its requests are cancelled at the child. */
+  detach(session: Downstream): void {
+    this.sessions.delete(session);
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.session !== session) continue;
+      this.#finish(pending, "cancelled");
+      this.supervisor.send(JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: pending.childId, reason: "session closed" },
+      }));
+    }
+    for (const [key, entry] of [...this.#serverRequests]) {
+      if (entry.session !== session) continue;
+      this.#serverRequests.delete(key);
+      this.supervisor.send(
+        errorBody(entry.childId, ErrorCode.ConnectionClosed, "the client session closed"),
+      );
+    }
+  }
+
+  /** Times out overdue requests; called about once a second. */
+  sweep(now: number): void {
+    for (const pending of this.#pending.values()) {
+      if (pending.deadline > now) continue;
+      this.#finish(pending, "timeout");
+      const seconds = Math.round(this.options.requestTimeoutMs / 1000);
+      this.supervisor.send(JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: pending.childId, reason: `timed out after ${seconds}s` },
+      }));
+      pending.reply.end(
+        errorBody(
+          pending.originalId,
+          ErrorCode.RequestTimeout,
+          `request timed out after ${seconds}s`,
+        ),
+      );
+    }
+  }
+
+  #findPending(session: Downstream, requestId: unknown): Pending | undefined {
+    for (const pending of this.#pending.values()) {
+      if (pending.session === session && pending.originalId === requestId) return pending;
+    }
+    return undefined;
+  }
+
+  #finish(pending: Pending, outcome: Completion["outcome"]): void {
+    if (!this.#pending.delete(pending.childId)) return;
+    this.options.onComplete?.({
+      session: pending.session,
+      method: pending.method,
+      tool: pending.tool,
+      durationMs: Date.now() - pending.started,
+      outcome,
+    });
+    const next = this.#queue.shift();
+    if (next) next();
+  }
+
+  #fromChild(message: Record<string, unknown>): void {
+    if (typeof message.method === "string") {
+      if (message.id !== undefined && message.id !== null) this.#serverRequest(message);
+      else this.#childNotification(message);
+      return;
+    }
+    const pending = typeof message.id === "number" ? this.#pending.get(message.id) : undefined;
+    if (!pending) {
+      this.#log.debug("dropping a response for no pending request", {
+        child: this.supervisor.label,
+      });
+      return;
+    }
+    const result = message.result as Record<string, unknown> | undefined;
+    this.#finish(pending, message.error ? "error" : result?.isError === true ? "tool_error" : "ok");
+    message.id = pending.originalId;
+    pending.reply.end(JSON.stringify(message));
+  }
+
+  #childNotification(message: Record<string, unknown>): void {
+    const method = message.method as string;
+    if (BROADCAST_NOTIFICATIONS.has(method)) {
+      const text = JSON.stringify(message);
+      for (const session of this.sessions) session.notify(text);
+      return;
+    }
+    const params = message.params as Record<string, unknown> | undefined;
+    if (method === "notifications/progress") {
+      const pending = typeof params?.progressToken === "number"
+        ? this.#pending.get(params.progressToken)
+        : undefined;
+      if (!pending || !pending.hasToken || !pending.reply.streaming) return;
+      params!.progressToken = pending.originalToken;
+      pending.reply.send(JSON.stringify(message));
+      return;
+    }
+    if (method === "notifications/cancelled") {
+      // The child gave up on a request it sent to a client.
+      for (const [key, entry] of this.#serverRequests) {
+        if (entry.childId !== params?.requestId) continue;
+        this.#serverRequests.delete(key);
+        entry.session.notify(JSON.stringify({ ...message, params: { ...params, requestId: key } }));
+        return;
+      }
+      return;
+    }
+    if (method === "notifications/message" && logRank(params?.level) < 0) return;
+    this.#routeUnrelated(message, method === "notifications/message" ? logRank(params?.level) : -1);
+  }
+
+  /**
+   * Stdio carries no link between a notification and the request it belongs to. Deliver it
+   * where the answer is unambiguous: to the one session with requests in flight, or, when
+   * nothing is in flight and the child is not shared between people, to every session on it.
+   */
+  #routeUnrelated(message: Record<string, unknown>, rank: number): void {
+    let target: Pending | undefined;
+    for (const pending of this.#pending.values()) {
+      if (target && target.session !== pending.session) return; // Ambiguous: tell nobody.
+      if (!target || pending.started >= target.started) target = pending;
+    }
+    const text = JSON.stringify(message);
+    if (target) {
+      if (rank < target.session.logLevel) return;
+      if (target.reply.streaming) target.reply.send(text);
+      else target.session.notify(text);
+      return;
+    }
+    if (this.options.shared) return;
+    for (const session of this.sessions) if (rank >= session.logLevel) session.notify(text);
+  }
+
+  #serverRequest(message: Record<string, unknown>): void {
+    const childId = message.id as JsonRpcId;
+    const method = message.method as string;
+    if (method === "ping") {
+      this.supervisor.send(resultBody(childId, {}));
+      return;
+    }
+    const capability = requiredClientCapability(method);
+    if (!capability) {
+      this.supervisor.send(
+        errorBody(childId, ErrorCode.MethodNotFound, `method not relayed: ${method}`),
+      );
+      return;
+    }
+    const target = this.#pickRecipient(capability);
+    if (!target) {
+      this.supervisor.send(
+        errorBody(
+          childId,
+          ErrorCode.MethodNotFound,
+          `no connected client can answer ${method} now`,
+        ),
+      );
+      return;
+    }
+    const downstreamId = `mop-${nextDownstreamId++}`;
+    this.#serverRequests.set(downstreamId, {
+      session: target.session,
+      childId,
+      childPid: this.supervisor.child?.pid ?? -1,
+    });
+    message.id = downstreamId;
+    target.reply.send(JSON.stringify(message));
+  }
+
+  /** The in-flight request whose session declared `capability`, when that choice is clear. */
+  #pickRecipient(capability: keyof Downstream["capabilities"]): Pending | undefined {
+    let best: Pending | undefined;
+    let people = 0;
+    const seen = new Set<string>();
+    for (const pending of this.#pending.values()) {
+      if (!pending.reply.streaming || !pending.session.capabilities[capability]) continue;
+      if (!seen.has(pending.session.identityKey)) {
+        seen.add(pending.session.identityKey);
+        people++;
+      }
+      if (!best || pending.started >= best.started) best = pending;
+    }
+    // Never hand one person's request to another's client.
+    return people > 1 ? undefined : best;
+  }
+
+  #childExited(_info: ExitInfo, description: string): void {
+    for (const pending of [...this.#pending.values()]) {
+      this.#finish(pending, "child_exit");
+      pending.reply.end(errorBody(pending.originalId, ErrorCode.InternalError, description));
+    }
+    this.#serverRequests.clear();
+  }
+
+  #announceRestart(): void {
+    const caps = this.supervisor.initResult?.capabilities ?? {};
+    const lines: string[] = [];
+    for (const kind of ["tools", "prompts", "resources"]) {
+      const cap = caps[kind];
+      if (isRecord(cap) && cap.listChanged === true) {
+        lines.push(
+          JSON.stringify({ jsonrpc: "2.0", method: `notifications/${kind}/list_changed` }),
+        );
+      }
+    }
+    for (const session of this.sessions) for (const line of lines) session.notify(line);
+  }
+
+  /** Stops the child for good. */
+  async close(reason?: string): Promise<void> {
+    await this.supervisor.close(reason);
+  }
+}

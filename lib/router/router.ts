@@ -1,0 +1,324 @@
+/**
+ * Maps each downstream session to the child that serves it (per-user, per-session or shared),
+ * owns the downstream `initialize`, enforces the child limits, and stops idle children.
+ */
+import type { Logger } from "../log.ts";
+import type { Limits, ServerConfig } from "../config/schema.ts";
+import { UnavailableError } from "../children/supervisor.ts";
+import { type Completion, type Downstream, Mux, type Reply } from "./mux.ts";
+import {
+  errorBody,
+  ErrorCode,
+  type JsonRpcId,
+  LATEST_VERSION,
+  logRank,
+  negotiateVersion,
+} from "../mcp/protocol.ts";
+
+/** Who is calling: the key children are routed by, plus what the logs may show. */
+export interface Identity {
+  /** Stable routing key: "anonymous", or "github:<numeric id>". */
+  key: string;
+  userId?: number;
+  login?: string;
+  clientId?: string;
+}
+
+/** A session bound to one server, as the router needs it. */
+export interface RoutedSession extends Downstream {
+  readonly server: ServerConfig;
+  readonly identity: Identity;
+}
+
+export interface RouterOptions {
+  servers: ServerConfig[];
+  limits: Limits;
+  log: Logger;
+  version: string;
+  onComplete?: (completion: Completion) => void;
+}
+
+interface ServerEntry {
+  config: ServerConfig;
+  muxes: Map<string, Mux>;
+}
+
+/** The session-to-child map. */
+export class Router {
+  readonly servers = new Map<string, ServerEntry>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(readonly options: RouterOptions) {
+    for (const config of options.servers) {
+      this.servers.set(config.name, { config, muxes: new Map() });
+    }
+  }
+
+  /** Starts the shared children and the once-a-second sweep. */
+  start(): void {
+    for (const entry of this.servers.values()) {
+      if (entry.config.mode !== "shared") continue;
+      const mux = this.#mux(entry, "*", "shared");
+      this.#ready(mux, entry).catch(() => {
+        // Logged by the supervisor; requests will retry.
+      });
+    }
+    this.#timer = setInterval(() => this.sweep(Date.now()), 1000);
+  }
+
+  /** The key that selects a session's child for its server's mode. */
+  routeKey(session: RoutedSession): string {
+    switch (session.server.mode) {
+      case "shared":
+        return "*";
+      case "per-session":
+        return `session:${session.id}`;
+      default:
+        return session.identity.key;
+    }
+  }
+
+  /**
+   * Makes sure the session's child is initialized and returns the InitializeResult to send
+   * the client. Throws UnavailableError, SpawnError or StartError.
+   */
+  async initialize(
+    session: RoutedSession,
+    requestedVersion: unknown,
+    supported: readonly string[],
+  ): Promise<Record<string, unknown>> {
+    const entry = this.#entry(session);
+    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
+    await this.#ready(mux, entry);
+    const init = mux.initResult!;
+    const result: Record<string, unknown> = {
+      protocolVersion: negotiateVersion(requestedVersion, supported),
+      capabilities: init.capabilities,
+      serverInfo: init.serverInfo,
+    };
+    if (init.instructions !== undefined) result.instructions = init.instructions;
+    return result;
+  }
+
+  /** Attaches a session to its child after a successful initialize. */
+  attach(session: RoutedSession): void {
+    const entry = this.#entry(session);
+    this.#mux(entry, this.routeKey(session), session.identity.key).sessions.add(session);
+  }
+
+  /** Makes sure the session's child can take a message; throws UnavailableError when not. */
+  async prepare(session: RoutedSession): Promise<void> {
+    const entry = this.#entry(session);
+    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
+    mux.sessions.add(session);
+    if (mux.supervisor.state !== "ready") await this.#ready(mux, entry);
+  }
+
+  /** Whether the session's child is ready without waiting (the fast path). */
+  isReady(session: RoutedSession): boolean {
+    const mux = this.#entry(session).muxes.get(this.routeKey(session));
+    return mux?.supervisor.state === "ready";
+  }
+
+  /** Relays a downstream request, answering the methods the proxy owns itself. */
+  request(session: RoutedSession, message: Record<string, unknown>, reply: Reply): void {
+    const entry = this.#entry(session);
+    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
+    const id = message.id as JsonRpcId;
+    switch (message.method) {
+      case "ping":
+        mux.answer(id, {}, reply);
+        return;
+      case "initialize":
+        reply.end(errorBody(id, ErrorCode.InvalidRequest, "the session is already initialized"));
+        return;
+      case "logging/setLevel": {
+        // One child may serve several sessions: keep each session's level here instead of
+        // changing the child's level for everyone.
+        const level = (message.params as Record<string, unknown> | undefined)?.level;
+        if (logRank(level) < 0) {
+          reply.end(errorBody(id, ErrorCode.InvalidParams, "unknown log level"));
+          return;
+        }
+        if (mux.initResult?.capabilities.logging !== undefined) {
+          session.logLevel = logRank(level);
+          mux.answer(id, {}, reply);
+          return;
+        }
+        break;
+      }
+    }
+    mux.request(session, message, reply);
+  }
+
+  notification(session: RoutedSession, message: Record<string, unknown>): void {
+    const mux = this.#entry(session).muxes.get(this.routeKey(session));
+    mux?.notification(session, message);
+  }
+
+  response(session: RoutedSession, message: Record<string, unknown>): void {
+    const mux = this.#entry(session).muxes.get(this.routeKey(session));
+    mux?.response(session, message);
+  }
+
+  /** Forgets a session; a per-session child ends with it. */
+  async detach(session: RoutedSession): Promise<void> {
+    const entry = this.servers.get(session.server.name);
+    if (!entry) return;
+    const key = this.routeKey(session);
+    const mux = entry.muxes.get(key);
+    if (!mux) return;
+    mux.detach(session);
+    if (session.server.mode === "per-session") {
+      entry.muxes.delete(key);
+      await mux.close("session ended");
+    }
+  }
+
+  /** Times out requests and stops idle children. */
+  sweep(now: number): void {
+    for (const entry of this.servers.values()) {
+      const idle = entry.config.idleTimeoutMs;
+      for (const mux of entry.muxes.values()) {
+        mux.sweep(now);
+        const sup = mux.supervisor;
+        if (
+          idle > 0 && sup.state === "ready" && mux.inFlight === 0 && now - sup.lastActivity >= idle
+        ) {
+          sup.stop("idle timeout").catch(() => {});
+        }
+      }
+    }
+  }
+
+  /** Every child, for /healthz. */
+  status(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, entry] of this.servers) {
+      const children = [...entry.muxes.values()].map((mux) => ({
+        state: publicState(mux.supervisor.state),
+        pid: mux.supervisor.child?.pid ?? null,
+        restarts: mux.supervisor.restarts,
+        sessions: mux.sessions.size,
+        inFlight: mux.inFlight,
+      }));
+      out[name] = {
+        mode: entry.config.mode,
+        state: summaryState(children.map((c) => c.state)),
+        children,
+      };
+    }
+    return out;
+  }
+
+  /** Stops every child (their whole process groups) and waits for them. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    const all: Promise<void>[] = [];
+    for (const entry of this.servers.values()) {
+      for (const mux of entry.muxes.values()) all.push(mux.close());
+    }
+    await Promise.allSettled(all);
+  }
+
+  #entry(session: RoutedSession): ServerEntry {
+    const entry = this.servers.get(session.server.name);
+    if (!entry) throw new Error(`unknown server ${session.server.name}`);
+    return entry;
+  }
+
+  #mux(entry: ServerEntry, key: string, owner: string): Mux {
+    let mux = entry.muxes.get(key);
+    if (mux) return mux;
+    const { config } = entry;
+    mux = new Mux(key, owner, {
+      spec: {
+        server: config.name,
+        command: config.command,
+        args: config.args,
+        env: config.env,
+        cwd: config.cwd,
+        maxLineBytes: this.options.limits.maxMessageOutBytes,
+      },
+      protocolVersion: LATEST_VERSION,
+      clientInfo: { name: "mcp-oauth-proxy", version: this.options.version },
+      initTimeoutMs: config.requestTimeoutMs,
+      restartDelayMs: config.restartDelayMs,
+      log: this.options.log,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxInFlight: config.maxInFlight,
+      shared: config.mode === "shared",
+      onComplete: this.options.onComplete,
+    });
+    entry.muxes.set(key, mux);
+    return mux;
+  }
+
+  /** Starts a stopped child, first making room under the limits by stopping idle ones. */
+  async #ready(mux: Mux, entry: ServerEntry): Promise<void> {
+    if (this.#closed) throw new UnavailableError("the proxy is shutting down", 5000);
+    if (mux.supervisor.state === "stopped") this.#makeRoom(mux, entry);
+    await mux.supervisor.ready();
+  }
+
+  #makeRoom(starting: Mux, _entry: ServerEntry): void {
+    const owner = starting.owner;
+    const live: Mux[] = [];
+    for (const entry of this.servers.values()) {
+      for (const mux of entry.muxes.values()) {
+        if (
+          mux !== starting && mux.supervisor.state !== "stopped" &&
+          mux.supervisor.state !== "unavailable"
+        ) {
+          live.push(mux);
+        }
+      }
+    }
+    const { childrenPerUser, childrenTotal } = this.options.limits;
+    const mine = owner === "shared" ? [] : live.filter((m) => m.owner === owner);
+    if (mine.length >= childrenPerUser) {
+      this.#evict(mine, mine.length - childrenPerUser + 1, "childrenPerUser");
+    }
+    const stillLive = live.filter((m) => m.supervisor.state !== "stopped");
+    if (stillLive.length >= childrenTotal) {
+      this.#evict(stillLive, stillLive.length - childrenTotal + 1, "childrenTotal");
+    }
+  }
+
+  #evict(candidates: Mux[], count: number, limit: string): void {
+    const idle = candidates.filter((m) => m.inFlight === 0)
+      .sort((a, b) => a.supervisor.lastActivity - b.supervisor.lastActivity);
+    if (idle.length < count) {
+      throw new UnavailableError(
+        `too many children running (limits.${limit}); every one is busy, try again shortly`,
+        5000,
+      );
+    }
+    for (const mux of idle.slice(0, count)) {
+      this.options.log.info("stopping the least recently used child to stay within limits", {
+        child: mux.supervisor.label,
+        limit,
+      });
+      mux.supervisor.stop(`limits.${limit}`).catch(() => {});
+    }
+  }
+}
+
+function publicState(state: string): string {
+  switch (state) {
+    case "ready":
+      return "running";
+    default:
+      return state;
+  }
+}
+
+function summaryState(states: string[]): string {
+  if (states.includes("unavailable")) return "unavailable";
+  if (states.includes("restarting")) return "restarting";
+  if (states.includes("running")) return "running";
+  if (states.includes("starting")) return "starting";
+  return "idle";
+}

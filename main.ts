@@ -1,0 +1,116 @@
+/**
+ * mcp-oauth-proxy: serves local stdio MCP servers over Streamable HTTP (and legacy SSE).
+ *
+ *   deno run <flags> main.ts [serve] [--config FILE]
+ *   deno run --allow-read --allow-env main.ts permissions [--config FILE]
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "./lib/config/check.ts";
+import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
+import { absolutePath } from "./lib/config/paths.ts";
+import { derivePermissions } from "./lib/config/permissions.ts";
+import { startProxy } from "./lib/serve.ts";
+import { VERSION } from "./lib/version.ts";
+
+const USAGE = `mcp-oauth-proxy ${VERSION}: local stdio MCP servers over HTTP, safely.
+
+Usage:
+  main.ts [serve] [--config FILE]     start the proxy (the default command)
+  main.ts permissions [--config FILE] print the minimal Deno permission flags for the config
+  main.ts --help | --version
+
+Options:
+  -c, --config FILE   config file (default: $MCP_PROXY_CONFIG, else ./config.json;
+                      with no ./config.json a loopback-only demo starts)
+  -l, --listen ADDR   listen on HOST:PORT instead of the config's "listen"
+  -h, --help          show this help
+  -V, --version       print the version
+
+Run it with "deno task start", which derives the permission flags from the config.
+Exit codes: 0 ok, 1 runtime failure, 2 bad flags or config.`;
+
+const COMMANDS = ["serve", "permissions"] as const;
+
+/** Runs the command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: "string", short: "c" },
+        listen: { type: "string", short: "l" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const command = positionals[0] ?? "serve";
+  if (!COMMANDS.includes(command as typeof COMMANDS[number]) || positionals.length > 1) {
+    console.error(`error: unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
+    return 2;
+  }
+  const where = configPathFrom(values.config, (name) => Deno.env.get(name));
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(where.path, {
+      explicit: where.explicit,
+      env: (name) => Deno.env.get(name),
+      cwd: Deno.cwd(),
+      listen: values.listen,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`config error (${where.path}):\n  ${error.problems.join("\n  ")}`);
+      return 2;
+    }
+    throw error;
+  }
+  for (const notice of loaded.notices) console.error(`config notice: ${notice}`);
+
+  if (command === "permissions") {
+    console.log(
+      derivePermissions(loaded, loaded.config.source ?? absolutePath(Deno.cwd(), where.path)).join(
+        " ",
+      ),
+    );
+    return 0;
+  }
+
+  let proxy;
+  try {
+    proxy = await startProxy(loaded);
+  } catch (error) {
+    console.error(
+      `error: cannot listen on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
+        (error as Error).message
+      }`,
+    );
+    return 1;
+  }
+  const stop = () => {
+    proxy.shutdown().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await proxy.finished;
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,173 @@
+/** Child supervision: crashes, crash loops, missing commands, idle timeout, clean shutdown. */
+import assert from "node:assert/strict";
+import { FIXTURE, fixtureServer, startProxy } from "../helpers/proxy.ts";
+import { connect, text } from "../helpers/client.ts";
+import { alive, descendants, eventually, liveInGroups } from "../helpers/procs.ts";
+
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+};
+
+function initialize(url: string): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify(INIT),
+  });
+}
+
+Deno.test("a crash mid-call fails that call with -32603 and the next call succeeds on the restarted child", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ restartDelay: "200ms" }) } });
+  try {
+    const c = await connect(proxy.url("fx"));
+    const before = text(await c.client.callTool({ name: "pid", arguments: {} }));
+    await assert.rejects(
+      c.client.callTool({ name: "crash", arguments: { code: 3 } }),
+      (error: Error & { code?: number }) => {
+        assert.equal(error.code, -32603);
+        assert.match(error.message, /server "fx" exited \(code 3\): fixture: crashing mid-call/);
+        return true;
+      },
+    );
+    const sessionBefore = c.sessionId();
+    assert.equal(
+      text(await c.client.callTool({ name: "echo", arguments: { text: "again" } })),
+      "again",
+    );
+    const after = text(await c.client.callTool({ name: "pid", arguments: {} }));
+    assert.notEqual(after, before, "a new child serves the same session");
+    assert.equal(c.sessionId(), sessionBefore);
+    // The fixture declares tools.listChanged, so the session hears that the child restarted.
+    await eventually(() => c.listChanged >= 1, 5000, "tools/list_changed after the restart");
+    await proxy.waitForLog(/child exited; restarting.*fx#1/);
+    await c.close();
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then it recovers", async () => {
+  const marker = await Deno.makeTempFile();
+  const proxy = await startProxy({
+    mcpServers: {
+      fx: {
+        command: "deno",
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-env",
+          `--allow-read=${marker}`,
+          FIXTURE,
+          `--crash-if-exists=${marker}`,
+        ],
+        restartDelay: "50ms",
+      },
+    },
+  });
+  try {
+    const first = await initialize(proxy.url("fx"));
+    assert.equal(first.status, 200);
+    const body = await first.json();
+    assert.equal(body.error.code, -32603);
+    assert.match(
+      body.error.message,
+      /exited during start-up \(code 1\): fixture: crashing on start/,
+    );
+    await proxy.waitForLog(/server marked unavailable after repeated exits/);
+    const refused = await initialize(proxy.url("fx"));
+    assert.equal(refused.status, 503);
+    assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+    assert.match((await refused.json()).error.message, /unavailable after repeated crashes/);
+    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    assert.equal(health.servers.fx.state, "unavailable");
+
+    await Deno.remove(marker);
+    await proxy.waitForLog(/child ready child="fx#\d+"/, 20_000);
+    const ok = await initialize(proxy.url("fx"));
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).result.serverInfo.name, "fixture");
+  } finally {
+    await proxy.stop();
+    await Deno.remove(marker).catch(() => {});
+  }
+});
+
+Deno.test("a command that does not exist gives a JSON-RPC error on initialize and a log line", async () => {
+  const proxy = await startProxy({ mcpServers: { nope: { command: "mop-no-such-command-xyz" } } });
+  try {
+    const res = await initialize(proxy.url("nope"));
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.error.code, -32603);
+    assert.match(body.error.message, /command "mop-no-such-command-xyz" not found/);
+    await proxy.waitForLog(/cannot start server.*mop-no-such-command-xyz/);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("a command the run permission does not list is refused with a clear error", async () => {
+  const proxy = await startProxy(
+    { mcpServers: { fx: fixtureServer() } },
+    {
+      flags: (derived) => derived.map((f) => f.startsWith("--allow-run=") ? "--allow-run=kill" : f),
+    },
+  );
+  try {
+    const body = await (await initialize(proxy.url("fx"))).json();
+    assert.match(body.error.message, /not permitted to run "deno".*--allow-run/);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("the idle timeout ends a child, and the next call starts a new one", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ idleTimeout: "1s" }) } });
+  try {
+    const c = await connect(proxy.url("fx"));
+    const pid = Number(text(await c.client.callTool({ name: "pid", arguments: {} })));
+    await proxy.waitForLog(/stopping child child="fx#1" reason="idle timeout"/, 10_000);
+    await eventually(() => !alive(pid), 8000, "the idle child to exit");
+    const next = Number(text(await c.client.callTool({ name: "pid", arguments: {} })));
+    assert.notEqual(next, pid);
+    await c.close();
+  } finally {
+    await proxy.stop();
+  }
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`${signal} stops every child and grandchild and exits 0`, async () => {
+    // `sh` leaves a grandchild (sleep) behind unless the whole process group is signalled.
+    const cmd = `sleep 300 & exec deno run --no-prompt --allow-env ${FIXTURE}`;
+    const proxy = await startProxy({
+      mcpServers: {
+        a: { command: "sh", args: ["-c", cmd], mode: "shared" },
+        b: { command: "sh", args: ["-c", cmd] },
+      },
+    });
+    let groups: number[] = [];
+    try {
+      const c = await connect(proxy.url("b"));
+      await c.client.callTool({ name: "echo", arguments: { text: "x" } });
+      await eventually(() =>
+        descendants(proxy.process.pid).filter((p) => p.command === "sleep").length === 2
+      );
+      const family = descendants(proxy.process.pid);
+      groups = [...new Set(family.filter((p) => p.command === "sleep").map((p) => p.pgid))];
+      assert.equal(groups.length, 2);
+      const status = await proxy.stop(signal);
+      assert.equal(status.code, 0);
+      assert.deepEqual(liveInGroups(groups), []);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+}

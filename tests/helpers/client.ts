@@ -1,0 +1,109 @@
+/** The official MCP SDK client, connected to the proxy over Streamable HTTP or legacy SSE. */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/client/sse"
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+
+export { Client };
+
+export interface ConnectOptions {
+  transport?: "streamable" | "sse";
+  name?: string;
+  /** Answer sampling, elicitation and roots requests (declaring those capabilities). */
+  answer?: boolean;
+  headers?: Record<string, string>;
+  /** The text the sampling handler answers with. */
+  samplingText?: string;
+}
+
+export interface Connected {
+  client: Client;
+  logs: string[];
+  listChanged: number;
+  sessionId(): string | undefined;
+  /** Ends the session with DELETE (Streamable HTTP only). */
+  terminate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Connects the SDK client to an MCP URL of the proxy. */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Connected> {
+  const client = new Client(
+    { name: options.name ?? "test-client", version: "1.0.0" },
+    { capabilities: options.answer ? { sampling: {}, elicitation: {}, roots: {} } : {} },
+  );
+  const state = { logs: [] as string[], listChanged: 0 };
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    state.logs.push(String(n.params.data));
+  });
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    state.listChanged++;
+  });
+  if (options.answer) {
+    client.setRequestHandler(CreateMessageRequestSchema, (req) => {
+      const first = req.params.messages[0]?.content;
+      const prompt = first && "text" in first ? String(first.text) : "";
+      return {
+        role: "assistant",
+        model: "test-model",
+        content: { type: "text", text: `${options.samplingText ?? "reply to"} ${prompt}` },
+      };
+    });
+    client.setRequestHandler(ElicitRequestSchema, () => ({
+      action: "accept",
+      content: { answer: `${options.name ?? "test-client"} says yes` },
+    }));
+    client.setRequestHandler(ListRootsRequestSchema, () => ({
+      roots: [{ uri: `file:///roots/${options.name ?? "test-client"}`, name: "root" }],
+    }));
+  }
+  const requestInit = options.headers ? { headers: options.headers } : undefined;
+  const transport = options.transport === "sse"
+    ? new SSEClientTransport(new URL(sseUrl(url)), {
+      requestInit,
+      eventSourceInit: { fetch: withHeaders(options.headers) },
+    })
+    : new StreamableHTTPClientTransport(new URL(url), { requestInit });
+  await client.connect(transport);
+  return {
+    client,
+    get logs() {
+      return state.logs;
+    },
+    get listChanged() {
+      return state.listChanged;
+    },
+    sessionId: () => (transport as StreamableHTTPClientTransport).sessionId,
+    terminate: () => (transport as StreamableHTTPClientTransport).terminateSession(),
+    close: () => client.close(),
+  };
+}
+
+/** The legacy SSE URL for a server's /mcp/<name> URL. */
+export function sseUrl(mcpUrl: string): string {
+  return mcpUrl.replace(/\/mcp\/([^/]+)$/, "/sse/$1");
+}
+
+function withHeaders(headers?: Record<string, string>) {
+  return (url: string | URL, init?: RequestInit) => {
+    const h = new Headers(init?.headers);
+    for (const [k, v] of Object.entries(headers ?? {})) h.set(k, v);
+    return fetch(url, { ...init, headers: h });
+  };
+}
+
+/** The text of a tool result's first content item. */
+export function text(result: unknown): string {
+  const content = (result as { content?: Array<{ type: string; text?: string }> }).content;
+  return content?.[0]?.text ?? "";
+}

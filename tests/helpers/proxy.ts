@@ -1,0 +1,186 @@
+/**
+ * Starts the proxy under test as a real process, with exactly the permission flags that
+ * `main.ts permissions` derives for the test's config, and reads its printed URLs.
+ */
+import { loadConfig } from "../../lib/config/load.ts";
+import { derivePermissions } from "../../lib/config/permissions.ts";
+
+export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
+  /\/$/,
+  "",
+);
+export const FIXTURE = `${ROOT}/tests/fixtures/stdio-server.ts`;
+
+/** A config entry running the fixture stdio server. */
+export function fixtureServer(extra: Record<string, unknown> = {}, flags: string[] = []) {
+  return {
+    command: "deno",
+    args: ["run", "--no-prompt", "--allow-env", FIXTURE, ...flags],
+    ...extra,
+  };
+}
+
+export interface ProxyProcess {
+  origin: string;
+  /** The MCP endpoint URL printed for a server. */
+  url(name: string): string;
+  process: Deno.ChildProcess;
+  dir: string;
+  configPath: string;
+  flags: string[];
+  /** Everything the proxy wrote to stderr so far. */
+  logs(): string;
+  /** Everything the proxy wrote to stdout so far. */
+  stdout(): string;
+  /** Resolves when a log line matching `pattern` appears. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+export interface StartOptions {
+  /** Extra environment for the proxy process. */
+  env?: Record<string, string>;
+  /** Use these flags instead of the derived ones. */
+  flags?: (derived: string[]) => string[];
+  /** Directory for config.json and data (a fresh temp dir by default). */
+  dir?: string;
+  args?: string[];
+}
+
+/** Writes `config` to a temp dir and starts `main.ts serve` on it. */
+export async function startProxy(
+  config: Record<string, unknown>,
+  options: StartOptions = {},
+): Promise<ProxyProcess> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mop-test-" });
+  const configPath = `${dir}/config.json`;
+  const full: Record<string, unknown> = {
+    listen: "127.0.0.1:0",
+    dataDir: `${dir}/data`,
+    ...config,
+  };
+  await Deno.writeTextFile(configPath, JSON.stringify(full, null, 2));
+  const env = { ...options.env };
+  const loaded = await loadConfig(configPath, {
+    explicit: true,
+    env: (name) => env[name] ?? Deno.env.get(name),
+    cwd: dir,
+  });
+  const derived = derivePermissions(loaded, configPath);
+  const flags = options.flags ? options.flags(derived) : derived;
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...flags,
+      `${ROOT}/main.ts`,
+      "serve",
+      "--config",
+      configPath,
+      ...(options.args ?? []),
+    ],
+    cwd: dir,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const waiters: Array<() => void> = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      add(chunk);
+      wake();
+    }
+    wake();
+  };
+  const pumps = Promise.all([
+    pump(process.stdout, (s) => out += s),
+    pump(process.stderr, (s) => err += s),
+  ]);
+  const status = process.status;
+  let exited = false;
+  status.then(() => {
+    exited = true;
+    wake();
+  });
+
+  const until = async (check: () => string | undefined, timeoutMs: number, what: string) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = check();
+      if (found !== undefined) return found;
+      if (exited) {
+        throw new Error(`proxy exited while waiting for ${what}\nstdout:\n${out}\nstderr:\n${err}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${what}\nstdout:\n${out}\nstderr:\n${err}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  };
+
+  const urls = new Map<string, string>();
+  const names = Object.entries(full.mcpServers as Record<string, { disabled?: boolean }>)
+    .filter(([, s]) => !s.disabled).map(([n]) => n);
+  try {
+    await until(
+      () => {
+        for (const line of out.split("\n")) {
+          const m = /^(\S+)\s+(http:\/\/\S+)$/.exec(line.trim());
+          if (m) urls.set(m[1], m[2]);
+        }
+        return names.every((n) => urls.has(n)) ? "ok" : undefined;
+      },
+      30_000,
+      "the server URLs",
+    );
+  } catch (error) {
+    try {
+      process.kill("SIGKILL");
+    } catch { /* gone */ }
+    await status;
+    await pumps;
+    throw error;
+  }
+  const first = urls.get(names[0])!;
+  const origin = new URL(first).origin;
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  return {
+    origin,
+    url: (name) => urls.get(name) ?? `${origin}/mcp/${name}`,
+    process,
+    dir,
+    configPath,
+    flags,
+    logs: () => err,
+    stdout: () => out,
+    waitForLog: (pattern, timeoutMs = 15_000) =>
+      until(
+        () => err.split("\n").find((l) => pattern.test(l)),
+        timeoutMs,
+        `a log line matching ${pattern}`,
+      ),
+    stop: (signal = "SIGTERM") =>
+      stopped ??= (async () => {
+        if (!exited) {
+          try {
+            process.kill(signal);
+          } catch { /* already gone */ }
+        }
+        const s = await status;
+        await pumps;
+        if (!options.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+        return s;
+      })(),
+  };
+}
