@@ -211,20 +211,28 @@ export function duration(
   path: string,
   range: { min: number; max: number },
 ): number | undefined {
-  const value = obj[key];
-  const at = keyPath(path, key);
+  return measured(ck, obj[key], keyPath(path, key), range, {
+    parse: parseDuration,
+    expected: `a duration such as "90s", "10m", "24h" or "30d"`,
+    format: formatDuration,
+  });
+}
+
+/** Reads a quantity written with units, checking it parses and lies within `range`. */
+function measured(
+  ck: Checker,
+  value: unknown,
+  at: string,
+  range: { min: number; max: number },
+  unit: { parse(v: string | number): number | null; expected: string; format(n: number): string },
+): number | undefined {
   if (value === undefined) return undefined;
-  const ms = typeof value === "string" || typeof value === "number" ? parseDuration(value) : null;
-  if (ms === null) {
-    return ck.fail(at, `expected a duration such as "90s", "10m", "24h" or "30d"`);
+  const n = typeof value === "string" || typeof value === "number" ? unit.parse(value) : null;
+  if (n === null) return ck.fail(at, `expected ${unit.expected}`);
+  if (n < range.min || n > range.max) {
+    return ck.fail(at, `must be between ${unit.format(range.min)} and ${unit.format(range.max)}`);
   }
-  if (ms < range.min || ms > range.max) {
-    return ck.fail(
-      at,
-      `must be between ${formatDuration(range.min)} and ${formatDuration(range.max)}`,
-    );
-  }
-  return ms;
+  return n;
 }
 
 /** Formats milliseconds in the largest whole unit, for messages and the README. */
@@ -254,17 +262,11 @@ export function size(
   path: string,
   range: { min: number; max: number },
 ): number | undefined {
-  const value = obj[key];
-  const at = keyPath(path, key);
-  if (value === undefined) return undefined;
-  const bytes = typeof value === "string" || typeof value === "number" ? parseSize(value) : null;
-  if (bytes === null) {
-    return ck.fail(at, `expected a size such as "4MiB", "512KiB" or a number of bytes`);
-  }
-  if (bytes < range.min || bytes > range.max) {
-    return ck.fail(at, `must be between ${range.min} and ${range.max} bytes`);
-  }
-  return bytes;
+  return measured(ck, obj[key], keyPath(path, key), range, {
+    parse: parseSize,
+    expected: `a size such as "4MiB", "512KiB" or a number of bytes`,
+    format: (n) => `${n} bytes`,
+  });
 }
 
 /** The known word closest to `word` by edit distance, if close enough to be a likely typo. */
