@@ -1,43 +1,8 @@
-/** HTTP helpers shared by the MCP transports: bounded body reading and JSON-RPC error replies. */
+/** HTTP helpers of the MCP transports: JSON-RPC error replies and Accept negotiation. */
+import { mediaType } from "../http.ts";
+
+export { BodyTooLarge, mediaType, readBody } from "../http.ts";
 import { errorBody, type JsonRpcId } from "./protocol.ts";
-
-/** The body was larger than allowed. */
-export class BodyTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`request body over ${limit} bytes`);
-  }
-}
-
-/** Reads a request body as text, refusing more than `max` bytes without buffering them. */
-export async function readBody(req: Request, max: number): Promise<string> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > max) {
-    await req.body?.cancel().catch(() => {});
-    throw new BodyTooLarge(max);
-  }
-  if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new BodyTooLarge(max);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return new TextDecoder().decode(chunks[0]);
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(all);
-}
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -62,11 +27,6 @@ export function rpcError(
   options: { data?: unknown; headers?: Record<string, string> } = {},
 ): Response {
   return jsonResponse(errorBody(id, code, message, options.data), status, options.headers);
-}
-
-/** The media type of a Content-Type header, lower-cased, without parameters. */
-export function mediaType(header: string | null): string {
-  return (header ?? "").split(";")[0].trim().toLowerCase();
 }
 
 /** What a client's Accept header lets the server answer with. */

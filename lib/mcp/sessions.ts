@@ -4,6 +4,7 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import type { Identity, RoutedSession } from "../router/router.ts";
+import { base64url, randomBytes } from "../crypto.ts";
 import { EventLog, formatEvent, type SseWriter } from "./sse.ts";
 
 export type TransportKind = "streamable" | "legacy-sse";
@@ -149,9 +150,5 @@ export class SessionStore {
 
 /** 128 random bits, base64url: visible ASCII as the transport requires. */
 export function randomId(bytes = 16): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
+  return base64url(randomBytes(bytes));
 }

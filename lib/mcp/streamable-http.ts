@@ -22,6 +22,8 @@ import type { McpService } from "./service.ts";
 
 /** How long a request may run before its response switches from JSON to an SSE stream. */
 export const SSE_AFTER_MS = 10_000;
+/** The reconnection delay advertised to clients in the priming event. */
+export const SSE_RETRY_MS = 2000;
 
 /** Handles one request to `/mcp/<name>`. */
 export function handleStreamable(
@@ -339,8 +341,9 @@ export class PostStream implements Reply {
     this.#resolve(new Response(writer.body, { headers: SSE_HEADERS }));
     this.session.resumable.set(this.#streamId, this);
     if (this.session.protocolVersion >= "2025-11-25") {
-      // The priming event: an id with empty data, so the client can resume with Last-Event-ID.
-      writer.write(`id: ${this.#streamId}_0\ndata: \n\n`);
+      // The priming event: an id with empty data, so the client can resume with Last-Event-ID,
+      // and how long to wait before reconnecting if the stream drops.
+      writer.write(`id: ${this.#streamId}_0\nretry: ${SSE_RETRY_MS}\ndata: \n\n`);
     }
     const parts = this.#parts;
     this.#parts = [];

@@ -290,7 +290,7 @@ Deno.test("bad input", async (t) => {
       assert.equal(r.headers.get("cache-control"), "no-cache, no-transform");
       const body = await r.text();
       const events = body.trim().split("\n\n");
-      assert.match(events[0], /^id: \d+_0\ndata: $/);
+      assert.match(events[0], /^id: \d+_0\nretry: \d+\ndata: $/);
       assert.match(events[1], /"progressToken":"tok"/);
       const last = JSON.parse(events.at(-1)!.split("data: ")[1]);
       assert.equal(last.id, 7);
