@@ -23,6 +23,7 @@ Options:
   -c, --config FILE   config file (default: $MCP_PROXY_CONFIG, else ./config.json;
                       with no ./config.json a loopback-only demo starts)
   -l, --listen ADDR   listen on HOST:PORT instead of the config's "listen"
+      --no-auth       serve a config without a "github" section: loopback only, no login
   -h, --help          show this help
   -V, --version       print the version
 
@@ -42,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         config: { type: "string", short: "c" },
         listen: { type: "string", short: "l" },
+        "no-auth": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -91,6 +93,28 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  const { config } = loaded;
+  if (!config.auth && !config.demo && !values["no-auth"]) {
+    console.error(
+      `config error (${where.path}):\n  login is not configured. Add a "github" section (README: Login), ` +
+        `or pass --no-auth to serve on loopback without login.`,
+    );
+    return 2;
+  }
+  if (config.auth && values["no-auth"]) {
+    console.error(
+      `error: --no-auth conflicts with the config's "github" section; remove one of them`,
+    );
+    return 2;
+  }
+  if (values["no-auth"]) {
+    console.error(
+      "WARNING: login is off (--no-auth). Anyone who can reach " +
+        `${config.listen.hostname}:${config.listen.port} can use your MCP servers. ` +
+        "Never point a tunnel at this proxy without login.",
+    );
+  }
+
   let proxy;
   try {
     proxy = await startProxy(loaded);
@@ -107,6 +131,17 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGHUP", () => {
+    loadConfig(where.path, {
+      explicit: where.explicit,
+      env: (name) => Deno.env.get(name),
+      cwd: Deno.cwd(),
+      listen: values.listen,
+    }).then((next) => proxy.reload(next)).catch((error) => {
+      const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
+      console.error(`config reload failed, keeping the running config: ${problems}`);
+    });
+  });
   await proxy.finished;
   return 0;
 }

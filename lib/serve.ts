@@ -5,12 +5,17 @@ import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { createHandler, listenOrigins } from "./server.ts";
 import { VERSION } from "./version.ts";
+import { Store } from "./store/kv.ts";
+import { OAuthService } from "./oauth/service.ts";
+import { authenticateBearer } from "./oauth/bearer.ts";
 
 export interface RunningProxy {
   /** Origin the proxy listens on, e.g. http://127.0.0.1:8080. */
   origin: string;
   /** Stops accepting, ends streams, stops every child (and its process group). */
   shutdown(): Promise<void>;
+  /** Applies a re-read config (SIGHUP): the allow-list changes without dropping sessions. */
+  reload(loaded: LoadedConfig): Promise<void>;
   finished: Promise<void>;
 }
 
@@ -32,13 +37,24 @@ export async function startProxy(
   });
   const mcp = new McpService(router, config.limits, log);
   const allowedOrigins = new Set(config.allowedOrigins);
+  let store: Store | undefined;
+  let oauth: OAuthService | undefined;
+  if (config.auth) {
+    store = await Store.open(config.dataDir);
+    oauth = await OAuthService.create(config.auth, config.servers, { store, log });
+    allowedOrigins.add(config.auth.origin);
+    oauth.policy.resolveLogins().catch((error) =>
+      log.warn("cannot resolve logins", { error: String(error) })
+    );
+  }
   const handler = createHandler({
     config,
     router,
     mcp,
     log,
     allowedOrigins,
-    authenticate: () => ANONYMOUS,
+    oauth,
+    authenticate: oauth ? (req, server) => authenticateBearer(oauth, req, server) : () => ANONYMOUS,
   });
   let onAddress!: (addr: Deno.NetAddr) => void;
   const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
@@ -51,9 +67,13 @@ export async function startProxy(
   for (const origin of listenOrigins(hostname, port)) allowedOrigins.add(origin);
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const origin = `http://${host}:${port}`;
+  const base = config.auth?.publicUrl ?? origin;
   const width = Math.max(...config.servers.map((s) => s.name.length));
-  for (const s of config.servers) print(`${s.name.padEnd(width)}  ${origin}/mcp/${s.name}`);
+  for (const s of config.servers) print(`${s.name.padEnd(width)}  ${base}/mcp/${s.name}`);
   if (config.demo) printDemoHelp(print, origin);
+  if (config.auth) {
+    print(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
+  }
   log.info("listening", { origin, servers: config.servers.length, version: VERSION });
   router.start();
   mcp.start();
@@ -65,8 +85,16 @@ export async function startProxy(
       mcp.shutdown();
       await router.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      store?.close();
     })();
-  return { origin, shutdown, finished: server.finished };
+  const reload = async (next: LoadedConfig) => {
+    if (oauth && next.config.auth) {
+      await oauth.reloadAllowList(next.config.auth);
+      log.info("allow-list reloaded");
+    }
+    log.info("config reloaded; changes other than the allow-list apply after a restart");
+  };
+  return { origin, shutdown, reload, finished: server.finished };
 }
 
 function printDemoHelp(print: (line: string) => void, origin: string): void {

@@ -10,6 +10,8 @@ import { handleStreamable } from "./mcp/streamable-http.ts";
 import { openLegacyStream, postLegacyMessage } from "./mcp/legacy-sse.ts";
 import { ErrorCode } from "./mcp/protocol.ts";
 import { jsonResponse, rpcError } from "./mcp/http.ts";
+import type { OAuthService } from "./oauth/service.ts";
+import { oauthRoute } from "./oauth/routes.ts";
 
 export interface RequestContext {
   /** The TCP peer's address. */
@@ -23,6 +25,8 @@ export interface App {
   log: Logger;
   /** Origins allowed to call the MCP endpoints from a browser (the listen origins plus extras). */
   allowedOrigins: Set<string>;
+  /** The authorization server, when login is configured. */
+  oauth?: OAuthService;
   /** Resolves who is calling an MCP endpoint, or the response that refuses them. */
   authenticate(
     req: Request,
@@ -48,6 +52,10 @@ export function createHandler(app: App): (req: Request, ctx: RequestContext) => 
     const path = new URL(req.url).pathname;
     if (path === "/healthz") {
       return req.method === "GET" ? health(app, ctx) : methodNotAllowed("GET");
+    }
+    if (app.oauth) {
+      const answer = oauthRoute(app.oauth, req, path);
+      if (answer) return answer;
     }
     const match = /^\/(mcp|sse)\/([^/]+)(\/messages)?$/.exec(path);
     if (!match) return notFound();

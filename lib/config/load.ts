@@ -175,6 +175,7 @@ export function demoConfig(): Config {
     legacySse: true,
     logLevel: "info",
     limits: { ...DEFAULT_LIMITS },
+    auth: null,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { LoadedConfig } from "./load.ts";
 import { CONFIG_ENV } from "./load.ts";
+import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
 
 /** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
 export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
@@ -21,6 +22,11 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   const { hostname, port } = config.listen;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const net = [port === 0 ? host : `${host}:${port}`];
+  if (config.auth) {
+    const { github, oauth } = config.auth;
+    net.push(netHost(github.webUrl), netHost(github.apiUrl));
+    net.push(...DEFAULT_CIMD_HOSTS, ...oauth.clientMetadataHosts);
+  }
   const read = [configPath];
   const write: string[] = [];
   if (!config.demo) {
@@ -36,7 +42,15 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   ];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
   flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${env.join(",")}`);
+  if (config.auth) flags.push("--unstable-kv");
+  flags[1] = `--allow-net=${unique(net).join(",")}`;
   return flags;
+}
+
+/** The `--allow-net` entry for a URL: the host, with the port only when it is not the default. */
+function netHost(url: string): string {
+  const u = new URL(url);
+  return u.port ? `${u.hostname}:${u.port}` : u.hostname;
 }
 
 function unique(values: string[]): string[] {

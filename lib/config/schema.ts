@@ -18,6 +18,7 @@ import {
   stringMap,
 } from "./check.ts";
 import { absolutePath } from "./paths.ts";
+import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -64,6 +65,8 @@ export interface Config {
   legacySse: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
   limits: Limits;
+  /** GitHub login and the OAuth server; null serves loopback only, without login. */
+  auth: AuthConfig | null;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -93,6 +96,7 @@ const TOP_KEYS = [
   "legacySse",
   "logLevel",
   "limits",
+  ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
   "command",
@@ -161,13 +165,14 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const logLevel = oneOf(ck, root, "logLevel", "", ["debug", "info", "warn", "error"] as const) ??
     "info";
   const limits = parseLimits(ck, root);
+  const auth = parseAuth(ck, root);
 
-  if (listen && !isLoopbackHost(listen.hostname)) {
+  if (listen && !auth && !isLoopbackHost(listen.hostname)) {
     ck.fail(
       "listen",
       `"${listen.hostname}" is not a loopback address. Without login configured the proxy only ` +
         `serves 127.0.0.1, ::1 or localhost, so nothing on the network can reach your servers. ` +
-        `Put a tunnel (Tailscale Funnel, Cloudflare Tunnel, ngrok) in front of a loopback address.`,
+        `Configure "github" login to listen elsewhere.`,
     );
   }
   ck.throwIfFailed();
@@ -181,6 +186,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     legacySse,
     logLevel,
     limits,
+    auth,
   };
 }
 

@@ -106,7 +106,7 @@ Deno.test("deno task start runs the proxy with the derived flags", async () => {
     }),
   );
   const task = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start"],
+    args: ["task", "--quiet", "start", "--no-auth"],
     cwd: ROOT,
     env: { MCP_PROXY_CONFIG: `${dir}/config.json` },
     stdout: "piped",

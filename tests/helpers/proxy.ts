@@ -56,10 +56,11 @@ export async function startProxy(
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mop-test-" });
   const configPath = `${dir}/config.json`;
   const full: Record<string, unknown> = {
-    listen: "127.0.0.1:0",
+    listen: config.github ? `127.0.0.1:${await freePort()}` : "127.0.0.1:0",
     dataDir: `${dir}/data`,
     ...config,
   };
+  if (full.github && !full.publicUrl) full.publicUrl = `http://${full.listen}`;
   await Deno.writeTextFile(configPath, JSON.stringify(full, null, 2));
   const env = { ...options.env };
   const loaded = await loadConfig(configPath, {
@@ -77,6 +78,7 @@ export async function startProxy(
       "serve",
       "--config",
       configPath,
+      ...(full.github ? [] : ["--no-auth"]),
       ...(options.args ?? []),
     ],
     cwd: dir,
@@ -183,4 +185,13 @@ export async function startProxy(
         return s;
       })(),
   };
+}
+
+/** A port that was free a moment ago (for configs whose publicUrl must name the port). */
+export async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  await Promise.resolve();
+  return port;
 }

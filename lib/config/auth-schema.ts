@@ -1,0 +1,216 @@
+/**
+ * The login part of the config: `publicUrl`, `github`, `allow` and `oauth`.
+ * With `github` present every MCP endpoint requires a token and `listen` may be any address.
+ */
+import {
+  Checker,
+  duration,
+  isObject,
+  type JsonObject,
+  keyPath,
+  knownKeys,
+  object,
+  string,
+  stringArray,
+  typeName,
+} from "./check.ts";
+
+export interface GitHubConfig {
+  clientId: string;
+  clientSecret: string;
+  /** e.g. https://github.com, or https://HOST for GitHub Enterprise Server. */
+  webUrl: string;
+  /** e.g. https://api.github.com, or https://HOST/api/v3. */
+  apiUrl: string;
+}
+
+export interface AllowList {
+  /** Numeric GitHub user ids. */
+  ids: number[];
+  /** Logins, lower-cased; resolved to ids and pinned in the store. */
+  logins: string[];
+  orgs: string[];
+  teams: { org: string; slug: string }[];
+}
+
+export interface OAuthSettings {
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  grantTtlMs: number;
+  redirectUris: string[];
+  clientMetadataHosts: string[];
+}
+
+export interface AuthConfig {
+  /** The issuer and base of every advertised URL, without a trailing slash. */
+  publicUrl: string;
+  /** scheme://host[:port] of publicUrl. */
+  origin: string;
+  github: GitHubConfig;
+  allow: AllowList;
+  oauth: OAuthSettings;
+}
+
+export const OAUTH_DEFAULTS = {
+  accessTokenTtlMs: 24 * 3_600_000,
+  refreshTokenTtlMs: 30 * 86_400_000,
+  grantTtlMs: 90 * 86_400_000,
+};
+
+export const AUTH_KEYS = ["publicUrl", "github", "allow", "oauth"] as const;
+const GITHUB_KEYS = ["clientId", "clientSecret", "webUrl", "apiUrl"] as const;
+const ALLOW_KEYS = ["users", "orgs", "teams"] as const;
+const OAUTH_KEYS = [
+  "accessTokenTtl",
+  "refreshTokenTtl",
+  "grantTtl",
+  "redirectUris",
+  "clientMetadataHosts",
+] as const;
+
+/** GitHub's login rule: alphanumerics and single inner hyphens, at most 39 characters. */
+export const GITHUB_LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
+const SLUG = /^[A-Za-z0-9._-]{1,100}$/;
+const DAY = 86_400_000;
+
+/** Reads the login keys; null when `github` is absent (then `allow` and `publicUrl` must be too). */
+export function parseAuth(ck: Checker, root: JsonObject): AuthConfig | null {
+  const github = object(ck, root.github, "github");
+  if (!github) {
+    for (const key of ["allow", "publicUrl", "oauth"]) {
+      if (root[key] !== undefined) ck.fail(key, `only used with login: add a "github" section`);
+    }
+    return null;
+  }
+  knownKeys(ck, github, "github", GITHUB_KEYS);
+  const publicUrl = parsePublicUrl(ck, root);
+  const gh: GitHubConfig = {
+    clientId: string(ck, github, "clientId", "github", { required: true }) ?? "",
+    clientSecret: string(ck, github, "clientSecret", "github", { required: true }) ?? "",
+    webUrl: serviceUrl(ck, github, "webUrl", "https://github.com"),
+    apiUrl: serviceUrl(ck, github, "apiUrl", "https://api.github.com"),
+  };
+  const allow = parseAllow(ck, root);
+  const oauth = parseOAuth(ck, root);
+  if (!publicUrl) return null;
+  return { publicUrl: publicUrl.href, origin: publicUrl.origin, github: gh, allow, oauth };
+}
+
+function parsePublicUrl(
+  ck: Checker,
+  root: JsonObject,
+): { href: string; origin: string } | undefined {
+  const text = string(ck, root, "publicUrl", "", { required: true });
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return ck.fail("publicUrl", `expected an absolute URL such as "https://pi.tail1234.ts.net"`);
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackName(url.hostname))) {
+    return ck.fail(
+      "publicUrl",
+      "must be https (http only for 127.0.0.1, [::1] or localhost, which local clients use)",
+    );
+  }
+  if (url.username || url.password || url.search || url.hash || text.includes("#")) {
+    return ck.fail("publicUrl", "must not contain credentials, a query or a fragment");
+  }
+  if (url.pathname !== "/") {
+    return ck.fail("publicUrl", "a path in publicUrl is not supported yet: use the bare origin");
+  }
+  // Canonical form (RFC 8414 issuer): lower-case scheme and host, no default port, no slash.
+  return { href: url.origin, origin: url.origin };
+}
+
+function serviceUrl(ck: Checker, github: JsonObject, key: string, fallback: string): string {
+  const text = string(ck, github, key, "github") ?? fallback;
+  try {
+    const url = new URL(text);
+    const ok = url.protocol === "https:" ||
+      (url.protocol === "http:" && isLoopbackName(url.hostname));
+    if (!ok || url.search || url.hash || url.username) throw new Error("bad");
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    ck.fail(keyPath("github", key), "expected an https URL (http only for loopback test servers)");
+    return fallback;
+  }
+}
+
+function parseAllow(ck: Checker, root: JsonObject): AllowList {
+  const allow: AllowList = { ids: [], logins: [], orgs: [], teams: [] };
+  const section = object(ck, root.allow, "allow");
+  if (section) {
+    knownKeys(ck, section, "allow", ALLOW_KEYS);
+    const users = section.users;
+    if (users !== undefined && !Array.isArray(users)) {
+      ck.fail(
+        "allow.users",
+        `expected an array of GitHub logins and numeric ids, got ${typeName(users)}`,
+      );
+    } else {
+      (users ?? []).forEach((user: unknown, i: number) => {
+        const at = keyPath("allow.users", i);
+        if (typeof user === "number" && Number.isSafeInteger(user) && user > 0) {
+          allow.ids.push(user);
+        } else if (typeof user === "string" && /^\d+$/.test(user)) allow.ids.push(Number(user));
+        else if (typeof user === "string" && GITHUB_LOGIN.test(user)) {
+          allow.logins.push(user.toLowerCase());
+        } else ck.fail(at, "expected a GitHub login or a numeric user id");
+      });
+    }
+    for (const [i, org] of (stringArray(ck, section, "orgs", "allow") ?? []).entries()) {
+      if (GITHUB_LOGIN.test(org)) allow.orgs.push(org.toLowerCase());
+      else ck.fail(keyPath("allow.orgs", i), "expected a GitHub organization login");
+    }
+    for (const [i, team] of (stringArray(ck, section, "teams", "allow") ?? []).entries()) {
+      const [org, slug, extra] = team.split("/");
+      if (extra === undefined && org && slug && GITHUB_LOGIN.test(org) && SLUG.test(slug)) {
+        allow.teams.push({ org: org.toLowerCase(), slug: slug.toLowerCase() });
+      } else ck.fail(keyPath("allow.teams", i), `expected "org/team-slug"`);
+    }
+  }
+  if (
+    !ck.problems.some((p) => p.startsWith("allow")) &&
+    allow.ids.length + allow.logins.length + allow.orgs.length + allow.teams.length === 0
+  ) {
+    ck.fail(
+      "allow",
+      "the allow-list is empty: list GitHub users (logins or numeric ids), orgs or teams " +
+        "(the proxy never admits any GitHub user)",
+    );
+  }
+  return allow;
+}
+
+function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
+  const section = isObject(root.oauth) ? root.oauth : (object(ck, root.oauth, "oauth") ?? {});
+  knownKeys(ck, section, "oauth", OAUTH_KEYS);
+  const hosts = stringArray(ck, section, "clientMetadataHosts", "oauth") ?? [];
+  hosts.forEach((host, i) => {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(host)) {
+      ck.fail(
+        keyPath("oauth.clientMetadataHosts", i),
+        `expected a host name such as "example.com"`,
+      );
+    }
+  });
+  return {
+    accessTokenTtlMs:
+      duration(ck, section, "accessTokenTtl", "oauth", { min: 1000, max: 366 * DAY }) ??
+        OAUTH_DEFAULTS.accessTokenTtlMs,
+    refreshTokenTtlMs:
+      duration(ck, section, "refreshTokenTtl", "oauth", { min: 1000, max: 366 * DAY }) ??
+        OAUTH_DEFAULTS.refreshTokenTtlMs,
+    grantTtlMs: duration(ck, section, "grantTtl", "oauth", { min: 1000, max: 3 * 366 * DAY }) ??
+      OAUTH_DEFAULTS.grantTtlMs,
+    redirectUris: stringArray(ck, section, "redirectUris", "oauth") ?? [],
+    clientMetadataHosts: hosts.map((h) => h.toLowerCase()),
+  };
+}
+
+export function isLoopbackName(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || hostname === "::1" ||
+    /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}

@@ -1,0 +1,96 @@
+/**
+ * The resource-server check on every MCP request: a Bearer token from the Authorization header
+ * only, looked up by hash, unexpired and unrevoked, issued for this endpoint (or the whole
+ * origin), and held by someone the allow-list still admits.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ */
+import { sha256 } from "../crypto.ts";
+import type { ServerConfig } from "../config/schema.ts";
+import type { Identity } from "../router/router.ts";
+import { challenge, resourceUrl, SCOPE } from "./metadata.ts";
+import type { OAuthService } from "./service.ts";
+
+const BEARER = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
+
+/** Resolves the caller of an MCP endpoint, or the 401/403 response that refuses them. */
+export async function authenticateBearer(
+  svc: OAuthService,
+  req: Request,
+  server: ServerConfig,
+): Promise<Identity | Response> {
+  const header = req.headers.get("authorization");
+  // A token in the query string is never looked at (RFC 6750 §2.3 is not supported).
+  if (!header) return refuse(svc, server, 401);
+  const m = BEARER.exec(header);
+  if (!m) {
+    return refuse(
+      svc,
+      server,
+      401,
+      "invalid_token",
+      "the Authorization header is not a Bearer token",
+    );
+  }
+  const token = m[1];
+  if (!token.startsWith("mop_at_")) {
+    // GitHub tokens and refresh tokens are never accepted here.
+    return refuse(svc, server, 401, "invalid_token", "not an access token issued by this proxy");
+  }
+  const now = svc.now();
+  const record = await svc.store.getToken(await sha256(token));
+  if (!record || record.kind !== "access" || record.expiresAt <= now) {
+    return refuse(svc, server, 401, "invalid_token", "the token is unknown, expired or revoked");
+  }
+  if (
+    record.resource !== svc.auth.publicUrl && record.resource !== resourceUrl(svc.auth, server.name)
+  ) {
+    return refuse(svc, server, 401, "invalid_token", "the token was issued for another resource");
+  }
+  const grant = await svc.store.getGrant(record.grantId);
+  if (!grant || grant.revokedAt || grant.expiresAt <= now) {
+    return refuse(svc, server, 401, "invalid_token", "the grant was revoked or expired");
+  }
+  if (!record.scope.split(" ").includes(SCOPE)) {
+    return refuse(svc, server, 403, "insufficient_scope", "the token lacks the mcp scope");
+  }
+  const verdict = await svc.policy.check(grant.userId, grant.login);
+  if (!verdict.allowed) {
+    if (!verdict.transient) {
+      await svc.store.revokeGrant(grant.id, `allow-list: ${verdict.reason}`, now);
+      svc.log.warn("grant revoked: the user is no longer allowed", {
+        user_id: grant.userId,
+        login: grant.login,
+        reason: verdict.reason,
+      });
+    }
+    return refuse(svc, server, 401, "invalid_token", "this account is no longer allowed");
+  }
+  return {
+    key: `github:${grant.userId}`,
+    userId: grant.userId,
+    login: grant.login,
+    clientId: grant.clientId,
+  };
+}
+
+function refuse(
+  svc: OAuthService,
+  server: ServerConfig,
+  status: 401 | 403,
+  code?: "invalid_token" | "insufficient_scope",
+  description?: string,
+): Response {
+  const body = code ? { error: code, error_description: description } : { error: "unauthorized" };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      "www-authenticate": challenge(
+        svc.auth,
+        server.name,
+        code ? { code, description: description! } : undefined,
+      ),
+    },
+  });
+}

@@ -1,0 +1,170 @@
+/**
+ * The authorization server's shared state and dependencies: config, store, GitHub client,
+ * allow-list policy, redirect policy, CIMD resolver and the keys that sign cookies and seal
+ * secrets. The endpoint handlers (register, authorize, callback, token, revoke, bearer) take it.
+ */
+import type { AuthConfig } from "../config/auth-schema.ts";
+import type { ServerConfig } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+import type { AuthMethod, Store } from "../store/kv.ts";
+import { deriveKey, Hmac, open, seal, sha256 } from "../crypto.ts";
+import { GitHubClient } from "./github.ts";
+import { Policy } from "./policy.ts";
+import { RedirectPolicy } from "./redirect.ts";
+import { CimdError, CimdResolver, isCimdClientId } from "./cimd.ts";
+import { canonicalResource, resourceUrl } from "./metadata.ts";
+import { OAuthError } from "./errors.ts";
+import { VERSION } from "../version.ts";
+
+/** A client as the endpoints see it: registered (DCR) or described by a metadata document. */
+export interface ResolvedClient {
+  clientId: string;
+  name: string;
+  redirectUris: string[];
+  authMethod: AuthMethod;
+  secretHash?: string;
+  /** The host that served the client's metadata document, for CIMD clients. */
+  cimdHost?: string;
+  /** Changes whenever the client's redirect URIs change, so consent is asked again. */
+  fingerprint: string;
+}
+
+export interface OAuthDeps {
+  store: Store;
+  log: Logger;
+  now?: () => number;
+  fetch?: typeof fetch;
+  resolveDns?: (host: string) => Promise<string[]>;
+}
+
+/** Everything the OAuth endpoints share. */
+export class OAuthService {
+  readonly store: Store;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly github: GitHubClient;
+  readonly redirects: RedirectPolicy;
+  readonly cimd: CimdResolver;
+  policy: Policy;
+  readonly callbackUrl: string;
+  readonly audiences: Set<string>;
+
+  private constructor(
+    readonly auth: AuthConfig,
+    readonly servers: ServerConfig[],
+    deps: OAuthDeps,
+    readonly hmac: Hmac,
+    readonly vaultKey: CryptoKey,
+  ) {
+    this.store = deps.store;
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+    const doFetch = deps.fetch ?? fetch;
+    this.github = new GitHubClient(auth.github, {
+      fetch: doFetch,
+      userAgent: `mcp-oauth-proxy/${VERSION}`,
+    });
+    this.redirects = new RedirectPolicy({ extra: auth.oauth.redirectUris });
+    this.cimd = new CimdResolver({
+      fetch: doFetch,
+      now: this.now,
+      resolveDns: deps.resolveDns,
+      allowedHosts: auth.oauth.clientMetadataHosts,
+      redirects: this.redirects,
+    });
+    this.policy = this.#policy(auth);
+    this.callbackUrl = `${auth.publicUrl}/auth/callback`;
+    this.audiences = new Set([auth.publicUrl, ...servers.map((s) => resourceUrl(auth, s.name))]);
+  }
+
+  /** Loads the persisted keys and builds the service. */
+  static async create(
+    auth: AuthConfig,
+    servers: ServerConfig[],
+    deps: OAuthDeps,
+  ): Promise<OAuthService> {
+    const hmac = await Hmac.create(await deps.store.key("cookie-hmac"));
+    const vaultKey = await deriveKey(await deps.store.key("vault"), "github-token");
+    return new OAuthService(auth, servers, deps, hmac, vaultKey);
+  }
+
+  #policy(auth: AuthConfig): Policy {
+    return new Policy(auth.allow, {
+      store: this.store,
+      github: this.github,
+      vault: { get: (userId) => this.githubToken(userId) },
+      log: this.log,
+      now: this.now,
+    });
+  }
+
+  /** Swaps in a new allow-list (SIGHUP); cached decisions are dropped. */
+  async reloadAllowList(auth: AuthConfig): Promise<void> {
+    const policy = new Policy(auth.allow, {
+      store: this.store,
+      github: this.github,
+      vault: { get: (userId) => this.githubToken(userId) },
+      log: this.log,
+      now: this.now,
+    });
+    await policy.resolveLogins();
+    this.policy = policy;
+  }
+
+  /** The client behind a client_id; throws OAuthError(invalid_client) when there is none. */
+  async client(clientId: string): Promise<ResolvedClient> {
+    if (isCimdClientId(clientId)) {
+      try {
+        const doc = await this.cimd.resolve(clientId);
+        return {
+          clientId,
+          name: doc.client_name,
+          redirectUris: [...doc.redirect_uris],
+          authMethod: "none",
+          cimdHost: new URL(clientId).host,
+          fingerprint: await sha256(JSON.stringify(doc.redirect_uris)),
+        };
+      } catch (error) {
+        const message = error instanceof CimdError
+          ? error.message
+          : "its metadata document could not be read";
+        throw new OAuthError("invalid_client", `client ${clientId}: ${message}`, 401);
+      }
+    }
+    const record = clientId.length <= 200 ? await this.store.getClient(clientId) : null;
+    if (!record) throw new OAuthError("invalid_client", "unknown client; register again", 401);
+    return {
+      clientId,
+      name: record.clientName ?? "(unnamed client)",
+      redirectUris: record.redirectUris,
+      authMethod: record.authMethod,
+      secretHash: record.secretHash,
+      fingerprint: await sha256(`${record.createdAt}|${JSON.stringify(record.redirectUris)}`),
+    };
+  }
+
+  /** Whether `requested` matches one of the client's redirect URIs (loopback on any port). */
+  redirectAllowed(client: ResolvedClient, requested: string): boolean {
+    if (client.cimdHost) {
+      return this.cimd.redirectAllowed({ redirect_uris: client.redirectUris }, requested);
+    }
+    return client.redirectUris.some((registered) => RedirectPolicy.matches(registered, requested));
+  }
+
+  /** The canonical audience for a `resource` parameter, or null if it is not one of ours. */
+  audience(resource: string | null): string | null {
+    if (resource === null) return this.auth.publicUrl;
+    const canonical = canonicalResource(resource);
+    return canonical && this.audiences.has(canonical) ? canonical : null;
+  }
+
+  /** Keeps the user's GitHub token sealed, for later org and team re-checks. */
+  async keepGitHubToken(userId: number, token: string): Promise<void> {
+    await this.store.putGitHubToken(userId, await seal(this.vaultKey, token));
+  }
+
+  async githubToken(userId: number): Promise<string | null> {
+    const sealed = await this.store.getGitHubToken(userId);
+    return sealed ? await open(this.vaultKey, sealed) : null;
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * `POST /token` (authorization_code and refresh_token grants) and `POST /revoke`.
+ * Tokens are opaque and stored as SHA-256 hashes. A code is single-use, except that an
+ * identical request within 30 s gets the same answer (ChatGPT redeems twice). Refresh tokens
+ * rotate, with a grace window that returns the same successor; a replay after it revokes the
+ * grant.
+ * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
+ */
+import {
+  base64url,
+  deriveKey,
+  open,
+  randomToken,
+  seal,
+  sha256,
+  timingSafeEqual,
+} from "../crypto.ts";
+import type { GrantRecord, TokenRecord } from "../store/kv.ts";
+import { OAuthError, oauthJson, readForm } from "./errors.ts";
+import type { OAuthService, ResolvedClient } from "./service.ts";
+
+const CODE_REPLAY_WINDOW_MS = 30_000;
+const REFRESH_GRACE_MS = 60_000;
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+
+interface ReplayEntry {
+  fingerprint: string;
+  sealed: string;
+  at: number;
+}
+
+/** Answers of the last 30 s per code hash, sealed with a key only the verifier's holder derives. */
+const codeAnswers = new Map<string, ReplayEntry>();
+
+/** `POST /token`. */
+export async function handleToken(svc: OAuthService, req: Request): Promise<Response> {
+  const form = await readForm(req);
+  const client = await authenticateClient(svc, req, form);
+  switch (form.get("grant_type")) {
+    case "authorization_code":
+      return await redeemCode(svc, client, form);
+    case "refresh_token":
+      return await refresh(svc, client, form);
+    case null:
+      throw new OAuthError("invalid_request", "grant_type is required");
+    default:
+      throw new OAuthError("unsupported_grant_type", "use authorization_code or refresh_token");
+  }
+}
+
+/**
+ * Client authentication: `none`, `client_secret_post` or `client_secret_basic`; a secret client
+ * may use either secret method (Claude always posts). Failures are 401 `invalid_client`, which
+ * makes clients register again.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ */
+export async function authenticateClient(
+  svc: OAuthService,
+  req: Request,
+  form: URLSearchParams,
+): Promise<ResolvedClient> {
+  const basic = parseBasic(req.headers.get("authorization"));
+  const challenge = basic ? { "www-authenticate": 'Basic realm="mcp-oauth-proxy"' } : undefined;
+  const bad = (description: string) =>
+    new OAuthError("invalid_client", description, 401, challenge);
+  const formId = form.get("client_id");
+  if (basic && formId !== null && formId !== basic.id) {
+    throw bad("client_id does not match the Basic credentials");
+  }
+  const clientId = basic?.id ?? formId;
+  if (!clientId) throw bad("client authentication is required");
+  let client: ResolvedClient;
+  try {
+    client = await svc.client(clientId);
+  } catch (error) {
+    if (error instanceof OAuthError) throw bad(error.description);
+    throw error;
+  }
+  const secret = basic?.secret ?? form.get("client_secret");
+  if (client.secretHash) {
+    if (!secret || !timingSafeEqual(await sha256(secret), client.secretHash)) {
+      throw bad("wrong client secret");
+    }
+  } else if (secret) {
+    throw bad("this client has no secret");
+  }
+  return client;
+}
+
+function parseBasic(header: string | null): { id: string; secret: string } | null {
+  const m = /^Basic\s+([A-Za-z0-9+/]+=*)\s*$/i.exec(header ?? "");
+  if (!m) return null;
+  let decoded: string;
+  try {
+    decoded = atob(m[1]);
+  } catch {
+    return null;
+  }
+  const i = decoded.indexOf(":");
+  if (i < 0) return null;
+  try {
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
+    return {
+      id: decodeURIComponent(decoded.slice(0, i).replace(/\+/g, " ")),
+      secret: decodeURIComponent(decoded.slice(i + 1).replace(/\+/g, " ")),
+    };
+  } catch {
+    return null;
+  }
+}
+
+async function redeemCode(
+  svc: OAuthService,
+  client: ResolvedClient,
+  form: URLSearchParams,
+): Promise<Response> {
+  const code = form.get("code");
+  const verifier = form.get("code_verifier");
+  if (!code) throw new OAuthError("invalid_request", "code is required");
+  if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
+  const hash = await sha256(code);
+  const now = svc.now();
+  const redirectUri = form.get("redirect_uri");
+  const fingerprint = await sha256(JSON.stringify([client.clientId, code, verifier, redirectUri]));
+  const { first, code: record } = await svc.store.redeemCode(hash, now);
+  if (!record || record.clientId !== client.clientId) {
+    throw new OAuthError("invalid_grant", "the code is unknown, expired or for another client");
+  }
+  if (!first) {
+    const earlier = codeAnswers.get(hash);
+    if (
+      earlier && now - earlier.at <= CODE_REPLAY_WINDOW_MS && earlier.fingerprint === fingerprint
+    ) {
+      const body = await open(
+        await deriveKey(`${verifier}|${code}`, "code-replay"),
+        earlier.sealed,
+      );
+      if (body) return oauthJson(JSON.parse(body));
+    }
+    await svc.store.revokeGrant(record.grantId, "authorization code reused", now);
+    svc.log.warn("authorization code reused; its grant was revoked", { client: client.clientId });
+    throw new OAuthError(
+      "invalid_grant",
+      "the code was already used; tokens issued from it are revoked",
+    );
+  }
+  if (record.expiresAt <= now) throw new OAuthError("invalid_grant", "the code expired");
+  if (!VERIFIER.test(verifier) || base64url(await sha256Bytes(verifier)) !== record.challenge) {
+    throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+  }
+  if (redirectUri !== null && redirectUri !== record.redirectUri) {
+    throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
+  }
+  checkResource(svc, form, record.resource);
+  const grant = await liveGrant(svc, record.grantId, now);
+  const body = await issue(svc, grant, record.scope, record.resource, now);
+  codeAnswers.set(hash, {
+    fingerprint,
+    sealed: await seal(await deriveKey(`${verifier}|${code}`, "code-replay"), JSON.stringify(body)),
+    at: now,
+  });
+  for (const [key, entry] of codeAnswers) {
+    if (now - entry.at > CODE_REPLAY_WINDOW_MS) codeAnswers.delete(key);
+  }
+  svc.log.info("tokens issued", {
+    user_id: grant.userId,
+    client: client.clientId,
+    grant: grant.id.slice(0, 8),
+  });
+  return oauthJson(body);
+}
+
+async function refresh(
+  svc: OAuthService,
+  client: ResolvedClient,
+  form: URLSearchParams,
+): Promise<Response> {
+  const presented = form.get("refresh_token");
+  if (!presented) throw new OAuthError("invalid_request", "refresh_token is required");
+  const hash = await sha256(presented);
+  const now = svc.now();
+  const record = await svc.store.getToken(hash);
+  if (
+    !record || record.kind !== "refresh" || record.clientId !== client.clientId ||
+    record.expiresAt <= now
+  ) {
+    throw new OAuthError("invalid_grant", "the refresh token is unknown, expired or revoked");
+  }
+  const grant = await liveGrant(svc, record.grantId, now);
+  const scope = narrowScope(form.get("scope"), grant.scope);
+  const resource = form.get("resource") === null
+    ? record.resource
+    : checkResource(svc, form, grant.resource);
+  const verdict = await svc.policy.check(grant.userId, grant.login, 0);
+  if (!verdict.allowed) {
+    if (!verdict.transient) {
+      await svc.store.revokeGrant(grant.id, `allow-list: ${verdict.reason}`, now);
+    }
+    svc.log.warn("refresh refused by the allow-list", {
+      user_id: grant.userId,
+      login: grant.login,
+      reason: verdict.reason,
+    });
+    throw new OAuthError("invalid_grant", "this account is no longer allowed");
+  }
+  const key = await deriveKey(presented, "refresh-successor");
+  if (record.successor) return await replayRefresh(svc, record, key, grant, now);
+  const body = await issue(svc, grant, scope, resource, now);
+  const successorHash = await sha256(body.refresh_token);
+  const won = await svc.store.setSuccessor(hash, {
+    refreshHash: successorHash,
+    sealed: await seal(key, JSON.stringify(body)),
+    issuedAt: now,
+  });
+  if (!won.ok) {
+    // A concurrent refresh with the same token won: answer with its successor, drop ours.
+    await svc.store.revokeTokens([await sha256(body.access_token), successorHash], grant.id);
+    if (won.current?.successor) return await replayRefresh(svc, won.current, key, grant, now);
+    throw new OAuthError("invalid_grant", "the refresh token is no longer valid");
+  }
+  return oauthJson(body);
+}
+
+/**
+ * A refresh token that already has a successor: within the grace window (until the successor
+ * is first used, or 60 s, whichever is later) the same successor pair is returned; after it,
+ * the reuse is a replay and the whole grant is revoked.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
+async function replayRefresh(
+  svc: OAuthService,
+  record: TokenRecord,
+  key: CryptoKey,
+  grant: GrantRecord,
+  now: number,
+): Promise<Response> {
+  const successor = record.successor!;
+  const next = await svc.store.getToken(successor.refreshHash);
+  const successorUsed = !next || next.successor !== undefined;
+  if (!successorUsed || now - successor.issuedAt < REFRESH_GRACE_MS) {
+    const body = await open(key, successor.sealed);
+    if (body) return oauthJson(JSON.parse(body));
+  }
+  await svc.store.revokeGrant(grant.id, "refresh token replayed", now);
+  svc.log.warn("refresh token replayed after its successor was used; grant revoked", {
+    user_id: grant.userId,
+    client: grant.clientId,
+  });
+  throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked");
+}
+
+/** Issues an access token and a refresh token under a grant. */
+async function issue(
+  svc: OAuthService,
+  grant: GrantRecord,
+  scope: string,
+  resource: string,
+  now: number,
+) {
+  const { accessTokenTtlMs, refreshTokenTtlMs } = svc.auth.oauth;
+  const access = randomToken("mop_at_");
+  const refreshToken = randomToken("mop_rt_");
+  const accessExpires = Math.min(now + accessTokenTtlMs, grant.expiresAt);
+  const base = {
+    grantId: grant.id,
+    clientId: grant.clientId,
+    userId: grant.userId,
+    scope,
+    resource,
+    issuedAt: now,
+  };
+  await svc.store.putToken(await sha256(access), {
+    ...base,
+    kind: "access",
+    expiresAt: accessExpires,
+  });
+  await svc.store.putToken(await sha256(refreshToken), {
+    ...base,
+    kind: "refresh",
+    expiresAt: Math.min(now + refreshTokenTtlMs, grant.expiresAt),
+  });
+  return {
+    access_token: access,
+    token_type: "Bearer",
+    expires_in: Math.max(1, Math.floor((accessExpires - now) / 1000)),
+    refresh_token: refreshToken,
+    scope,
+  };
+}
+
+async function liveGrant(svc: OAuthService, id: string, now: number): Promise<GrantRecord> {
+  const grant = await svc.store.getGrant(id);
+  if (!grant || grant.revokedAt || grant.expiresAt <= now) {
+    throw new OAuthError("invalid_grant", "the grant was revoked or expired; authorize again");
+  }
+  if (!(await svc.store.getClient(grant.clientId)) && !grant.clientId.startsWith("http")) {
+    throw new OAuthError("invalid_grant", "the client no longer exists; authorize again");
+  }
+  return grant;
+}
+
+function narrowScope(requested: string | null, granted: string): string {
+  if (requested === null) return granted;
+  const allowed = new Set(granted.split(" "));
+  const wanted = requested.split(" ").filter(Boolean);
+  if (wanted.length === 0 || wanted.some((s) => !allowed.has(s))) {
+    throw new OAuthError("invalid_scope", "the scope exceeds what was granted");
+  }
+  return wanted.join(" ");
+}
+
+/** A `resource` sent to /token must equal the granted audience, or narrow the origin to one server. */
+function checkResource(svc: OAuthService, form: URLSearchParams, granted: string): string {
+  const sent = form.get("resource");
+  if (sent === null) return granted;
+  const audience = svc.audience(sent);
+  if (!audience || (audience !== granted && granted !== svc.auth.publicUrl)) {
+    throw new OAuthError("invalid_target", "resource is not within the grant");
+  }
+  return audience;
+}
+
+async function sha256Bytes(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+/**
+ * `POST /revoke`: always 200 for unknown tokens. Revoking a refresh token ends its grant.
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
+ */
+export async function handleRevoke(svc: OAuthService, req: Request): Promise<Response> {
+  const form = await readForm(req);
+  const client = await authenticateClient(svc, req, form);
+  const token = form.get("token");
+  if (!token) throw new OAuthError("invalid_request", "token is required");
+  const hash = await sha256(token);
+  const record = await svc.store.getToken(hash);
+  if (record && record.clientId === client.clientId) {
+    if (record.kind === "refresh") {
+      await svc.store.revokeGrant(record.grantId, "revoked by the client", svc.now());
+    } else {
+      await svc.store.revokeTokens([hash], record.grantId);
+    }
+    svc.policy.forget(record.userId);
+    svc.log.info("token revoked by the client", { client: client.clientId, kind: record.kind });
+  }
+  return oauthJson({});
+}

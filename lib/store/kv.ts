@@ -1,0 +1,321 @@
+/**
+ * The one persistent store (Deno KV in the data directory). This module owns every key shape
+ * and expiry: clients, grants, token hashes, codes, transactions, consents, login pins, keys and
+ * the last good IP-range lists. Secrets are stored only as hashes or sealed with AES-GCM.
+ */
+import { randomBytes } from "../crypto.ts";
+
+export type AuthMethod = "none" | "client_secret_post" | "client_secret_basic";
+
+export interface ClientRecord {
+  clientId: string;
+  secretHash?: string;
+  authMethod: AuthMethod;
+  redirectUris: string[];
+  clientName?: string;
+  /** The registration metadata echoed back to the client. */
+  metadata: Record<string, unknown>;
+  createdAt: number;
+  /** Set once the client obtained a grant; such clients never expire. */
+  grantedAt?: number;
+}
+
+export interface GrantRecord {
+  id: string;
+  clientId: string;
+  redirectUri: string;
+  userId: number;
+  login: string;
+  scope: string;
+  resource: string;
+  createdAt: number;
+  /** Absolute end of the grant, whatever refreshes happen. */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedReason?: string;
+}
+
+export interface TokenRecord {
+  kind: "access" | "refresh";
+  grantId: string;
+  clientId: string;
+  userId: number;
+  scope: string;
+  resource: string;
+  issuedAt: number;
+  expiresAt: number;
+  /** Refresh tokens: the pair issued when this one was used (sealed with a key only it derives). */
+  successor?: { refreshHash: string; sealed: string; issuedAt: number };
+}
+
+export interface CodeRecord {
+  grantId: string;
+  clientId: string;
+  redirectUri: string;
+  challenge: string;
+  scope: string;
+  resource: string;
+  userId: number;
+  expiresAt: number;
+  /** First redemption: when, and the hashes issued, so a replay can revoke them. */
+  redeemedAt?: number;
+}
+
+export interface TransactionRecord {
+  id: string;
+  clientId: string;
+  redirectUri: string;
+  challenge: string;
+  scope: string;
+  resource: string;
+  state: string | null;
+  createdAt: number;
+  expiresAt: number;
+  /** Set on approval: the upstream (GitHub) state and PKCE verifier. */
+  upstream?: { state: string; verifier: string };
+}
+
+export interface ConsentRecord {
+  userId: number;
+  login: string;
+  clientId: string;
+  redirectUri: string;
+  approvedAt: number;
+}
+
+export interface PinRecord {
+  id: number;
+  pinnedAt: number;
+}
+
+const TXN_TTL = 10 * 60_000;
+const UNGRANTED_CLIENT_TTL = 90 * 86_400_000;
+
+/** Typed access to the KV store. */
+export class Store {
+  private constructor(readonly kv: Deno.Kv) {}
+
+  /** Opens (or creates) the store file in `dataDir`. */
+  static async open(dataDir: string): Promise<Store> {
+    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+    return new Store(await Deno.openKv(`${dataDir}/store.kv`));
+  }
+
+  close(): void {
+    this.kv.close();
+  }
+
+  /** A persisted random key; created once, never regenerated. */
+  async key(name: string): Promise<Uint8Array> {
+    const k = ["keys", name];
+    const found = await this.kv.get<Uint8Array>(k);
+    if (found.value) return found.value;
+    const fresh = randomBytes(32);
+    const res = await this.kv.atomic().check({ key: k, versionstamp: null }).set(k, fresh).commit();
+    if (res.ok) return fresh;
+    return (await this.kv.get<Uint8Array>(k)).value!;
+  }
+
+  // Clients.
+
+  async putClient(client: ClientRecord): Promise<void> {
+    const expireIn = client.grantedAt ? undefined : UNGRANTED_CLIENT_TTL;
+    await this.kv.set(["clients", client.clientId], client, { expireIn });
+  }
+
+  async getClient(clientId: string): Promise<ClientRecord | null> {
+    return (await this.kv.get<ClientRecord>(["clients", clientId])).value;
+  }
+
+  async deleteClient(clientId: string): Promise<void> {
+    await this.kv.delete(["clients", clientId]);
+    for await (const e of this.kv.list<ConsentRecord>({ prefix: ["consents"] })) {
+      if (e.value.clientId === clientId) await this.kv.delete(e.key);
+    }
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    const out: ClientRecord[] = [];
+    for await (const e of this.kv.list<ClientRecord>({ prefix: ["clients"] })) out.push(e.value);
+    return out;
+  }
+
+  // Transactions (the authorization request between /authorize and the GitHub callback).
+
+  async putTransaction(txn: TransactionRecord): Promise<void> {
+    await this.kv.set(["txn", txn.id], txn, { expireIn: TXN_TTL });
+    if (txn.upstream) {
+      await this.kv.set(["upstream", txn.upstream.state], txn.id, { expireIn: TXN_TTL });
+    }
+  }
+
+  async getTransaction(id: string, now: number): Promise<TransactionRecord | null> {
+    const txn = (await this.kv.get<TransactionRecord>(["txn", id])).value;
+    return txn && txn.expiresAt > now ? txn : null;
+  }
+
+  /** Takes the transaction an upstream state belongs to; the state is single-use. */
+  async takeUpstreamState(state: string, now: number): Promise<TransactionRecord | null> {
+    const entry = await this.kv.get<string>(["upstream", state]);
+    if (!entry.value) return null;
+    const res = await this.kv.atomic().check(entry).delete(["upstream", state]).commit();
+    if (!res.ok) return null;
+    const txn = await this.getTransaction(entry.value, now);
+    if (txn) await this.kv.delete(["txn", txn.id]);
+    return txn;
+  }
+
+  // Consents (server-side record of each approval, for audit and revocation).
+
+  async putConsent(c: ConsentRecord): Promise<void> {
+    await this.kv.set(["consents", c.userId, c.clientId, c.redirectUri], c);
+  }
+
+  async listConsents(): Promise<ConsentRecord[]> {
+    const out: ConsentRecord[] = [];
+    for await (const e of this.kv.list<ConsentRecord>({ prefix: ["consents"] })) out.push(e.value);
+    return out;
+  }
+
+  // Grants and tokens.
+
+  async putGrant(grant: GrantRecord): Promise<void> {
+    const expireIn = Math.max(1000, grant.expiresAt - Date.now());
+    await this.kv.atomic()
+      .set(["grants", grant.id], grant, { expireIn })
+      .set(["grants_by_user", grant.userId, grant.id], grant.id, { expireIn })
+      .set(["grants_by_client", grant.clientId, grant.id], grant.id, { expireIn })
+      .commit();
+  }
+
+  async getGrant(id: string): Promise<GrantRecord | null> {
+    return (await this.kv.get<GrantRecord>(["grants", id])).value;
+  }
+
+  async listGrants(): Promise<GrantRecord[]> {
+    const out: GrantRecord[] = [];
+    for await (const e of this.kv.list<GrantRecord>({ prefix: ["grants"] })) out.push(e.value);
+    return out;
+  }
+
+  grantsOfClient(clientId: string): Promise<GrantRecord[]> {
+    return this.#grantsBy(["grants_by_client", clientId]);
+  }
+
+  grantsOfUser(userId: number): Promise<GrantRecord[]> {
+    return this.#grantsBy(["grants_by_user", userId]);
+  }
+
+  async #grantsBy(prefix: Deno.KvKey): Promise<GrantRecord[]> {
+    const out: GrantRecord[] = [];
+    for await (const e of this.kv.list<string>({ prefix })) {
+      const grant = await this.getGrant(e.value);
+      if (grant) out.push(grant);
+    }
+    return out;
+  }
+
+  /** Marks a grant revoked and deletes every token issued under it. */
+  async revokeGrant(id: string, reason: string, now: number): Promise<boolean> {
+    const grant = await this.getGrant(id);
+    if (!grant) return false;
+    const wasLive = !grant.revokedAt;
+    if (wasLive) await this.putGrant({ ...grant, revokedAt: now, revokedReason: reason });
+    for await (const e of this.kv.list<string>({ prefix: ["tokens_by_grant", id] })) {
+      await this.kv.atomic().delete(["tokens", e.key[2] as string]).delete(e.key).commit();
+    }
+    return wasLive;
+  }
+
+  async putToken(hash: string, token: TokenRecord): Promise<void> {
+    const expireIn = Math.max(1000, token.expiresAt - Date.now());
+    await this.kv.atomic()
+      .set(["tokens", hash], token, { expireIn })
+      .set(["tokens_by_grant", token.grantId, hash], token.kind, { expireIn })
+      .commit();
+  }
+
+  async getToken(hash: string): Promise<TokenRecord | null> {
+    return (await this.kv.get<TokenRecord>(["tokens", hash])).value;
+  }
+
+  /** Records a refresh token's successor only if none was recorded yet; returns the winner. */
+  async setSuccessor(
+    hash: string,
+    successor: NonNullable<TokenRecord["successor"]>,
+  ): Promise<{ ok: boolean; current: TokenRecord | null }> {
+    const entry = await this.kv.get<TokenRecord>(["tokens", hash]);
+    if (!entry.value || entry.value.successor) return { ok: false, current: entry.value };
+    const updated = { ...entry.value, successor };
+    const expireIn = Math.max(1000, updated.expiresAt - Date.now());
+    const res = await this.kv.atomic().check(entry).set(["tokens", hash], updated, { expireIn })
+      .commit();
+    return res.ok
+      ? { ok: true, current: updated }
+      : { ok: false, current: await this.getToken(hash) };
+  }
+
+  async revokeTokens(hashes: string[], grantId: string): Promise<void> {
+    for (const hash of hashes) {
+      await this.kv.atomic().delete(["tokens", hash]).delete(["tokens_by_grant", grantId, hash])
+        .commit();
+    }
+  }
+
+  // Authorization codes.
+
+  async putCode(hash: string, code: CodeRecord): Promise<void> {
+    await this.kv.set(["codes", hash], code, {
+      expireIn: Math.max(1000, code.expiresAt - Date.now()) + 60_000,
+    });
+  }
+
+  /** Marks a code redeemed; false if it was already redeemed (or is gone). */
+  async redeemCode(
+    hash: string,
+    now: number,
+  ): Promise<{ first: boolean; code: CodeRecord | null }> {
+    const entry = await this.kv.get<CodeRecord>(["codes", hash]);
+    if (!entry.value) return { first: false, code: null };
+    if (entry.value.redeemedAt) return { first: false, code: entry.value };
+    const updated = { ...entry.value, redeemedAt: now };
+    const res = await this.kv.atomic().check(entry).set(["codes", hash], updated, {
+      expireIn: 120_000,
+    }).commit();
+    return res.ok
+      ? { first: true, code: updated }
+      : { first: false, code: (await this.kv.get<CodeRecord>(["codes", hash])).value };
+  }
+
+  // GitHub login pins and tokens.
+
+  async getPin(login: string): Promise<PinRecord | null> {
+    return (await this.kv.get<PinRecord>(["pins", login.toLowerCase()])).value;
+  }
+
+  async putPin(login: string, pin: PinRecord): Promise<void> {
+    await this.kv.set(["pins", login.toLowerCase()], pin);
+  }
+
+  async putGitHubToken(userId: number, sealed: string): Promise<void> {
+    await this.kv.set(["github_tokens", userId], sealed);
+  }
+
+  async getGitHubToken(userId: number): Promise<string | null> {
+    return (await this.kv.get<string>(["github_tokens", userId])).value;
+  }
+
+  async deleteGitHubToken(userId: number): Promise<void> {
+    await this.kv.delete(["github_tokens", userId]);
+  }
+
+  // Last good copies of downloaded documents (IP-range lists).
+
+  async getDocument(url: string): Promise<{ text: string; fetchedAt: number } | null> {
+    return (await this.kv.get<{ text: string; fetchedAt: number }>(["documents", url])).value;
+  }
+
+  async putDocument(url: string, text: string, fetchedAt: number): Promise<void> {
+    await this.kv.set(["documents", url], { text, fetchedAt });
+  }
+}
