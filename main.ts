@@ -9,7 +9,7 @@ import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { absolutePath } from "./lib/config/paths.ts";
 import { derivePermissions } from "./lib/config/permissions.ts";
-import { startProxy } from "./lib/serve.ts";
+import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `mcp-oauth-proxy ${VERSION}: local stdio MCP servers over HTTP, safely.
@@ -115,19 +115,13 @@ export async function main(args: string[]): Promise<number> {
     );
   }
 
-  let proxy;
-  try {
-    proxy = await startProxy(loaded);
-  } catch (error) {
-    console.error(
-      `error: cannot listen on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
-        (error as Error).message
-      }`,
-    );
-    return 1;
-  }
+  // Signals are handled from the first moment: a stop that arrives while the proxy starts is
+  // carried out as soon as it is up, so no child is left behind.
+  let proxy: RunningProxy | undefined;
+  let stopRequested = false;
   const stop = () => {
-    proxy.shutdown().then(() => Deno.exit(0));
+    stopRequested = true;
+    proxy?.shutdown().then(() => Deno.exit(0));
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
@@ -137,12 +131,25 @@ export async function main(args: string[]): Promise<number> {
       env: (name) => Deno.env.get(name),
       cwd: Deno.cwd(),
       listen: values.listen,
-    }).then((next) => proxy.reload(next)).catch((error) => {
+    }).then((next) => proxy?.reload(next)).catch((error) => {
       const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
       console.error(`config reload failed, keeping the running config: ${problems}`);
     });
   });
+  try {
+    proxy = await startProxy(loaded);
+  } catch (error) {
+    console.error(
+      `error: cannot start on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
+        (error as Error).message
+      }`,
+    );
+    return 1;
+  }
+  if (stopRequested) stop();
   await proxy.finished;
+  // The server stops accepting before the children are stopped: exit only when all are gone.
+  await proxy.shutdown();
   return 0;
 }
 

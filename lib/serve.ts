@@ -3,7 +3,10 @@ import type { LoadedConfig } from "./config/load.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
-import { createHandler, listenOrigins } from "./server.ts";
+import { createHandler, listenHosts, listenOrigins } from "./server.ts";
+import { Edge } from "./edge/edge.ts";
+import { rangeDocumentUrls } from "./config/permissions.ts";
+import { createAccessLog } from "./edge/access-log.ts";
 import { VERSION } from "./version.ts";
 import { Store } from "./store/kv.ts";
 import { OAuthService } from "./oauth/service.ts";
@@ -39,9 +42,14 @@ export async function startProxy(
   const allowedOrigins = new Set(config.allowedOrigins);
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
-  if (config.auth) {
-    store = await Store.open(config.dataDir);
-    oauth = await OAuthService.create(config.auth, config.servers, { store, log });
+  if (config.auth || needsStore(config)) store = await Store.open(config.dataDir);
+  const edge = new Edge(config, { log, store });
+  if (config.auth && store) {
+    oauth = await OAuthService.create(config.auth, config.servers, {
+      store,
+      log,
+      bodyTimeoutMs: config.limits.bodyTimeoutMs,
+    });
     allowedOrigins.add(config.auth.origin);
     oauth.policy.resolveLogins().catch((error) =>
       log.warn("cannot resolve logins", { error: String(error) })
@@ -54,17 +62,21 @@ export async function startProxy(
     log,
     allowedOrigins,
     oauth,
+    edge,
+    access: createAccessLog(),
     authenticate: oauth ? (req, server) => authenticateBearer(oauth, req, server) : () => ANONYMOUS,
   });
+  await edge.start();
   let onAddress!: (addr: Deno.NetAddr) => void;
   const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
   const server = Deno.serve({
     hostname: config.listen.hostname,
     port: config.listen.port,
     onListen: (addr) => onAddress(addr),
-  }, (req, info) => handler(req, { peer: info.remoteAddr.hostname }));
+  }, (req, info) => handler(req, info.remoteAddr.hostname));
   const { hostname, port } = await address;
   for (const origin of listenOrigins(hostname, port)) allowedOrigins.add(origin);
+  edge.listening(listenHosts(hostname, port));
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const origin = `http://${host}:${port}`;
   const base = config.auth?.publicUrl ?? origin;
@@ -83,6 +95,7 @@ export async function startProxy(
       log.info("shutting down");
       const closed = server.shutdown();
       mcp.shutdown();
+      edge.stop();
       await router.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
       store?.close();
@@ -92,9 +105,16 @@ export async function startProxy(
       await oauth.reloadAllowList(next.config.auth);
       log.info("allow-list reloaded");
     }
-    log.info("config reloaded; changes other than the allow-list apply after a restart");
+    await edge.reload(next.config.network);
+    log.info("network section reloaded");
+    log.info("config reloaded; changes other than allow and network apply after a restart");
   };
   return { origin, shutdown, reload, finished: server.finished };
+}
+
+/** Downloaded range lists keep their last good copy in the store. */
+function needsStore(config: LoadedConfig["config"]): boolean {
+  return rangeDocumentUrls(config.network.allow, config.network.rangeSources).length > 0;
 }
 
 function printDemoHelp(print: (line: string) => void, origin: string): void {

@@ -14,6 +14,8 @@ import {
   stringArray,
   typeName,
 } from "./check.ts";
+import { OAuthConfigError, RedirectPolicy } from "../oauth/redirect.ts";
+import { CimdResolver } from "../oauth/cimd.ts";
 
 export interface GitHubConfig {
   clientId: string;
@@ -37,6 +39,10 @@ export interface OAuthSettings {
   accessTokenTtlMs: number;
   refreshTokenTtlMs: number;
   grantTtlMs: number;
+  /** An identical code redemption within this window gets the same answer (ChatGPT posts twice). */
+  codeReuseWindowMs: number;
+  /** A rotated refresh token stays usable this long (or until its successor is used). */
+  refreshGraceMs: number;
   redirectUris: string[];
   clientMetadataHosts: string[];
 }
@@ -64,6 +70,8 @@ const OAUTH_KEYS = [
   "accessTokenTtl",
   "refreshTokenTtl",
   "grantTtl",
+  "codeReuseWindow",
+  "refreshGrace",
   "redirectUris",
   "clientMetadataHosts",
 ] as const;
@@ -117,11 +125,16 @@ function parsePublicUrl(
   if (url.username || url.password || url.search || url.hash || text.includes("#")) {
     return ck.fail("publicUrl", "must not contain credentials, a query or a fragment");
   }
-  if (url.pathname !== "/") {
-    return ck.fail("publicUrl", "a path in publicUrl is not supported yet: use the bare origin");
+  // A secret path keeps untargeted scanners away: every endpoint lives under it.
+  const path = url.pathname.replace(/\/+$/, "");
+  if (path && !/^(\/[A-Za-z0-9._~-]+)+$/.test(path)) {
+    return ck.fail("publicUrl", "the path may only hold letters, digits and . _ ~ - segments");
+  }
+  if (path.split("/").some((segment) => segment === "." || segment === "..")) {
+    return ck.fail("publicUrl", "the path must not contain . or .. segments");
   }
   // Canonical form (RFC 8414 issuer): lower-case scheme and host, no default port, no slash.
-  return { href: url.origin, origin: url.origin };
+  return { href: url.origin + path, origin: url.origin };
 }
 
 function serviceUrl(ck: Checker, github: JsonObject, key: string, fallback: string): string {
@@ -188,14 +201,15 @@ function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
   const section = isObject(root.oauth) ? root.oauth : (object(ck, root.oauth, "oauth") ?? {});
   knownKeys(ck, section, "oauth", OAUTH_KEYS);
   const hosts = stringArray(ck, section, "clientMetadataHosts", "oauth") ?? [];
-  hosts.forEach((host, i) => {
-    if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(host)) {
-      ck.fail(
-        keyPath("oauth.clientMetadataHosts", i),
-        `expected a host name such as "example.com"`,
-      );
-    }
-  });
+  const redirectUris = stringArray(ck, section, "redirectUris", "oauth") ?? [];
+  // The OAuth modules own these rules; building them here reports mistakes at load time.
+  try {
+    new RedirectPolicy({ extra: redirectUris });
+    new CimdResolver({ fetch, now: Date.now, allowedHosts: hosts });
+  } catch (error) {
+    if (!(error instanceof OAuthConfigError)) throw error;
+    ck.fail(error.path, error.reason);
+  }
   return {
     accessTokenTtlMs:
       duration(ck, section, "accessTokenTtl", "oauth", { min: 1000, max: 366 * DAY }) ??
@@ -205,7 +219,12 @@ function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
         OAUTH_DEFAULTS.refreshTokenTtlMs,
     grantTtlMs: duration(ck, section, "grantTtl", "oauth", { min: 1000, max: 3 * 366 * DAY }) ??
       OAUTH_DEFAULTS.grantTtlMs,
-    redirectUris: stringArray(ck, section, "redirectUris", "oauth") ?? [],
+    codeReuseWindowMs:
+      duration(ck, section, "codeReuseWindow", "oauth", { min: 1000, max: 300_000 }) ??
+        30_000,
+    refreshGraceMs: duration(ck, section, "refreshGrace", "oauth", { min: 1000, max: 3_600_000 }) ??
+      60_000,
+    redirectUris,
     clientMetadataHosts: hosts.map((h) => h.toLowerCase()),
   };
 }

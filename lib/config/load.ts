@@ -176,6 +176,12 @@ export function demoConfig(): Config {
     logLevel: "info",
     limits: { ...DEFAULT_LIMITS },
     auth: null,
+    network: {
+      allow: [],
+      rangeSources: [],
+      refreshIntervalMs: 12 * 3_600_000,
+      protectMetadata: false,
+    },
   };
 }
 

@@ -6,6 +6,7 @@
 import type { LoadedConfig } from "./load.ts";
 import { CONFIG_ENV } from "./load.ts";
 import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
+import { OPENAI_RANGE_URLS } from "../edge/ranges.ts";
 
 /** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
 export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
@@ -27,6 +28,8 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
     net.push(netHost(github.webUrl), netHost(github.apiUrl));
     net.push(...DEFAULT_CIMD_HOSTS, ...oauth.clientMetadataHosts);
   }
+  const ranges = rangeDocumentUrls(config.network.allow, config.network.rangeSources);
+  net.push(...ranges.map(netHost));
   const read = [configPath];
   const write: string[] = [];
   if (!config.demo) {
@@ -37,14 +40,19 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   const env = unique([...CHILD_ENV_VARS, CONFIG_ENV, ...loaded.envRefs]);
   const flags = [
     "--no-prompt",
-    `--allow-net=${net.join(",")}`,
+    `--allow-net=${unique(net).join(",")}`,
     `--allow-read=${read.join(",")}`,
   ];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
   flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${env.join(",")}`);
-  if (config.auth) flags.push("--unstable-kv");
-  flags[1] = `--allow-net=${unique(net).join(",")}`;
+  // The store (Deno KV) holds login state and the last good copies of downloaded range lists.
+  if (config.auth || ranges.length > 0) flags.push("--unstable-kv");
   return flags;
+}
+
+/** The range documents a `network` section downloads. */
+export function rangeDocumentUrls(allow: string[], sources: string[]): string[] {
+  return unique([...(allow.includes("openai") ? OPENAI_RANGE_URLS : []), ...sources]);
 }
 
 /** The `--allow-net` entry for a URL: the host, with the port only when it is not the default. */

@@ -19,6 +19,7 @@ import {
 } from "./check.ts";
 import { absolutePath } from "./paths.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
+import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -47,6 +48,20 @@ export interface Limits {
   sessionsTotal: number;
   sessionIdleTimeoutMs: number;
   sseKeepAliveMs: number;
+  maxHeaderBytes: number;
+  /** Time a client may take to send a request body. */
+  bodyTimeoutMs: number;
+  /** Token-bucket rates per client IP: burst and refill per minute. */
+  registerRate: Rate;
+  tokenRate: Rate;
+  authorizeRate: Rate;
+  failedAuthRate: Rate;
+}
+
+/** A token bucket: `burst` requests at once, refilled at `burst` per `periodMs`. */
+export interface Rate {
+  burst: number;
+  periodMs: number;
 }
 
 export interface Listen {
@@ -67,6 +82,7 @@ export interface Config {
   limits: Limits;
   /** GitHub login and the OAuth server; null serves loopback only, without login. */
   auth: AuthConfig | null;
+  network: NetworkSettings;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -77,6 +93,12 @@ export const DEFAULT_LIMITS: Limits = {
   sessionsTotal: 1000,
   sessionIdleTimeoutMs: 60 * 60_000,
   sseKeepAliveMs: 25_000,
+  maxHeaderBytes: 16 * 1024,
+  bodyTimeoutMs: 30_000,
+  registerRate: { burst: 30, periodMs: 60_000 },
+  tokenRate: { burst: 60, periodMs: 60_000 },
+  authorizeRate: { burst: 60, periodMs: 60_000 },
+  failedAuthRate: { burst: 30, periodMs: 60_000 },
 };
 
 export const SERVER_DEFAULTS = {
@@ -96,6 +118,7 @@ const TOP_KEYS = [
   "legacySse",
   "logLevel",
   "limits",
+  "network",
   ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
@@ -128,6 +151,12 @@ const LIMIT_KEYS = [
   "sessionsTotal",
   "sessionIdleTimeout",
   "sseKeepAlive",
+  "maxHeaderBytes",
+  "bodyTimeout",
+  "registerRate",
+  "tokenRate",
+  "authorizeRate",
+  "failedAuthRate",
 ] as const;
 
 const HOUR = 3_600_000;
@@ -166,6 +195,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     "info";
   const limits = parseLimits(ck, root);
   const auth = parseAuth(ck, root);
+  const network = parseNetwork(ck, root);
 
   if (listen && !auth && !isLoopbackHost(listen.hostname)) {
     ck.fail(
@@ -187,6 +217,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     logLevel,
     limits,
     auth,
+    network,
   };
 }
 
@@ -310,6 +341,14 @@ function parseLimits(ck: Checker, root: JsonObject): Limits {
         d.sessionIdleTimeoutMs,
     sseKeepAliveMs: duration(ck, limits, "sseKeepAlive", p, { min: 1000, max: HOUR }) ??
       d.sseKeepAliveMs,
+    maxHeaderBytes: size(ck, limits, "maxHeaderBytes", p, { min: 1024, max: 1024 * 1024 }) ??
+      d.maxHeaderBytes,
+    bodyTimeoutMs: duration(ck, limits, "bodyTimeout", p, { min: 1000, max: HOUR }) ??
+      d.bodyTimeoutMs,
+    registerRate: rate(ck, limits, "registerRate") ?? d.registerRate,
+    tokenRate: rate(ck, limits, "tokenRate") ?? d.tokenRate,
+    authorizeRate: rate(ck, limits, "authorizeRate") ?? d.authorizeRate,
+    failedAuthRate: rate(ck, limits, "failedAuthRate") ?? d.failedAuthRate,
   };
 }
 
@@ -323,4 +362,18 @@ export function canonicalOrigin(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** Parses a rate such as "30/min", "5/s" or "100/h". */
+function rate(ck: Checker, obj: JsonObject, key: string): Rate | undefined {
+  const value = obj[key];
+  if (value === undefined) return undefined;
+  const m = typeof value === "string" ? /^(\d{1,6})\/(s|min|h)$/.exec(value.trim()) : null;
+  if (!m || Number(m[1]) < 1) {
+    return ck.fail(keyPath("limits", key), `expected a rate such as "30/min", "5/s" or "100/h"`);
+  }
+  return {
+    burst: Number(m[1]),
+    periodMs: { s: 1000, min: 60_000, h: HOUR }[m[2] as "s" | "min" | "h"],
+  };
 }

@@ -1,8 +1,24 @@
 /** HTTP helpers of the MCP transports: JSON-RPC error replies and Accept negotiation. */
-import { mediaType } from "../http.ts";
+import { BodyTimeout, BodyTooLarge, mediaType } from "../http.ts";
+import { errorBody, ErrorCode, type JsonRpcId } from "./protocol.ts";
 
-export { BodyTooLarge, mediaType, readBody } from "../http.ts";
-import { errorBody, type JsonRpcId } from "./protocol.ts";
+export { mediaType, readBody } from "../http.ts";
+
+/** The response to a body that could not be read: too large (413), too slow (408), or broken. */
+export function bodyError(error: unknown): Response {
+  if (error instanceof BodyTooLarge) {
+    return rpcError(413, null, ErrorCode.InvalidRequest, `message over ${error.limit} bytes`);
+  }
+  if (error instanceof BodyTimeout) {
+    return rpcError(
+      408,
+      null,
+      ErrorCode.InvalidRequest,
+      "the request body was not received in time",
+    );
+  }
+  return rpcError(400, null, ErrorCode.ParseError, "could not read the request body");
+}
 
 const JSON_HEADERS = { "content-type": "application/json" };
 

@@ -15,7 +15,7 @@ import {
   LEGACY_VERSIONS,
   resultBody,
 } from "./protocol.ts";
-import { BodyTooLarge, mediaType, readBody, rpcError } from "./http.ts";
+import { bodyError, mediaType, readBody, rpcError } from "./http.ts";
 import { Session } from "./sessions.ts";
 import { formatEvent, SSE_HEADERS, SseWriter } from "./sse.ts";
 import type { McpService } from "./service.ts";
@@ -67,13 +67,16 @@ export async function postLegacyMessage(
   if (mediaType(req.headers.get("content-type")) !== "application/json") {
     return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
   }
+  let text: string;
+  try {
+    text = await readBody(req, svc.limits.maxMessageInBytes, svc.limits.bodyTimeoutMs);
+  } catch (error) {
+    return bodyError(error);
+  }
   let body: unknown;
   try {
-    body = JSON.parse(await readBody(req, svc.limits.maxMessageInBytes));
-  } catch (error) {
-    if (error instanceof BodyTooLarge) {
-      return rpcError(413, null, ErrorCode.InvalidRequest, `message over ${error.limit} bytes`);
-    }
+    body = JSON.parse(text);
+  } catch {
     return rpcError(400, null, ErrorCode.ParseError, "parse error: the body is not valid JSON");
   }
   const messages = Array.isArray(body) ? body : [body];

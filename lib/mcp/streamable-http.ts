@@ -15,10 +15,11 @@ import {
   STATELESS_ERA_VERSION,
   STREAMABLE_VERSIONS,
 } from "./protocol.ts";
-import { acceptance, BodyTooLarge, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
+import { acceptance, bodyError, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
 import { type ClientCapabilities, Session } from "./sessions.ts";
 import { formatEvent, parseEventId, SSE_HEADERS, SseWriter } from "./sse.ts";
 import type { McpService } from "./service.ts";
+import type { RequestNote } from "../edge/access-log.ts";
 
 /** How long a request may run before its response switches from JSON to an SSE stream. */
 export const SSE_AFTER_MS = 10_000;
@@ -31,10 +32,11 @@ export function handleStreamable(
   req: Request,
   server: ServerConfig,
   identity: Identity,
+  note: RequestNote = {},
 ): Promise<Response> | Response {
   switch (req.method) {
     case "POST":
-      return post(svc, req, server, identity);
+      return post(svc, req, server, identity, note);
     case "GET":
       return get(svc, req, server, identity);
     case "DELETE":
@@ -46,7 +48,13 @@ export function handleStreamable(
   }
 }
 
-async function post(svc: McpService, req: Request, server: ServerConfig, identity: Identity) {
+async function post(
+  svc: McpService,
+  req: Request,
+  server: ServerConfig,
+  identity: Identity,
+  note: RequestNote,
+) {
   if (mediaType(req.headers.get("content-type")) !== "application/json") {
     return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
   }
@@ -56,12 +64,9 @@ async function post(svc: McpService, req: Request, server: ServerConfig, identit
   }
   let text: string;
   try {
-    text = await readBody(req, svc.limits.maxMessageInBytes);
+    text = await readBody(req, svc.limits.maxMessageInBytes, svc.limits.bodyTimeoutMs);
   } catch (error) {
-    if (error instanceof BodyTooLarge) {
-      return rpcError(413, null, ErrorCode.InvalidRequest, `message over ${error.limit} bytes`);
-    }
-    return rpcError(400, null, ErrorCode.ParseError, "could not read the request body");
+    return bodyError(error);
   }
   let body: unknown;
   try {
@@ -80,6 +85,12 @@ async function post(svc: McpService, req: Request, server: ServerConfig, identit
     }
   }
   const first = messages[0] as Record<string, unknown>;
+  if (typeof first.method === "string") note.rpc = first.method;
+  if (
+    first.method === "tools/call" && isRecord(first.params) && typeof first.params.name === "string"
+  ) {
+    note.tool = first.params.name.slice(0, 128);
+  }
   const era = statelessEraVersion(first);
   if (era) return unsupportedVersion(first.id as JsonRpcId ?? null, era);
 

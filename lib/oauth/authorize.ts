@@ -4,10 +4,16 @@
  * everything else (errors redirected with `state` and `iss`). Consent comes before GitHub.
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.1.1
  */
-import { randomToken } from "../crypto.ts";
+import { base64url, randomBytes, randomToken } from "../crypto.ts";
 import type { TransactionRecord } from "../store/kv.ts";
 import * as oauth from "oauth4webapi";
-import { approvalCookie, readCookie, setCookie, transactionCookie } from "./cookies.ts";
+import {
+  approvalCookie,
+  BROWSER_COOKIE,
+  readCookie,
+  setCookie,
+  transactionCookie,
+} from "./cookies.ts";
 import { OAuthError, readText } from "./errors.ts";
 import { errorPage } from "./html.ts";
 import { consentPage } from "./consent-page.ts";
@@ -19,6 +25,7 @@ const TXN_TTL_MS = 10 * 60_000;
 const APPROVAL_TTL_S = 30 * 86_400;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_STATE = 2048;
+const BROWSER_NONCE = /^[A-Za-z0-9_-]{22,64}$/;
 
 /** `GET /authorize`. */
 export async function handleAuthorize(svc: OAuthService, req: Request): Promise<Response> {
@@ -75,10 +82,15 @@ export async function handleAuthorize(svc: OAuthService, req: Request): Promise<
   if (!audience) return fail("invalid_target", "resource is not an MCP endpoint of this proxy");
 
   const scope = [...new Set(scopes)].join(" ");
-  // The transaction id is derived from the request, so a reload, a duplicate GET or a prefetch
-  // lands on the same transaction and the same CSRF token.
+  // The transaction id is derived from the request and this browser's random binding cookie, so
+  // a reload, a duplicate GET or a prefetch in one browser lands on the same transaction and the
+  // same CSRF token, while another browser loading the same URL (an attacker reading the form)
+  // gets a transaction and token of its own.
+  const sentNonce = readCookie(req, BROWSER_COOKIE);
+  const nonce = sentNonce && BROWSER_NONCE.test(sentNonce) ? sentNonce : base64url(randomBytes(16));
+  const browserCookie = setCookie(BROWSER_COOKIE, nonce, TXN_TTL_MS / 1000);
   const txnId = (await svc.hmac.sign(
-    JSON.stringify(["txn", clientId, redirectUri, challenge, state, scope, audience]),
+    JSON.stringify(["txn", nonce, clientId, redirectUri, challenge, state, scope, audience]),
   ))
     .slice(0, 32);
   const now = svc.now();
@@ -100,16 +112,20 @@ export async function handleAuthorize(svc: OAuthService, req: Request): Promise<
   const csrf = await csrfToken(svc, txn);
   const txnCookie = setCookie(transactionCookie(txnId), csrf, TXN_TTL_MS / 1000);
   if (await hasApproval(svc, req, client, redirectUri)) {
-    return toGitHub(svc, txn, [txnCookie]);
+    return toGitHub(svc, txn, [browserCookie, txnCookie]);
   }
-  return consentPage(svc, { client, txn, csrf, redirectUri }, { "set-cookie": txnCookie });
+  const response = consentPage(svc, { client, txn, csrf, redirectUri }, {
+    "set-cookie": browserCookie,
+  });
+  response.headers.append("set-cookie", txnCookie);
+  return response;
 }
 
 /** `POST /consent`: the Allow or Deny button. */
 export async function handleConsent(svc: OAuthService, req: Request): Promise<Response> {
   let form: URLSearchParams;
   try {
-    form = new URLSearchParams(await readText(req, 16 * 1024));
+    form = new URLSearchParams(await readText(req, 16 * 1024, svc.bodyTimeoutMs));
   } catch {
     return errorPage("Invalid request", "The form could not be read.");
   }

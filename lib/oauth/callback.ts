@@ -59,6 +59,21 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   }
 
   const verdict = await svc.policy.atLogin(user, token.accessToken);
+  if (!verdict.allowed && verdict.transient) {
+    // GitHub did not answer the membership check: no decision, so no "not allowed" page.
+    svc.log.warn("sign-in failed: GitHub did not answer the membership check", {
+      user_id: user.id,
+      login: user.login,
+      client: txn.clientId,
+      reason: verdict.reason,
+    });
+    svc.github.revokeToken(token.accessToken).catch(() => {});
+    const description = "GitHub did not answer the membership check; try again later";
+    return withCookies(
+      redirectTo(back({ error: "temporarily_unavailable", error_description: description })),
+      [clearTxn],
+    );
+  }
   if (!verdict.allowed) {
     svc.log.warn("sign-in refused: not on the allow-list", {
       user_id: user.id,
@@ -88,7 +103,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   }
 
   const grant = await createGrant(svc, txn, user);
-  if (svc.policy.needsMembership) await svc.keepGitHubToken(user.id, token.accessToken);
+  if (svc.policy.needsMembership) await svc.keepGitHubToken(user.id, token);
   else svc.github.revokeToken(token.accessToken).catch(() => {}); // Identity was all it was for.
   const code = randomToken("mop_code_");
   await svc.store.putCode(await sha256(code), {

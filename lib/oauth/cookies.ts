@@ -9,6 +9,13 @@ export function transactionCookie(txnId: string): string {
   return `__Host-mop-tx-${txnId}`;
 }
 
+/**
+ * Cookie name of the browser binding: a random value, set on the first valid `/authorize`, that
+ * makes transaction ids (and so the CSRF tokens derived from them) differ from one browser to
+ * the next while staying stable across reloads in one browser.
+ */
+export const BROWSER_COOKIE = "__Host-mop-b";
+
 /** Cookie name of the approval for one (client, redirect URI). */
 export function approvalCookie(key: string): string {
   return `__Host-mop-ok-${key}`;

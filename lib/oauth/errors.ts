@@ -2,7 +2,7 @@
  * OAuth errors and the JSON responses of the OAuth endpoints: always `application/json`,
  * `Cache-Control: no-store`, and CORS for browser clients.
  */
-import { BodyTooLarge, mediaType, readBody } from "../http.ts";
+import { BodyTimeout, BodyTooLarge, mediaType, readBody } from "../http.ts";
 
 /** An OAuth error response (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707). */
 export class OAuthError extends Error {
@@ -58,11 +58,15 @@ export function preflight(): Response {
 }
 
 /** Reads an `application/x-www-form-urlencoded` body, bounded; throws OAuthError otherwise. */
-export async function readForm(req: Request, maxBytes = 16 * 1024): Promise<URLSearchParams> {
+export async function readForm(
+  req: Request,
+  timeoutMs: number,
+  maxBytes = 16 * 1024,
+): Promise<URLSearchParams> {
   if (mediaType(req.headers.get("content-type")) !== "application/x-www-form-urlencoded") {
     throw new OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded");
   }
-  const text = await readText(req, maxBytes);
+  const text = await readText(req, maxBytes, timeoutMs);
   const form = new URLSearchParams(text);
   for (const key of new Set(form.keys())) {
     // RFC 6749 §3.1: parameters must not be included more than once.
@@ -74,12 +78,15 @@ export async function readForm(req: Request, maxBytes = 16 * 1024): Promise<URLS
 }
 
 /** Reads a body as text, refusing more than `maxBytes` with a 413 OAuth error. */
-export async function readText(req: Request, maxBytes: number): Promise<string> {
+export async function readText(req: Request, maxBytes: number, timeoutMs: number): Promise<string> {
   try {
-    return await readBody(req, maxBytes);
+    return await readBody(req, maxBytes, timeoutMs);
   } catch (error) {
     if (error instanceof BodyTooLarge) {
       throw new OAuthError("invalid_request", `the body is larger than ${maxBytes} bytes`, 413);
+    }
+    if (error instanceof BodyTimeout) {
+      throw new OAuthError("invalid_request", "the body was not received in time", 408);
     }
     throw new OAuthError("invalid_request", "could not read the request body");
   }

@@ -23,6 +23,8 @@ export interface GitHubUser {
 export interface GitHubToken {
   accessToken: string;
   scope: string;
+  /** Present when the app has opted in to expiring user tokens (8 h, refreshable). */
+  refreshToken?: string;
 }
 
 export type Membership = "active" | "pending" | "none" | "unauthorized";
@@ -109,7 +111,7 @@ export class GitHubClient {
         options,
       );
       const result = await oauth.processAuthorizationCodeResponse(this.#as, this.#client, response);
-      return { accessToken: result.access_token, scope: String(result.scope ?? "") };
+      return toToken(result);
     } catch (error) {
       if (error instanceof oauth.ResponseBodyError) {
         throw new GitHubError(
@@ -120,6 +122,36 @@ export class GitHubClient {
       }
       if (error instanceof GitHubError) throw error;
       throw new GitHubError(`cannot exchange the code with GitHub: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Trades an expiring token's refresh token for a new pair (the old pair stops working).
+   * A refusal (e.g. `bad_refresh_token` after the user revoked the app) carries GitHub's code.
+   * @see https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens
+   */
+  async refreshToken(refreshToken: string): Promise<GitHubToken> {
+    try {
+      const response = await oauth.refreshTokenGrantRequest(
+        this.#as,
+        this.#client,
+        oauth.ClientSecretPost(this.config.clientSecret),
+        refreshToken,
+        {
+          [oauth.allowInsecureRequests]: this.#insecure,
+          [oauth.customFetch]: (url: string, init: RequestInit) => this.#rewriteOkErrors(url, init),
+        },
+      );
+      return toToken(await oauth.processRefreshTokenResponse(this.#as, this.#client, response));
+    } catch (error) {
+      if (error instanceof oauth.ResponseBodyError) {
+        throw new GitHubError(
+          `GitHub refused the refresh token (${error.error})`,
+          error.error,
+          error.status,
+        );
+      }
+      throw new GitHubError(`cannot refresh the GitHub token: ${(error as Error).message}`);
     }
   }
 
@@ -251,6 +283,15 @@ export class GitHubClient {
       signal: AbortSignal.timeout(15_000),
     });
   }
+}
+
+function toToken(result: oauth.TokenEndpointResponse): GitHubToken {
+  const token: GitHubToken = {
+    accessToken: result.access_token,
+    scope: String(result.scope ?? ""),
+  };
+  if (typeof result.refresh_token === "string") token.refreshToken = result.refresh_token;
+  return token;
 }
 
 function toUser(body: unknown): GitHubUser {

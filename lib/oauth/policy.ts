@@ -18,6 +18,8 @@ export type Verdict =
 export interface TokenVault {
   /** The user's GitHub token, if the proxy kept one. */
   get(userId: number): Promise<string | null>;
+  /** A fresh token for an expired one (GitHub answered 401), or null if it cannot be refreshed. */
+  refresh?(userId: number): Promise<string | null>;
 }
 
 /** Decides who is admitted. Build a new one when the config's allow-list changes. */
@@ -91,7 +93,10 @@ export class Policy {
   /** The decision at sign-in, with the fresh GitHub token (needed for org and team rules). */
   async atLogin(user: GitHubUser, githubToken: string): Promise<Verdict> {
     const verdict = await this.#byUser(user) ?? await this.#byMembership(user, githubToken);
-    this.#cache.set(user.id, { verdict, at: this.deps.now() });
+    // A GitHub outage at one sign-in must not override the decision the user's grants rely on.
+    if (verdict.allowed || !verdict.transient) {
+      this.#cache.set(user.id, { verdict, at: this.deps.now() });
+    }
     return verdict;
   }
 
@@ -104,14 +109,17 @@ export class Policy {
     if (!verdict) {
       const token = this.needsMembership ? await this.deps.vault.get(userId) : null;
       verdict = token
-        ? await this.#byMembership(user, token)
+        ? await this.#byMembership(user, token, true)
         : { allowed: false, reason: "not on the allow-list" };
     }
     if (!verdict.allowed && verdict.transient && cached?.verdict.allowed) {
       // GitHub is unreachable: an outage must not cut off people who were allowed. Keep the
-      // last decision and ask again in a minute.
+      // last decision and ask again in a minute (whatever the caller's maximum age).
       this.deps.log.warn("keeping the last allow-list decision; GitHub did not answer", { login });
-      this.#cache.set(userId, { verdict: cached.verdict, at: this.deps.now() - maxAgeMs + 60_000 });
+      this.#cache.set(userId, {
+        verdict: cached.verdict,
+        at: this.deps.now() - RECHECK_MS + 60_000,
+      });
       return cached.verdict;
     }
     this.#cache.set(userId, { verdict, at: this.deps.now() });
@@ -139,27 +147,17 @@ export class Policy {
     return undefined;
   }
 
-  async #byMembership(user: GitHubUser, token: string): Promise<Verdict> {
+  async #byMembership(user: GitHubUser, token: string, mayRefresh = false): Promise<Verdict> {
     if (!this.needsMembership) return { allowed: false, reason: "not on the allow-list" };
     try {
-      for (const org of this.allow.orgs) {
-        const state = await this.deps.github.orgMembership(token, org);
-        if (state === "unauthorized") return revokedByUser();
-        if (state === "active") return { allowed: true, via: `allow.orgs (${org})` };
-        this.deps.log.info("not an active member of an allow-listed org", {
-          login: user.login,
-          org,
-          state,
-          hint: "orgs with OAuth App access restrictions hide membership from unapproved apps",
-        });
+      let verdict = await this.#memberships(user, token);
+      if (verdict === "unauthorized" && mayRefresh && this.deps.vault.refresh) {
+        // An expiring GitHub token (opt-in 8 h expiry) is refreshed before concluding that
+        // the user revoked the app.
+        const fresh = await this.deps.vault.refresh(user.id);
+        if (fresh) verdict = await this.#memberships(user, fresh);
       }
-      for (const team of this.allow.teams) {
-        const state = await this.deps.github.teamMembership(token, team.org, team.slug, user.login);
-        if (state === "unauthorized") return revokedByUser();
-        if (state === "active") {
-          return { allowed: true, via: `allow.teams (${team.org}/${team.slug})` };
-        }
-      }
+      return verdict === "unauthorized" ? revokedByUser() : verdict;
     } catch (error) {
       const message = error instanceof GitHubError ? error.message : String(error);
       return {
@@ -167,6 +165,28 @@ export class Policy {
         reason: `cannot check membership with GitHub: ${message}`,
         transient: true,
       };
+    }
+  }
+
+  /** The org and team rules with one token; "unauthorized" when GitHub refused the token. */
+  async #memberships(user: GitHubUser, token: string): Promise<Verdict | "unauthorized"> {
+    for (const org of this.allow.orgs) {
+      const state = await this.deps.github.orgMembership(token, org);
+      if (state === "unauthorized") return state;
+      if (state === "active") return { allowed: true, via: `allow.orgs (${org})` };
+      this.deps.log.info("not an active member of an allow-listed org", {
+        login: user.login,
+        org,
+        state,
+        hint: "orgs with OAuth App access restrictions hide membership from unapproved apps",
+      });
+    }
+    for (const team of this.allow.teams) {
+      const state = await this.deps.github.teamMembership(token, team.org, team.slug, user.login);
+      if (state === "unauthorized") return state;
+      if (state === "active") {
+        return { allowed: true, via: `allow.teams (${team.org}/${team.slug})` };
+      }
     }
     return { allowed: false, reason: "not an active member of an allow-listed org or team" };
   }

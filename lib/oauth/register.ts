@@ -33,7 +33,7 @@ export async function handleRegister(svc: OAuthService, req: Request): Promise<R
   }
   let body: unknown;
   try {
-    body = JSON.parse(await readText(req, MAX_BODY));
+    body = JSON.parse(await readText(req, MAX_BODY, svc.bodyTimeoutMs));
   } catch (error) {
     if (error instanceof OAuthError) throw error;
     throw new OAuthError("invalid_client_metadata", "the body is not valid JSON");

@@ -8,13 +8,14 @@ import type { ServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { AuthMethod, Store } from "../store/kv.ts";
 import { deriveKey, Hmac, open, seal, sha256 } from "../crypto.ts";
-import { GitHubClient } from "./github.ts";
+import { GitHubClient, GitHubError, type GitHubToken } from "./github.ts";
 import { Policy } from "./policy.ts";
 import { RedirectPolicy } from "./redirect.ts";
 import { CimdError, CimdResolver, isCimdClientId } from "./cimd.ts";
 import { canonicalResource, resourceUrl } from "./metadata.ts";
 import { OAuthError } from "./errors.ts";
 import { VERSION } from "../version.ts";
+import { BODY_TIMEOUT_MS } from "../http.ts";
 
 /** A client as the endpoints see it: registered (DCR) or described by a metadata document. */
 export interface ResolvedClient {
@@ -35,6 +36,8 @@ export interface OAuthDeps {
   now?: () => number;
   fetch?: typeof fetch;
   resolveDns?: (host: string) => Promise<string[]>;
+  /** Time a client has to send a request body (limits.bodyTimeout). */
+  bodyTimeoutMs?: number;
 }
 
 /** Everything the OAuth endpoints share. */
@@ -48,6 +51,9 @@ export class OAuthService {
   policy: Policy;
   readonly callbackUrl: string;
   readonly audiences: Set<string>;
+  readonly bodyTimeoutMs: number;
+  /** GitHub token refreshes in flight per user: a refresh token works once. */
+  readonly #refreshing = new Map<number, Promise<string | null>>();
 
   private constructor(
     readonly auth: AuthConfig,
@@ -58,6 +64,7 @@ export class OAuthService {
   ) {
     this.store = deps.store;
     this.log = deps.log;
+    this.bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
     this.now = deps.now ?? Date.now;
     const doFetch = deps.fetch ?? fetch;
     this.github = new GitHubClient(auth.github, {
@@ -92,7 +99,10 @@ export class OAuthService {
     return new Policy(auth.allow, {
       store: this.store,
       github: this.github,
-      vault: { get: (userId) => this.githubToken(userId) },
+      vault: {
+        get: (userId) => this.githubToken(userId),
+        refresh: (userId) => this.refreshGitHubToken(userId),
+      },
       log: this.log,
       now: this.now,
     });
@@ -100,13 +110,7 @@ export class OAuthService {
 
   /** Swaps in a new allow-list (SIGHUP); cached decisions are dropped. */
   async reloadAllowList(auth: AuthConfig): Promise<void> {
-    const policy = new Policy(auth.allow, {
-      store: this.store,
-      github: this.github,
-      vault: { get: (userId) => this.githubToken(userId) },
-      log: this.log,
-      now: this.now,
-    });
+    const policy = this.#policy(auth);
     await policy.resolveLogins();
     this.policy = policy;
   }
@@ -158,13 +162,50 @@ export class OAuthService {
     return canonical && this.audiences.has(canonical) ? canonical : null;
   }
 
-  /** Keeps the user's GitHub token sealed, for later org and team re-checks. */
-  async keepGitHubToken(userId: number, token: string): Promise<void> {
-    await this.store.putGitHubToken(userId, await seal(this.vaultKey, token));
+  /** Keeps the user's GitHub token (and refresh token, if any) sealed, for org and team re-checks. */
+  async keepGitHubToken(userId: number, token: GitHubToken): Promise<void> {
+    const kept = { a: token.accessToken, r: token.refreshToken };
+    await this.store.putGitHubToken(userId, await seal(this.vaultKey, JSON.stringify(kept)));
+  }
+
+  async #kept(userId: number): Promise<{ a: string; r?: string } | null> {
+    const sealed = await this.store.getGitHubToken(userId);
+    const text = sealed ? await open(this.vaultKey, sealed) : null;
+    if (text === null) return null;
+    try {
+      const kept = JSON.parse(text);
+      if (typeof kept?.a === "string") return kept;
+    } catch { /* a bare token */ }
+    return { a: text };
   }
 
   async githubToken(userId: number): Promise<string | null> {
-    const sealed = await this.store.getGitHubToken(userId);
-    return sealed ? await open(this.vaultKey, sealed) : null;
+    return (await this.#kept(userId))?.a ?? null;
+  }
+
+  /**
+   * Refreshes an expiring GitHub token (GitHub answered 401 to the kept one): the new access
+   * token, or null when there is no refresh token or GitHub refused it (the user revoked the
+   * app). Throws GitHubError (no code) when GitHub could not be reached.
+   */
+  refreshGitHubToken(userId: number): Promise<string | null> {
+    let pending = this.#refreshing.get(userId);
+    if (!pending) {
+      pending = (async () => {
+        const kept = await this.#kept(userId);
+        if (!kept?.r) return null;
+        let fresh: GitHubToken;
+        try {
+          fresh = await this.github.refreshToken(kept.r);
+        } catch (error) {
+          if (error instanceof GitHubError && error.code) return null;
+          throw error;
+        }
+        await this.keepGitHubToken(userId, fresh);
+        return fresh.accessToken;
+      })().finally(() => this.#refreshing.delete(userId));
+      this.#refreshing.set(userId, pending);
+    }
+    return pending;
   }
 }

@@ -19,8 +19,6 @@ import type { GrantRecord, TokenRecord } from "../store/kv.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 
-const CODE_REPLAY_WINDOW_MS = 30_000;
-const REFRESH_GRACE_MS = 60_000;
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 interface ReplayEntry {
@@ -32,9 +30,26 @@ interface ReplayEntry {
 /** Answers of the last 30 s per code hash, sealed with a key only the verifier's holder derives. */
 const codeAnswers = new Map<string, ReplayEntry>();
 
+/**
+ * Redemptions of one code run one after the other: a second request arriving while the first
+ * is still being answered (ChatGPT's double POST can be simultaneous) must find its answer.
+ */
+const codeQueues = new Map<string, Promise<unknown>>();
+
+async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (codeQueues.get(key) ?? Promise.resolve()).then(fn);
+  const tail = run.catch(() => {});
+  codeQueues.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (codeQueues.get(key) === tail) codeQueues.delete(key);
+  }
+}
+
 /** `POST /token`. */
 export async function handleToken(svc: OAuthService, req: Request): Promise<Response> {
-  const form = await readForm(req);
+  const form = await readForm(req, svc.bodyTimeoutMs);
   const client = await authenticateClient(svc, req, form);
   switch (form.get("grant_type")) {
     case "authorization_code":
@@ -119,6 +134,17 @@ async function redeemCode(
   if (!code) throw new OAuthError("invalid_request", "code is required");
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
   const hash = await sha256(code);
+  return await oneAtATime(hash, () => redeemOnce(svc, client, form, code, verifier, hash));
+}
+
+async function redeemOnce(
+  svc: OAuthService,
+  client: ResolvedClient,
+  form: URLSearchParams,
+  code: string,
+  verifier: string,
+  hash: string,
+): Promise<Response> {
   const now = svc.now();
   const redirectUri = form.get("redirect_uri");
   const fingerprint = await sha256(JSON.stringify([client.clientId, code, verifier, redirectUri]));
@@ -129,8 +155,11 @@ async function redeemCode(
   if (!first) {
     const earlier = codeAnswers.get(hash);
     if (
-      earlier && now - earlier.at <= CODE_REPLAY_WINDOW_MS && earlier.fingerprint === fingerprint
+      earlier && now - earlier.at <= svc.auth.oauth.codeReuseWindowMs &&
+      earlier.fingerprint === fingerprint
     ) {
+      // Tokens revoked meanwhile (another reuse, /revoke, a refresh replay) are not handed out.
+      await liveGrant(svc, record.grantId, now);
       const body = await open(
         await deriveKey(`${verifier}|${code}`, "code-replay"),
         earlier.sealed,
@@ -160,7 +189,7 @@ async function redeemCode(
     at: now,
   });
   for (const [key, entry] of codeAnswers) {
-    if (now - entry.at > CODE_REPLAY_WINDOW_MS) codeAnswers.delete(key);
+    if (now - entry.at > svc.auth.oauth.codeReuseWindowMs) codeAnswers.delete(key);
   }
   svc.log.info("tokens issued", {
     user_id: grant.userId,
@@ -237,7 +266,7 @@ async function replayRefresh(
   const successor = record.successor!;
   const next = await svc.store.getToken(successor.refreshHash);
   const successorUsed = !next || next.successor !== undefined;
-  if (!successorUsed || now - successor.issuedAt < REFRESH_GRACE_MS) {
+  if (!successorUsed || now - successor.issuedAt < svc.auth.oauth.refreshGraceMs) {
     const body = await open(key, successor.sealed);
     if (body) return oauthJson(JSON.parse(body));
   }
@@ -329,7 +358,7 @@ async function sha256Bytes(text: string): Promise<Uint8Array> {
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
  */
 export async function handleRevoke(svc: OAuthService, req: Request): Promise<Response> {
-  const form = await readForm(req);
+  const form = await readForm(req, svc.bodyTimeoutMs);
   const client = await authenticateClient(svc, req, form);
   const token = form.get("token");
   if (!token) throw new OAuthError("invalid_request", "token is required");

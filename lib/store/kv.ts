@@ -127,7 +127,11 @@ export class Store {
     return (await this.kv.get<ClientRecord>(["clients", clientId])).value;
   }
 
-  async deleteClient(clientId: string): Promise<void> {
+  /** Deletes a client, revoking its grants (and their tokens) and dropping its approvals. */
+  async deleteClient(clientId: string, now = Date.now()): Promise<void> {
+    for (const grant of await this.grantsOfClient(clientId)) {
+      await this.revokeGrant(grant.id, "client deleted", now);
+    }
     await this.kv.delete(["clients", clientId]);
     for await (const e of this.kv.list<ConsentRecord>({ prefix: ["consents"] })) {
       if (e.value.clientId === clientId) await this.kv.delete(e.key);

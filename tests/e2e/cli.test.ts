@@ -163,3 +163,48 @@ async function firstUrl(
   }
   throw new Error(`no URL printed:\n${out}`);
 }
+
+Deno.test("a config without login needs --no-auth, which prints a warning; --no-auth with login is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const plain = `${dir}/plain.json`;
+    await Deno.writeTextFile(
+      plain,
+      JSON.stringify({ listen: "127.0.0.1:0", mcpServers: { a: { command: "deno" } } }),
+    );
+    const refused = await run(["--config", plain]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /login is not configured.*--no-auth/s);
+    assert.equal(refused.stdout, "");
+
+    const login = `${dir}/login.json`;
+    await Deno.writeTextFile(
+      login,
+      JSON.stringify({
+        listen: "127.0.0.1:0",
+        publicUrl: "https://x.example",
+        github: { clientId: "a", clientSecret: "b" },
+        allow: { users: [1] },
+        mcpServers: { a: { command: "deno" } },
+      }),
+    );
+    const both = await run(["--config", login, "--no-auth"]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--no-auth conflicts with the config's "github" section/);
+
+    const flags = (await run(["permissions", "--config", plain])).stdout.trim().split(" ");
+    const proc = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, `${ROOT}/main.ts`, "--config", plain, "--no-auth"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const { line } = await firstUrl(proc.stdout);
+    assert.match(line, /^a {2}http:\/\/127\.0\.0\.1:\d+\/mcp\/a$/);
+    proc.kill("SIGTERM");
+    assert.equal((await proc.status).code, 0);
+    const stderr = await new Response(proc.stderr).text();
+    assert.match(stderr, /WARNING: login is off \(--no-auth\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
-import { descendants, liveInGroups } from "../helpers/procs.ts";
+import { descendants, eventually, liveInGroups } from "../helpers/procs.ts";
 
 export const EVERYTHING = ["-y", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"];
 
@@ -43,5 +43,7 @@ Deno.test("server-everything: echo, get-sum and a long-running call with progres
     const status = await proxy.stop();
     assert.equal(status.code, 0);
   }
-  assert.deepEqual(liveInGroups(groups), []);
+  // SIGKILL was sent before the proxy exited; the kernel may take a moment to reap under load.
+  await eventually(() => liveInGroups(groups).length === 0, 3000, "the process groups to be gone")
+    .catch(() => assert.deepEqual(liveInGroups(groups), []));
 });

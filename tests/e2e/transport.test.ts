@@ -38,7 +38,7 @@ for (const transport of ["streamable", "sse"] as const) {
 
       const progress: number[] = [];
       const result = await c.client.callTool(
-        { name: "progress", arguments: { steps: 4, delayMs: 5 } },
+        { name: "progress", arguments: { steps: 4, delayMs: 25 } },
         undefined,
         { onprogress: (p) => progress.push(p.progress) },
       );

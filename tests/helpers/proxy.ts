@@ -46,6 +46,8 @@ export interface StartOptions {
   /** Directory for config.json and data (a fresh temp dir by default). */
   dir?: string;
   args?: string[];
+  /** A secret path for the generated publicUrl (login configs), e.g. "/k3J9x". */
+  publicPath?: string;
 }
 
 /** Writes `config` to a temp dir and starts `main.ts serve` on it. */
@@ -60,7 +62,9 @@ export async function startProxy(
     dataDir: `${dir}/data`,
     ...config,
   };
-  if (full.github && !full.publicUrl) full.publicUrl = `http://${full.listen}`;
+  if (full.github && !full.publicUrl) {
+    full.publicUrl = `http://${full.listen}${options.publicPath ?? ""}`;
+  }
   await Deno.writeTextFile(configPath, JSON.stringify(full, null, 2));
   const env = { ...options.env };
   const loaded = await loadConfig(configPath, {

@@ -1,0 +1,75 @@
+/**
+ * The `network` section: the source-IP allow-list (CIDRs, vendor presets, range documents), the
+ * trusted proxies whose forwarded headers are believed, and how often range lists refresh.
+ * The edge modules own the rules; building them here reports mistakes at load time.
+ */
+import {
+  boolean,
+  Checker,
+  duration,
+  type JsonObject,
+  knownKeys,
+  object,
+  string,
+  stringArray,
+} from "./check.ts";
+import { NetworkConfigError } from "../edge/cidr.ts";
+import { createClientIpResolver } from "../edge/client-ip.ts";
+import { NetworkAllowList } from "../edge/ip-allowlist.ts";
+
+export interface NetworkSettings {
+  allow: string[];
+  rangeSources: string[];
+  trustedProxies?: string | string[];
+  clientIpHeader?: string;
+  refreshIntervalMs: number;
+  /** Also apply the allow-list to the metadata documents (off by default: they are public). */
+  protectMetadata: boolean;
+}
+
+export const NETWORK_KEYS = [
+  "allow",
+  "rangeSources",
+  "trustedProxies",
+  "clientIpHeader",
+  "refreshInterval",
+  "protectMetadata",
+] as const;
+
+const HOUR = 3_600_000;
+
+/** Reads `network`; absent means no allow-list and no trusted proxies. */
+export function parseNetwork(ck: Checker, root: JsonObject): NetworkSettings {
+  const section = object(ck, root.network, "network") ?? {};
+  knownKeys(ck, section, "network", NETWORK_KEYS);
+  const allow = stringArray(ck, section, "allow", "network") ?? [];
+  const rangeSources = stringArray(ck, section, "rangeSources", "network") ?? [];
+  let trustedProxies: string | string[] | undefined;
+  const tp = section.trustedProxies;
+  if (typeof tp === "string") trustedProxies = tp;
+  else if (tp !== undefined) trustedProxies = stringArray(ck, section, "trustedProxies", "network");
+  const clientIpHeader = string(ck, section, "clientIpHeader", "network", { nonEmpty: true });
+  const settings: NetworkSettings = {
+    allow,
+    rangeSources,
+    trustedProxies,
+    clientIpHeader,
+    refreshIntervalMs:
+      duration(ck, section, "refreshInterval", "network", { min: 60_000, max: 7 * 24 * HOUR }) ??
+        12 * HOUR,
+    protectMetadata: boolean(ck, section, "protectMetadata", "network") ?? false,
+  };
+  try {
+    createClientIpResolver({ trustedProxies, clientIpHeader });
+    new NetworkAllowList({ allow, rangeSources }, {
+      fetch,
+      now: Date.now,
+      store: { load: () => Promise.resolve(null), save: () => Promise.resolve() },
+      log: () => {},
+    });
+  } catch (error) {
+    if (!(error instanceof NetworkConfigError)) throw error;
+    ck.fail(error.path, error.reason);
+  }
+  return settings;
+}

@@ -1,0 +1,187 @@
+/**
+ * The real client IP behind a tunnel or proxy chain (REQUIREMENTS §7 rules 9–15).
+ *
+ * The TCP peer is the client unless the peer is a trusted proxy; only then is a forwarded header
+ * believed, and only the part of it that the trusted proxy itself wrote. Every fallback goes
+ * toward the peer, never toward a client-written value: a wrong-but-honest IP (the tunnel's
+ * loopback address) fails closed at the allow-list, a forged one would fail open.
+ *
+ * @example
+ * ```ts
+ * const resolve = createClientIpResolver({ trustedProxies: "cloudflare" });
+ * Deno.serve((req, info) => {
+ *   const { ip } = resolve(info.remoteAddr.hostname, req.headers);
+ *   return new Response(ip);
+ * });
+ * ```
+ * @module
+ */
+import {
+  CidrError,
+  CidrSet,
+  isLoopback,
+  NetworkConfigError,
+  parseCidr,
+  parseIp,
+  show,
+} from "./cidr.ts";
+import type { Cidr, ParsedIp } from "./cidr.ts";
+
+/** Tunnel presets for `network.trustedProxies`. */
+export const TRUSTED_PROXY_PRESETS = ["tailscale", "ngrok", "cloudflare"] as const;
+/** One of {@link TRUSTED_PROXY_PRESETS}. */
+export type TrustedProxyPreset = typeof TRUSTED_PROXY_PRESETS[number];
+
+/** The `network.trustedProxies` / `network.clientIpHeader` settings. */
+export interface ClientIpOptions {
+  /** A preset name, or CIDRs of proxies whose forwarded header is believed. Default: none. */
+  trustedProxies?: string | string[];
+  /** Header walked with a CIDR list (ignored by presets, which fix their own). */
+  clientIpHeader?: string;
+}
+
+/** The resolved client: `ip` is what policy uses; `via` names the header it came from, if any. */
+export interface ClientIp {
+  ip: string;
+  peer: string;
+  via?: string;
+}
+
+/** Maps a TCP peer (`info.remoteAddr.hostname`) and request headers to the client IP. */
+export type ClientIpResolver = (peer: string, headers: Headers) => ClientIp;
+
+const XFF = "x-forwarded-for";
+const CF_CONNECTING_IP = "cf-connecting-ip";
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function splitList(value: string): string[] {
+  return value.split(",").map((v) => v.replace(/^[ \t]+|[ \t]+$/g, ""));
+}
+
+function direct(peer: string, parsed: ParsedIp | null): ClientIp {
+  const address = parsed?.address ?? peer;
+  return { ip: address, peer: address };
+}
+
+function fromHeader(peer: ParsedIp, ip: ParsedIp, via: string): ClientIp {
+  return { ip: ip.address, peer: peer.address, via };
+}
+
+function headerName(value: unknown): string {
+  if (value === undefined) return XFF;
+  if (typeof value !== "string" || !TOKEN.test(value)) {
+    throw new NetworkConfigError("network.clientIpHeader", "must be an HTTP header name");
+  }
+  const name = value.toLowerCase();
+  if (name === "forwarded") {
+    throw new NetworkConfigError(
+      "network.clientIpHeader",
+      "the RFC 7239 Forwarded header is not supported; use x-forwarded-for",
+    );
+  }
+  return name;
+}
+
+/** tailscaled overwrites XFF with one value, so more than one means someone else wrote it. */
+function tailscale(peer: string, headers: Headers): ClientIp {
+  const p = parseIp(peer);
+  const value = p && isLoopback(p) ? headers.get(XFF) : null;
+  if (value === null || value.includes(",")) return direct(peer, p);
+  const ip = parseIp(splitList(value)[0]);
+  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p);
+}
+
+/** ngrok appends the address it saw, so only the rightmost entry is ngrok's own. */
+function ngrok(peer: string, headers: Headers): ClientIp {
+  const p = parseIp(peer);
+  const value = p && isLoopback(p) ? headers.get(XFF) : null;
+  if (value === null) return direct(peer, p);
+  const ip = parseIp(splitList(value).at(-1)!);
+  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p);
+}
+
+/** cloudflared appends to XFF (left entries are client-written), so only CF-Connecting-IP. */
+function cloudflare(peer: string, headers: Headers): ClientIp {
+  const p = parseIp(peer);
+  const value = p && isLoopback(p) ? headers.get(CF_CONNECTING_IP) : null;
+  // Two header lines (joined with ",") did not both come from Cloudflare's edge.
+  if (value === null || value.includes(",")) return direct(peer, p);
+  const ip = parseIp(splitList(value)[0]);
+  return ip && p ? fromHeader(p, ip, CF_CONNECTING_IP) : direct(peer, p);
+}
+
+function trustedSet(list: unknown[]): CidrSet {
+  const parsed = list.map((entry, i) => {
+    const path = `network.trustedProxies[${i}]`;
+    if (typeof entry !== "string") throw new NetworkConfigError(path, "must be a CIDR string");
+    let cidr: Cidr;
+    try {
+      cidr = parseCidr(entry);
+    } catch (e) {
+      if (e instanceof CidrError) throw new NetworkConfigError(path, e.message);
+      throw e;
+    }
+    if (cidr.prefixLength === 0) {
+      throw new NetworkConfigError(
+        path,
+        `${show(entry)} trusts every address, so any client could forge its IP`,
+      );
+    }
+    return cidr;
+  });
+  return new CidrSet(parsed);
+}
+
+/**
+ * Walk the header right to left from the trusted peer: each hop that is itself a trusted proxy
+ * vouches for the entry to its left; the first untrusted hop is the client. Garbage stops the
+ * walk at the last good hop, because nothing left of it was written by a proxy we trust.
+ */
+function walker(trusted: CidrSet, name: string): ClientIpResolver {
+  return (peer, headers) => {
+    const p = parseIp(peer);
+    const value = p && trusted.has(p) ? headers.get(name) : null;
+    if (value === null || !p) return direct(peer, p);
+    let current = p;
+    const entries = splitList(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const hop = parseIp(entries[i]);
+      if (!hop) break;
+      current = hop;
+      if (!trusted.has(hop)) break;
+    }
+    return current === p ? direct(peer, p) : fromHeader(p, current, name);
+  };
+}
+
+/**
+ * Build a resolver from `network.trustedProxies` / `network.clientIpHeader`; throws
+ * NetworkConfigError for an unknown preset, a bad CIDR or a bad header name.
+ */
+export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpResolver {
+  const name = headerName(options.clientIpHeader);
+  const tp: unknown = options.trustedProxies;
+  if (tp === undefined || tp === null || (Array.isArray(tp) && tp.length === 0)) {
+    return (peer) => direct(peer, parseIp(peer));
+  }
+  if (typeof tp === "string") {
+    switch (tp) {
+      case "tailscale":
+        return tailscale;
+      case "ngrok":
+        return ngrok;
+      case "cloudflare":
+        return cloudflare;
+    }
+    throw new NetworkConfigError(
+      "network.trustedProxies",
+      `unknown preset ${JSON.stringify(tp)} (expected ${
+        TRUSTED_PROXY_PRESETS.join(", ")
+      } or a list of CIDRs)`,
+    );
+  }
+  if (!Array.isArray(tp)) {
+    throw new NetworkConfigError("network.trustedProxies", "must be a preset name or CIDR list");
+  }
+  return walker(trustedSet(tp), name);
+}
