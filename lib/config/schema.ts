@@ -341,7 +341,7 @@ function parseLimits(ck: Checker, root: JsonObject): Limits {
         d.sessionIdleTimeoutMs,
     sseKeepAliveMs: duration(ck, limits, "sseKeepAlive", p, { min: 1000, max: HOUR }) ??
       d.sseKeepAliveMs,
-    maxHeaderBytes: size(ck, limits, "maxHeaderBytes", p, { min: 1024, max: 1024 * 1024 }) ??
+    maxHeaderBytes: size(ck, limits, "maxHeaderBytes", p, { min: 1024, max: 64 * 1024 }) ??
       d.maxHeaderBytes,
     bodyTimeoutMs: duration(ck, limits, "bodyTimeout", p, { min: 1000, max: HOUR }) ??
       d.bodyTimeoutMs,

@@ -93,6 +93,9 @@ const UNGRANTED_CLIENT_TTL = 90 * 86_400_000;
 
 /** Typed access to the KV store. */
 export class Store {
+  /** Called after any grant or token is revoked in this process (to drop cached checks). */
+  onRevoke: () => void = () => {};
+
   private constructor(readonly kv: Deno.Kv) {}
 
   /** Opens (or creates) the store file in `dataDir`. */
@@ -228,6 +231,7 @@ export class Store {
     for await (const e of this.kv.list<string>({ prefix: ["tokens_by_grant", id] })) {
       await this.kv.atomic().delete(["tokens", e.key[2] as string]).delete(e.key).commit();
     }
+    this.onRevoke();
     return wasLive;
   }
 
@@ -264,6 +268,7 @@ export class Store {
       await this.kv.atomic().delete(["tokens", hash]).delete(["tokens_by_grant", grantId, hash])
         .commit();
     }
+    this.onRevoke();
   }
 
   // Authorization codes.
@@ -321,5 +326,31 @@ export class Store {
 
   async putDocument(url: string, text: string, fetchedAt: number): Promise<void> {
     await this.kv.set(["documents", url], { text, fetchedAt });
+  }
+
+  // Owner commands run in another process: they bump the epoch, the running proxy notices
+  // within a fraction of a second, drops its caches and acknowledges.
+
+  /** Increments the control epoch; returns the new value. */
+  async bumpEpoch(): Promise<number> {
+    for (;;) {
+      const entry = await this.kv.get<number>(["control", "epoch"]);
+      const next = (entry.value ?? 0) + 1;
+      const res = await this.kv.atomic().check(entry).set(["control", "epoch"], next).commit();
+      if (res.ok) return next;
+    }
+  }
+
+  async epoch(): Promise<number> {
+    return (await this.kv.get<number>(["control", "epoch"])).value ?? 0;
+  }
+
+  /** Records that the running proxy applied everything up to `epoch`. */
+  async acknowledge(epoch: number, now: number): Promise<void> {
+    await this.kv.set(["control", "ack"], { epoch, at: now });
+  }
+
+  async acknowledged(): Promise<{ epoch: number; at: number } | null> {
+    return (await this.kv.get<{ epoch: number; at: number }>(["control", "ack"])).value;
   }
 }

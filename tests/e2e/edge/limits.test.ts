@@ -1,0 +1,211 @@
+/**
+ * Per-client-IP rate limits (token buckets), end to end: /register, /token with /revoke,
+ * /authorize with /consent and /auth/callback, and failed bearer checks each trip at their burst
+ * with 429 + Retry-After, recover after the advertised wait, and are counted per client IP (the
+ * IP behind the trusted loopback peer, so another forwarded address is unaffected).
+ */
+import assert from "node:assert/strict";
+import { fixtureServer, type ProxyProcess } from "../../helpers/proxy.ts";
+import { fakeGitHub, LOGIN_ENV, loginConfig } from "../../helpers/oauth.ts";
+import { signInForTokens } from "../../helpers/oauth-flows.ts";
+import {
+  accessLines,
+  from,
+  MCP_HEADERS,
+  sleep,
+  TRUST_LOOPBACK,
+  withProxy,
+} from "./edge-helpers.ts";
+import type { FakeGitHub } from "../../fixtures/fake-github.ts";
+
+const RATE = "3/s";
+const BURST = 3;
+
+async function withLimits(
+  limits: Record<string, string>,
+  fn: (proxy: ProxyProcess, gh: FakeGitHub) => Promise<void>,
+): Promise<void> {
+  const gh = await fakeGitHub();
+  try {
+    await withProxy(
+      {
+        mcpServers: { fx: fixtureServer() },
+        ...loginConfig(gh),
+        limits,
+        network: TRUST_LOOPBACK,
+      },
+      { env: LOGIN_ENV },
+      (proxy) => fn(proxy, gh),
+    );
+  } finally {
+    await gh.close();
+  }
+}
+
+/** Asserts a 429 with a whole-seconds Retry-After ≥ 1; returns the seconds. */
+async function assertLimited(res: Response, what: string): Promise<number> {
+  const text = await res.text();
+  assert.equal(res.status, 429, `${what}: ${res.status} ${text}`);
+  assert.deepEqual(JSON.parse(text), { error: "rate_limited" }, what);
+  const retry = res.headers.get("retry-after");
+  assert.match(retry ?? "", /^[1-9]\d*$/, `${what}: Retry-After ${retry}`);
+  assert.equal(res.headers.get("www-authenticate"), null, `${what}: no OAuth challenge`);
+  return Number(retry);
+}
+
+async function notLimited(res: Response, what: string): Promise<number> {
+  const text = await res.text();
+  assert.notEqual(res.status, 429, `${what}: ${text}`);
+  return res.status;
+}
+
+type Send = (ip: string) => Promise<Response>;
+
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+
+function endpoints(origin: string): Record<string, Send> {
+  return {
+    register: (ip) =>
+      fetch(`${origin}/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...from(ip) },
+        body: JSON.stringify({ client_name: "rate", redirect_uris: ["http://127.0.0.1:9/cb"] }),
+      }),
+    token: (ip) =>
+      fetch(`${origin}/token`, {
+        method: "POST",
+        headers: { ...FORM, ...from(ip) },
+        body: "grant_type=refresh_token&refresh_token=x&client_id=y",
+      }),
+    revoke: (ip) =>
+      fetch(`${origin}/revoke`, {
+        method: "POST",
+        headers: { ...FORM, ...from(ip) },
+        body: "token=x&client_id=y",
+      }),
+    authorize: (ip) => fetch(`${origin}/authorize?client_id=x`, { headers: from(ip) }),
+    consent: (ip) =>
+      fetch(`${origin}/consent`, {
+        method: "POST",
+        headers: { ...FORM, ...from(ip) },
+        body: "txn=x&csrf=y&action=allow",
+        redirect: "manual",
+      }),
+    callback: (ip) =>
+      fetch(`${origin}/auth/callback?code=x&state=y`, { headers: from(ip), redirect: "manual" }),
+  };
+}
+
+/**
+ * Trips one bucket from `ip` with `BURST` requests (spread over `sends`), checks the next one is
+ * refused while another IP is not, waits Retry-After and checks it recovered.
+ */
+async function tripAndRecover(
+  proxy: ProxyProcess,
+  name: string,
+  sends: Send[],
+  ip: string,
+  other: string,
+): Promise<void> {
+  for (let i = 0; i < BURST; i++) {
+    await notLimited(await sends[i % sends.length](ip), `${name} #${i}`);
+  }
+  const retry = await assertLimited(
+    await sends[BURST % sends.length](ip),
+    `${name} over the burst`,
+  );
+  for (const send of sends) await assertLimited(await send(ip), `${name}: the whole class`);
+  await notLimited(await sends[0](other), `${name} from another IP`);
+  assert.ok(
+    accessLines(proxy).some((l) => l.status === 429 && l.ip === ip),
+    `${name}: a 429 access-log line for ${ip}`,
+  );
+  await sleep(retry * 1000 + 50);
+  for (const send of sends) await notLimited(await send(ip), `${name} after Retry-After`);
+}
+
+Deno.test("rate limits: /register, /token+/revoke, /authorize+/consent+/auth/callback trip with 429 + Retry-After, per IP, and recover", async () => {
+  await withLimits(
+    { registerRate: RATE, tokenRate: RATE, authorizeRate: RATE, failedAuthRate: "1000/s" },
+    async (proxy) => {
+      const e = endpoints(proxy.origin);
+      // The classes have separate buckets and run side by side; the waits overlap.
+      await Promise.all([
+        tripAndRecover(proxy, "register", [e.register], "203.0.113.1", "203.0.113.2"),
+        tripAndRecover(proxy, "token", [e.token, e.revoke], "203.0.113.3", "203.0.113.4"),
+        tripAndRecover(
+          proxy,
+          "authorize",
+          [e.authorize, e.consent, e.callback],
+          "2001:db8::5",
+          "2001:db8::6",
+        ),
+      ]);
+      // The same client IP written another way is the same bucket (canonical form).
+      for (let i = 0; i < BURST; i++) {
+        await notLimited(await e.register("198.51.100.9"), `register #${i}`);
+      }
+      await assertLimited(await e.register("::ffff:198.51.100.9"), "mapped form, same bucket");
+    },
+  );
+});
+
+Deno.test("rate limits: failed bearer checks trip failedAuthRate; then even a valid token gets 429 before it is checked; per IP; recovers", async () => {
+  await withLimits(
+    { registerRate: "100/s", tokenRate: "100/s", authorizeRate: "100/s", failedAuthRate: RATE },
+    async (proxy) => {
+      const { tokens } = await signInForTokens(proxy);
+      const get = (ip: string, token?: string) =>
+        fetch(proxy.url("fx"), {
+          headers: {
+            ...MCP_HEADERS,
+            ...from(ip),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+        });
+      // A valid token passes the bearer check (then 400: no session): successes never count.
+      const valid = async (ip: string, what: string) => {
+        const res = await get(ip, tokens.access_token);
+        const text = await res.text();
+        assert.equal(res.status, 400, `${what}: ${text}`);
+        assert.match(text, /Mcp-Session-Id/);
+      };
+      const bad = async (ip: string, token: string, what: string) => {
+        const res = await get(ip, token);
+        await res.body?.cancel();
+        assert.equal(res.status, 401, what);
+      };
+      const A = "203.0.113.50";
+      const B = "203.0.113.51";
+      for (let i = 0; i < 2 * BURST; i++) await valid(A, `valid #${i}`);
+      const guesses = ["mop_at_guess1", "mop_at_guess2", "gho_notours", "Basic-ish"];
+      for (let i = 0; i < BURST; i++) await bad(A, guesses[i], `guess #${i}`);
+      const retry = await assertLimited(await get(A, guesses[3]), "the next guess");
+      // The bucket is checked before the token: the right token is refused too, from that IP.
+      await assertLimited(await get(A, tokens.access_token), "a valid token from the guessing IP");
+      // Without credentials there is nothing to guess: the usual 401 challenge.
+      const anonymous = await get(A);
+      await anonymous.body?.cancel();
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.headers.get("www-authenticate") ?? "", /^Bearer /);
+      // Another client IP is unaffected; its requests without credentials (the 401 that starts
+      // discovery) are not failed bearer checks and never count.
+      for (let i = 0; i < 2 * BURST; i++) {
+        const res = await get(B);
+        await res.body?.cancel();
+        assert.equal(res.status, 401, `anonymous #${i}`);
+      }
+      await valid(B, "valid token, other IP");
+      await bad(B, "mop_at_other", "bad token, other IP");
+      // The legacy endpoint shares the bucket.
+      const sse = await fetch(`${proxy.origin}/sse/fx`, {
+        headers: { ...from(A), authorization: `Bearer ${tokens.access_token}` },
+      });
+      await assertLimited(sse, "legacy SSE from the guessing IP");
+      // Recovery after Retry-After.
+      await sleep(retry * 1000 + 50);
+      await valid(A, "valid token after Retry-After");
+      await bad(A, "mop_at_again", "a guess after Retry-After is checked again");
+    },
+  );
+});
