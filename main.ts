@@ -8,7 +8,9 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { absolutePath } from "./lib/config/paths.ts";
-import { derivePermissions } from "./lib/config/permissions.ts";
+import { derivePermissions, RELEASE_FLAGS } from "./lib/config/permissions.ts";
+import { isCliCommand, runCli } from "./lib/cli/run.ts";
+import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -17,6 +19,15 @@ const USAGE = `mcp-oauth-proxy ${VERSION}: local stdio MCP servers over HTTP, sa
 Usage:
   main.ts [serve] [--config FILE]     start the proxy (the default command)
   main.ts permissions [--config FILE] print the minimal Deno permission flags for the config
+  main.ts permissions --release       print the flags of the config-independent release builds
+  main.ts init [options]              write a starter config for login with GitHub (asks, or
+                                      takes --public-url, --github-client-id, --allow-user,
+                                      --server, --command, --arg ...); never overwrites a file
+  main.ts check [--config FILE]       validate the config; print URLs, flags and warnings
+  main.ts clients list | revoke ID    the registered clients; revoke one (and its grants)
+  main.ts grants list [--user LOGIN] | revoke ID | revoke --all
+                                      the sign-ins; revoke one or all (next request: 401)
+  main.ts COMMAND --help              the options of init, check, clients, grants
   main.ts --help | --version
 
 Options:
@@ -34,6 +45,8 @@ const COMMANDS = ["serve", "permissions"] as const;
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  // init, check, clients and grants have their own options (lib/cli/).
+  if (isCliCommand(args[0])) return await runCli(args[0], args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -44,6 +57,7 @@ export async function main(args: string[]): Promise<number> {
         config: { type: "string", short: "c" },
         listen: { type: "string", short: "l" },
         "no-auth": { type: "boolean" },
+        release: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -65,6 +79,11 @@ export async function main(args: string[]): Promise<number> {
   if (!COMMANDS.includes(command as typeof COMMANDS[number]) || positionals.length > 1) {
     console.error(`error: unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
     return 2;
+  }
+  if (command === "permissions" && values.release) {
+    // The config-independent flags of the release executables (no config is read).
+    console.log(RELEASE_FLAGS.join(" "));
+    return 0;
   }
   const where = configPathFrom(values.config, (name) => Deno.env.get(name));
   let loaded: LoadedConfig;
@@ -139,6 +158,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     proxy = await startProxy(loaded);
   } catch (error) {
+    if (error instanceof MissingPermission) {
+      console.error(`error: ${error.message}`);
+      return 2;
+    }
     console.error(
       `error: cannot start on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
         (error as Error).message

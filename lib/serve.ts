@@ -1,5 +1,7 @@
 /** `main.ts serve`: starts the proxy for a loaded config and stops it cleanly on a signal. */
-import type { LoadedConfig } from "./config/load.ts";
+import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
+import { absolutePath } from "./config/paths.ts";
+import { checkOwnPermissions } from "./config/self-check.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
@@ -7,6 +9,7 @@ import { createHandler, listenHosts, listenOrigins } from "./server.ts";
 import { Edge } from "./edge/edge.ts";
 import { rangeDocumentUrls } from "./config/permissions.ts";
 import { createAccessLog } from "./edge/access-log.ts";
+import { auditLogger, Metrics } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { Store } from "./store/kv.ts";
 import { OAuthService } from "./oauth/service.ts";
@@ -32,11 +35,17 @@ export async function startProxy(
   const { config } = loaded;
   const print = options.print ?? console.log;
   const log = options.log ?? createLogger({ level: config.logLevel });
+  const configPath = config.source ?? absolutePath(Deno.cwd(), DEFAULT_CONFIG_PATH);
+  for (const warning of checkOwnPermissions(loaded, configPath)) {
+    log.warn(warning);
+  }
+  const metrics = new Metrics();
   const router = new Router({
     servers: config.servers,
     limits: config.limits,
     log,
     version: VERSION,
+    onComplete: auditLogger(metrics),
   });
   const mcp = new McpService(router, config.limits, log);
   const allowedOrigins = new Set(config.allowedOrigins);
@@ -49,6 +58,7 @@ export async function startProxy(
       store,
       log,
       bodyTimeoutMs: config.limits.bodyTimeoutMs,
+      metrics,
     });
     allowedOrigins.add(config.auth.origin);
     oauth.policy.resolveLogins().catch((error) =>
@@ -63,10 +73,12 @@ export async function startProxy(
     allowedOrigins,
     oauth,
     edge,
+    metrics,
     access: createAccessLog(),
     authenticate: oauth ? (req, server) => authenticateBearer(oauth, req, server) : () => ANONYMOUS,
   });
   await edge.start();
+  const control = store ? watchControlEpoch(store, () => oauth?.invalidate(), log) : undefined;
   let onAddress!: (addr: Deno.NetAddr) => void;
   const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
   const server = Deno.serve({
@@ -96,6 +108,7 @@ export async function startProxy(
       const closed = server.shutdown();
       mcp.shutdown();
       edge.stop();
+      clearInterval(control);
       await router.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
       store?.close();
@@ -110,6 +123,41 @@ export async function startProxy(
     log.info("config reloaded; changes other than allow and network apply after a restart");
   };
   return { origin, shutdown, reload, finished: server.finished };
+}
+
+/**
+ * Owner commands (`main.ts grants revoke`, `clients revoke`) change the store from another
+ * process and bump the control epoch; within ~200 ms the proxy drops its cached checks and
+ * acknowledges, and the command waits for that before it returns.
+ */
+function watchControlEpoch(
+  store: Store,
+  invalidate: () => void,
+  log: Logger,
+): ReturnType<typeof setInterval> {
+  let seen: number | undefined;
+  let busy = false;
+  const poll = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const epoch = await store.epoch();
+      if (epoch !== seen) {
+        if (seen !== undefined) {
+          invalidate();
+          log.info("the store changed (owner command); cached checks dropped", { epoch });
+        }
+        seen = epoch;
+        await store.acknowledge(epoch, Date.now());
+      }
+    } catch (error) {
+      log.warn("cannot read the control epoch", { error: String(error) });
+    } finally {
+      busy = false;
+    }
+  };
+  poll();
+  return setInterval(poll, 200);
 }
 
 /** Downloaded range lists keep their last good copy in the store. */

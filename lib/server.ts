@@ -17,6 +17,7 @@ import type { Edge } from "./edge/edge.ts";
 import type { AccessEntry, RequestNote } from "./edge/access-log.ts";
 import { isLoopback } from "./edge/cidr.ts";
 import type { RateLimiter } from "./edge/rate-limit.ts";
+import type { GaugeSample, Metrics } from "./metrics.ts";
 
 export interface RequestContext {
   /** The TCP peer's address. */
@@ -41,6 +42,7 @@ export interface App {
   oauth?: OAuthService;
   /** Extra details for loopback callers of /healthz. */
   health?(): Record<string, unknown>;
+  metrics: Metrics;
   /** Resolves who is calling an MCP endpoint, or the response that refuses them. */
   authenticate(
     req: Request,
@@ -87,6 +89,8 @@ export function createHandler(
     if (path === "/healthz" && (base === "" || local)) {
       return { kind: "health", path, guarded: false };
     }
+    // Metrics name servers and count users: this machine only (after trusted-proxy resolution).
+    if (path === "/metrics" && local) return { kind: "metrics", path, guarded: false };
     // Discovery documents are found by inserting the secret path after the well-known prefix
     // (RFC 8414 §3, RFC 9728 §3.1); OpenID clients also append the well-known path to it.
     if (path.startsWith("/.well-known/")) {
@@ -140,6 +144,14 @@ export function createHandler(
 
   const serve = async (req: Request, ctx: RequestContext, r: Route): Promise<Response> => {
     if (r.kind === "health") return health(app, ctx);
+    if (r.kind === "metrics") {
+      return new Response(app.metrics.render(gauges(app)), {
+        headers: {
+          "content-type": "text/plain; version=0.0.4; charset=utf-8",
+          "cache-control": "no-store",
+        },
+      });
+    }
     if (app.oauth && r.kind !== "mcp" && r.kind !== "sse") {
       const answer = oauthRoute(app.oauth, req, r.path);
       if (answer) return await answer;
@@ -223,6 +235,7 @@ export function createHandler(
       app.log.error("request failed", { route: kind, error: String(error) });
       response = jsonResponse(JSON.stringify({ error: "server_error" }), 500);
     }
+    app.metrics.requests.inc({ route: kind, status: response.status });
     app.access({
       time: new Date().toISOString(),
       ip,
@@ -235,6 +248,52 @@ export function createHandler(
     });
     return response;
   };
+}
+
+/** The gauges of /metrics, read from the live state when scraped. */
+function gauges(app: App): GaugeSample[] {
+  const sessions = new Map<string, number>();
+  for (const s of app.mcp.sessions.all()) {
+    sessions.set(s.server.name, (sessions.get(s.server.name) ?? 0) + 1);
+  }
+  const children: GaugeSample["samples"] = [];
+  const restarts: GaugeSample["samples"] = [];
+  for (const [server, status] of Object.entries(app.router.status())) {
+    const list = (status as { children: Array<{ state: string; restarts: number }> }).children;
+    const byState = new Map<string, number>();
+    for (const c of list) byState.set(c.state, (byState.get(c.state) ?? 0) + 1);
+    for (const [state, value] of byState) children.push({ labels: { server, state }, value });
+    restarts.push({ labels: { server }, value: list.reduce((n, c) => n + c.restarts, 0) });
+  }
+  const lists = app.edge.status().lists as Array<
+    { url: string; count: number; ageSeconds: number | null }
+  >;
+  return [
+    {
+      name: "mop_sessions_active",
+      help: "Live MCP sessions per server.",
+      samples: app.config.servers.map((s) => ({
+        labels: { server: s.name },
+        value: sessions.get(s.name) ?? 0,
+      })),
+    },
+    { name: "mop_children", help: "Children per server and state.", samples: children },
+    {
+      name: "mop_child_restarts",
+      help: "Restarts of the children alive now, per server.",
+      samples: restarts,
+    },
+    {
+      name: "mop_ip_list_age_seconds",
+      help: "Age of each downloaded IP-range list (-1: never loaded).",
+      samples: lists.map((l) => ({ labels: { url: l.url }, value: l.ageSeconds ?? -1 })),
+    },
+    {
+      name: "mop_ip_list_prefixes",
+      help: "Prefixes in each downloaded IP-range list.",
+      samples: lists.map((l) => ({ labels: { url: l.url }, value: l.count })),
+    },
+  ];
 }
 
 function health(app: App, ctx: RequestContext): Response {

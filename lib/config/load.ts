@@ -3,6 +3,7 @@
  * `./config.json`. With no file at the default path, the embedded demo config is used.
  */
 import { Checker, ConfigError, isObject, keyPath } from "./check.ts";
+import { stripJsonComments } from "./jsonc.ts";
 import { absolutePath, dirname } from "./paths.ts";
 import {
   type Config,
@@ -69,14 +70,17 @@ export async function loadConfig(
   return parseConfigText(text, { source: absolute, env: options.env, listen: options.listen });
 }
 
-/** Parses config text: JSON, then `${VAR}` substitution, then validation. */
+/**
+ * Parses config text: JSON (comments and trailing commas allowed, see jsonc.ts), then `${VAR}`
+ * substitution, then validation.
+ */
 export function parseConfigText(
   text: string,
   options: { source: string; env: (name: string) => string | undefined; listen?: string },
 ): LoadedConfig {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(stripJsonComments(text));
   } catch (error) {
     throw new ConfigError([`${options.source}: not valid JSON (${jsonErrorWhere(text, error)})`]);
   }
@@ -170,6 +174,7 @@ export function demoConfig(): Config {
       requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
       maxInFlight: SERVER_DEFAULTS.maxInFlight,
       restartDelayMs: SERVER_DEFAULTS.restartDelayMs,
+      logArguments: false,
     }],
     allowedOrigins: ["http://localhost:6274", "http://127.0.0.1:6274"],
     legacySse: true,

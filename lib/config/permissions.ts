@@ -50,6 +50,24 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   return flags;
 }
 
+/**
+ * The flags of the config-independent release executables: a documented default set of
+ * launchers, the public GitHub and vendor hosts, and `config.json` / `data/` in the working
+ * directory. A config-specific build (`deno task compile`) is narrower.
+ */
+export const RELEASE_LAUNCHERS = ["npx", "uvx", "node", "python3", "docker"];
+export const RELEASE_FLAGS = [
+  "--no-prompt",
+  `--allow-net=127.0.0.1,localhost,[::1],github.com,api.github.com,${
+    DEFAULT_CIMD_HOSTS.join(",")
+  },openai.com`,
+  "--allow-read=config.json,data",
+  "--allow-write=data",
+  `--allow-run=${[...RELEASE_LAUNCHERS, KILL_COMMAND].join(",")}`,
+  `--allow-env=${[...CHILD_ENV_VARS, CONFIG_ENV, "GITHUB_CLIENT_SECRET", "MCP_PROXY_*"].join(",")}`,
+  "--unstable-kv",
+];
+
 /** The range documents a `network` section downloads. */
 export function rangeDocumentUrls(allow: string[], sources: string[]): string[] {
   return unique([...(allow.includes("openai") ? OPENAI_RANGE_URLS : []), ...sources]);

@@ -38,6 +38,8 @@ export interface ServerConfig {
   maxInFlight: number;
   /** First restart delay after an exit; doubles per exit within a minute, up to 60 s. */
   restartDelayMs: number;
+  /** Put tool arguments in the audit log (off: arguments may hold personal data). */
+  logArguments: boolean;
 }
 
 export interface Limits {
@@ -134,6 +136,7 @@ const SERVER_KEYS = [
   "requestTimeout",
   "maxInFlight",
   "restartDelay",
+  "logArguments",
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -316,6 +319,7 @@ function parseServer(
     requestTimeoutMs,
     maxInFlight,
     restartDelayMs,
+    logArguments: boolean(ck, entry, "logArguments", path) ?? false,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The resource-server check on every MCP request: a Bearer token from the Authorization header
  * only, looked up by hash, unexpired and unrevoked, issued for this endpoint (or the whole
- * origin), and held by someone the allow-list still admits.
+ * origin), and held by someone the allow-list still admits. What the store says about a token is
+ * cached in memory (lib/oauth/access-cache.ts), so a request costs no store read.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
 import { sha256 } from "../crypto.ts";
@@ -37,39 +38,53 @@ export async function authenticateBearer(
     return refuse(svc, server, 401, "invalid_token", "not an access token issued by this proxy");
   }
   const now = svc.now();
-  const record = await svc.store.getToken(await sha256(token));
-  if (!record || record.kind !== "access" || record.expiresAt <= now) {
-    return refuse(svc, server, 401, "invalid_token", "the token is unknown, expired or revoked");
+  const hash = await sha256(token);
+  let access = svc.accessCache.get(hash, now);
+  if (!access) {
+    const record = await svc.store.getToken(hash);
+    if (!record || record.kind !== "access" || record.expiresAt <= now) {
+      return refuse(svc, server, 401, "invalid_token", "the token is unknown, expired or revoked");
+    }
+    const grant = await svc.store.getGrant(record.grantId);
+    if (!grant || grant.revokedAt || grant.expiresAt <= now) {
+      return refuse(svc, server, 401, "invalid_token", "the grant was revoked or expired");
+    }
+    access = {
+      grantId: grant.id,
+      clientId: grant.clientId,
+      userId: grant.userId,
+      login: grant.login,
+      scope: record.scope,
+      resource: record.resource,
+      expiresAt: Math.min(record.expiresAt, grant.expiresAt),
+    };
+    svc.accessCache.set(hash, access);
   }
   if (
-    record.resource !== svc.auth.publicUrl && record.resource !== resourceUrl(svc.auth, server.name)
+    access.resource !== svc.auth.publicUrl && access.resource !== resourceUrl(svc.auth, server.name)
   ) {
     return refuse(svc, server, 401, "invalid_token", "the token was issued for another resource");
   }
-  const grant = await svc.store.getGrant(record.grantId);
-  if (!grant || grant.revokedAt || grant.expiresAt <= now) {
-    return refuse(svc, server, 401, "invalid_token", "the grant was revoked or expired");
-  }
-  if (!record.scope.split(" ").includes(SCOPE)) {
+  if (!access.scope.split(" ").includes(SCOPE)) {
     return refuse(svc, server, 403, "insufficient_scope", "the token lacks the mcp scope");
   }
-  const verdict = await svc.policy.check(grant.userId, grant.login);
+  const verdict = await svc.policy.check(access.userId, access.login);
   if (!verdict.allowed) {
     if (!verdict.transient) {
-      await svc.store.revokeGrant(grant.id, `allow-list: ${verdict.reason}`, now);
+      await svc.store.revokeGrant(access.grantId, `allow-list: ${verdict.reason}`, now);
       svc.log.warn("grant revoked: the user is no longer allowed", {
-        user_id: grant.userId,
-        login: grant.login,
+        user_id: access.userId,
+        login: access.login,
         reason: verdict.reason,
       });
     }
     return refuse(svc, server, 401, "invalid_token", "this account is no longer allowed");
   }
   return {
-    key: `github:${grant.userId}`,
-    userId: grant.userId,
-    login: grant.login,
-    clientId: grant.clientId,
+    key: `github:${access.userId}`,
+    userId: access.userId,
+    login: access.login,
+    clientId: access.clientId,
   };
 }
 

@@ -47,6 +47,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   } catch (error) {
     const reason = error instanceof GitHubError ? error.message : "GitHub could not be reached";
     svc.log.warn("GitHub sign-in failed", { client: txn.clientId, reason });
+    svc.metrics.logins.inc({ outcome: "failed" });
     const code = error instanceof GitHubError && error.code === "access_denied"
       ? "access_denied"
       : "server_error";
@@ -61,6 +62,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   const verdict = await svc.policy.atLogin(user, token.accessToken);
   if (!verdict.allowed && verdict.transient) {
     // GitHub did not answer the membership check: no decision, so no "not allowed" page.
+    svc.metrics.logins.inc({ outcome: "failed" });
     svc.log.warn("sign-in failed: GitHub did not answer the membership check", {
       user_id: user.id,
       login: user.login,
@@ -75,6 +77,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
     );
   }
   if (!verdict.allowed) {
+    svc.metrics.logins.inc({ outcome: "refused" });
     svc.log.warn("sign-in refused: not on the allow-list", {
       user_id: user.id,
       login: user.login,
@@ -118,6 +121,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   });
   const client = await svc.client(txn.clientId);
   const ok = await approval(svc, client, txn.redirectUri);
+  svc.metrics.logins.inc({ outcome: "allowed" });
   svc.log.info("sign-in allowed", {
     user_id: user.id,
     login: user.login,

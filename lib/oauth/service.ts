@@ -16,6 +16,8 @@ import { canonicalResource, resourceUrl } from "./metadata.ts";
 import { OAuthError } from "./errors.ts";
 import { VERSION } from "../version.ts";
 import { BODY_TIMEOUT_MS } from "../http.ts";
+import { AccessCache } from "./access-cache.ts";
+import { Metrics } from "../metrics.ts";
 
 /** A client as the endpoints see it: registered (DCR) or described by a metadata document. */
 export interface ResolvedClient {
@@ -38,6 +40,7 @@ export interface OAuthDeps {
   resolveDns?: (host: string) => Promise<string[]>;
   /** Time a client has to send a request body (limits.bodyTimeout). */
   bodyTimeoutMs?: number;
+  metrics?: Metrics;
 }
 
 /** Everything the OAuth endpoints share. */
@@ -52,6 +55,8 @@ export class OAuthService {
   readonly callbackUrl: string;
   readonly audiences: Set<string>;
   readonly bodyTimeoutMs: number;
+  readonly accessCache = new AccessCache();
+  readonly metrics: Metrics;
   /** GitHub token refreshes in flight per user: a refresh token works once. */
   readonly #refreshing = new Map<number, Promise<string | null>>();
 
@@ -64,7 +69,10 @@ export class OAuthService {
   ) {
     this.store = deps.store;
     this.log = deps.log;
+    // Any revocation in this process drops the cached token checks.
+    this.store.onRevoke = () => this.accessCache.clear();
     this.bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+    this.metrics = deps.metrics ?? new Metrics();
     this.now = deps.now ?? Date.now;
     const doFetch = deps.fetch ?? fetch;
     this.github = new GitHubClient(auth.github, {
@@ -106,6 +114,12 @@ export class OAuthService {
       log: this.log,
       now: this.now,
     });
+  }
+
+  /** Drops every cached decision: an owner command changed the store from another process. */
+  invalidate(): void {
+    this.accessCache.clear();
+    this.policy.forget();
   }
 
   /** Swaps in a new allow-list (SIGHUP); cached decisions are dropped. */

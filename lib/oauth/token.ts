@@ -191,6 +191,7 @@ async function redeemOnce(
   for (const [key, entry] of codeAnswers) {
     if (now - entry.at > svc.auth.oauth.codeReuseWindowMs) codeAnswers.delete(key);
   }
+  svc.metrics.tokens.inc({ grant: "authorization_code" });
   svc.log.info("tokens issued", {
     user_id: grant.userId,
     client: client.clientId,
@@ -247,6 +248,7 @@ async function refresh(
     if (won.current?.successor) return await replayRefresh(svc, won.current, key, grant, now);
     throw new OAuthError("invalid_grant", "the refresh token is no longer valid");
   }
+  svc.metrics.tokens.inc({ grant: "refresh_token" });
   return oauthJson(body);
 }
 

@@ -46,8 +46,11 @@ export interface Downstream {
 /** What the router learns about each finished request (for the audit log and metrics). */
 export interface Completion {
   session: Downstream;
+  server: string;
   method: string;
   tool?: string;
+  /** The tool's arguments, only when the server's config opts in (`logArguments`). */
+  arguments?: unknown;
   durationMs: number;
   outcome: "ok" | "error" | "tool_error" | "timeout" | "cancelled" | "child_exit";
 }
@@ -61,6 +64,7 @@ interface Pending {
   reply: Reply;
   method: string;
   tool?: string;
+  arguments?: unknown;
   started: number;
   deadline: number;
 }
@@ -78,6 +82,8 @@ export interface MuxOptions extends SupervisorOptions {
   maxInFlight: number;
   /** The mode's sessions may belong to several people: never guess a recipient across them. */
   shared: boolean;
+  /** Keep tool arguments for the audit log. */
+  logArguments?: boolean;
   onComplete?: (completion: Completion) => void;
 }
 
@@ -158,6 +164,9 @@ export class Mux {
       started: now,
       deadline: now + this.options.requestTimeoutMs,
     };
+    if (this.options.logArguments && pending.tool !== undefined) {
+      pending.arguments = params?.arguments;
+    }
     const meta = params?._meta;
     if (isRecord(meta) && meta.progressToken !== undefined) {
       pending.originalToken = meta.progressToken;
@@ -269,8 +278,10 @@ export class Mux {
     if (!this.#pending.delete(pending.childId)) return;
     this.options.onComplete?.({
       session: pending.session,
+      server: this.options.spec.server,
       method: pending.method,
       tool: pending.tool,
+      arguments: pending.arguments,
       durationMs: Date.now() - pending.started,
       outcome,
     });

@@ -250,6 +250,7 @@ export class Router {
       requestTimeoutMs: config.requestTimeoutMs,
       maxInFlight: config.maxInFlight,
       shared: config.mode === "shared",
+      logArguments: config.logArguments,
       onComplete: this.options.onComplete,
     });
     entry.muxes.set(key, mux);

@@ -178,7 +178,8 @@ Deno.test("Claude Desktop keys: disabled skips, type stdio is accepted, client-s
 });
 
 Deno.test("JSON syntax errors give the line and column", () => {
-  const found = problems('{\n  "mcpServers": {\n    "a": { "command": "x", }\n  }\n}');
+  // (A trailing comma is allowed, see jsonc.test.ts; a missing one is the mistake here.)
+  const found = problems('{\n  "mcpServers": {\n    "a": { "command": "x" "args": [] }\n  }\n}');
   assert.equal(found.length, 1);
   assert.match(found[0], /^\/etc\/mop\/config\.json: not valid JSON \(.* at line 3, column \d+\)$/);
 });

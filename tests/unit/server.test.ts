@@ -8,6 +8,7 @@ import { demoConfig } from "../../lib/config/load.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { Edge } from "../../lib/edge/edge.ts";
 import type { AccessEntry } from "../../lib/edge/access-log.ts";
+import { Metrics } from "../../lib/metrics.ts";
 
 function app(access: AccessEntry[] = []) {
   const config = demoConfig();
@@ -29,6 +30,7 @@ function app(access: AccessEntry[] = []) {
     mcp,
     log: silentLogger,
     edge,
+    metrics: new Metrics(),
     access: (e) => access.push(e),
     allowedOrigins: new Set(),
     authenticate: () => ({ key: "anonymous" }),

@@ -1,0 +1,209 @@
+/**
+ * `main.ts check`: validates the config as `serve` would (errors exit 2), then prints each
+ * server's URL, the GitHub callback URL and the permission flags, and warns about what would
+ * bite later: a public URL that is not https, no source-IP allow-list, a command that is not on
+ * PATH, a data directory that cannot be written, a tunnel preset with a non-loopback listen.
+ */
+import { parseArgs } from "node:util";
+import { derivePermissions } from "../config/permissions.ts";
+import { type Config, isLoopbackHost } from "../config/schema.ts";
+import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
+import { commandFlags, fallbackFlags } from "./flags.ts";
+import { findCommand } from "./which.ts";
+
+export const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--print-flags]
+
+Validates the config (mistakes exit 2, as "serve" would), prints each server's URL, the GitHub
+OAuth App callback URL and the permission flags "deno task start" uses, and warns about what
+would stop clients later. Exit codes: 0 valid (warnings included), 2 config errors.
+
+Options:
+  -c, --config FILE   config file (default: $MCP_PROXY_CONFIG, else ./config.json)
+      --print-flags   print the Deno flags check needs for this config, and exit
+  -h, --help          show this help
+
+Deno flags ("deno task check-config" passes exactly these, from --print-flags):
+  --allow-read   the config, the data directory, the PATH directories (to find the commands)
+  --allow-write  the data directory (a temporary file is created there and removed)
+  --allow-env    PATH, MCP_PROXY_CONFIG and the variables the config references`;
+
+/** Tunnel presets: they believe forwarded headers from loopback peers only. */
+const PRESETS = ["tailscale", "ngrok", "cloudflare"];
+
+/** Runs `check`; returns the exit code. */
+export async function runCheck(args: string[], io: Io): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string", short: "c" },
+        "print-flags": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    io.err(`error: ${(error as Error).message}\n\n${CHECK_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(CHECK_USAGE);
+    return 0;
+  }
+  if (values["print-flags"]) {
+    const quiet = { ...io, err: () => {} };
+    const cfg = await loadCliConfig(values.config, quiet);
+    const flags = cfg === 2
+      ? fallbackFlags(configFile(values.config, io))
+      : commandFlags("check", cfg, { cwd: io.cwd, path: io.env("PATH") });
+    io.out(flags.join(" "));
+    return 0;
+  }
+  const cfg = await loadCliConfig(values.config, io);
+  if (cfg === 2) return 2;
+  const { config } = cfg.loaded;
+  for (const notice of cfg.loaded.notices) io.out(`config notice: ${notice}`);
+  if (config.demo) {
+    io.out(`${cfg.path}: no config file; "deno task start" would serve the bundled demo:`);
+  } else {
+    io.out(`${cfg.absolute}: valid`);
+  }
+  io.out("");
+  printServers(io, config);
+  io.out("");
+  io.out(`permission flags ("deno task start" runs the proxy with exactly these):`);
+  io.out(`  ${derivePermissions(cfg.loaded, config.source ?? cfg.absolute).join(" ")}`);
+  io.out("");
+
+  const warnings = config.demo ? [] : await findWarnings(cfg, io);
+  for (const warning of warnings) io.out(`warning: ${warning}`);
+  io.out(
+    warnings.length === 0
+      ? "no warnings"
+      : `${warnings.length} warning${warnings.length === 1 ? "" : "s"}`,
+  );
+  return 0;
+}
+
+function printServers(io: Io, config: Config): void {
+  const { hostname, port } = config.listen;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const local = `http://${host}:${port === 0 ? "<port chosen at start>" : port}`;
+  const width = Math.max(...config.servers.map((s) => s.name.length));
+  if (config.auth) {
+    io.out("servers (the URLs to paste into ChatGPT and Claude):");
+    for (const s of config.servers) {
+      io.out(`  ${s.name.padEnd(width)}  ${config.auth.publicUrl}/mcp/${s.name}`);
+    }
+    io.out(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
+    io.out(`GitHub OAuth App homepage URL: ${config.auth.publicUrl}`);
+  } else {
+    io.out(
+      config.demo
+        ? "servers (local, without login):"
+        : `servers (local, without login: serve it with --no-auth):`,
+    );
+    for (const s of config.servers) io.out(`  ${s.name.padEnd(width)}  ${local}/mcp/${s.name}`);
+    io.out(`login: not configured (no "github" section), so no GitHub callback URL`);
+  }
+}
+
+/** Everything worth a warning in a valid config. */
+async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
+  const { config } = cfg.loaded;
+  const warnings: string[] = [];
+  for (const name of cfg.unsetSecrets) {
+    warnings.push(
+      `github.clientSecret: the environment variable ${name} is not set here; ` +
+        `set it when you start the proxy (${name}=… deno task start), or it refuses to start`,
+    );
+  }
+  if (config.auth) {
+    const url = new URL(config.auth.publicUrl);
+    if (url.protocol !== "https:") {
+      warnings.push(
+        `publicUrl ${config.auth.publicUrl} is not https: only clients on this machine can use ` +
+          `it; ChatGPT and Claude need the https address of a tunnel (README: Tunnels)`,
+      );
+    }
+    if (config.network.allow.length === 0) {
+      warnings.push(
+        `no network.allow list: any address on the internet may call /mcp, /token, /register ` +
+          `and /revoke (a token is still needed); consider ["openai", "anthropic", your own ` +
+          `network] (README: Tunnels)`,
+      );
+    }
+  }
+  for (const server of config.servers) {
+    const cwd = server.cwd ?? io.cwd;
+    const path = server.env.PATH ?? io.env("PATH");
+    const found = findCommand(server.command, { cwd, path });
+    if ("missing" in found) {
+      warnings.push(`mcpServers.${server.name}.command "${server.command}": ${found.missing}`);
+    } else if ("unknown" in found) {
+      warnings.push(
+        `mcpServers.${server.name}.command "${server.command}": not checked: ${found.unknown}`,
+      );
+    }
+  }
+  const data = await probeDataDir(config.dataDir);
+  if (data) warnings.push(`dataDir ${config.dataDir}: ${data}`);
+  const preset = typeof config.network.trustedProxies === "string" &&
+      PRESETS.includes(config.network.trustedProxies)
+    ? config.network.trustedProxies
+    : undefined;
+  if (preset && !isLoopbackHost(config.listen.hostname)) {
+    warnings.push(
+      `network.trustedProxies "${preset}" believes forwarded headers only from loopback peers, ` +
+        `but listen is ${config.listen.hostname}: the proxy can be reached around the tunnel, ` +
+        `and a tunnel daemon on another machine is not believed (every client then looks like ` +
+        `it). Listen on 127.0.0.1, or list the proxy's own addresses as CIDRs instead.`,
+    );
+  }
+  return warnings;
+}
+
+/**
+ * Tries what the proxy will do with its data directory: write a file in it (removed at once),
+ * or, when it does not exist yet, create it (removed again). Returns the problem, if any.
+ */
+async function probeDataDir(dir: string): Promise<string | undefined> {
+  let created = false;
+  try {
+    await Deno.mkdir(dir, { mode: 0o700 });
+    created = true;
+  } catch (error) {
+    if (notCapable(error)) return notTested(dir);
+    if (error instanceof Deno.errors.NotFound) {
+      return "neither it nor its parent folder exists; the proxy creates both at start if it " +
+        "may (check cannot tell)";
+    }
+    if (!(error instanceof Deno.errors.AlreadyExists)) return `cannot be created: ${reason(error)}`;
+  }
+  try {
+    const info = await Deno.stat(dir);
+    if (!info.isDirectory) return "exists but is not a directory";
+    const probe = await Deno.makeTempFile({ dir, prefix: ".mop-check-" });
+    try {
+      await Deno.writeTextFile(probe, "check\n");
+    } finally {
+      await Deno.remove(probe);
+    }
+    return undefined;
+  } catch (error) {
+    if (notCapable(error)) return notTested(dir);
+    return `not writable: ${reason(error)}`;
+  } finally {
+    if (created) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function notTested(dir: string): string {
+  return `not tested: check has no permission to write there (run it with --allow-write=${dir})`;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

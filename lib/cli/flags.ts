@@ -1,0 +1,67 @@
+/**
+ * The Deno permission flags of the setup and owner commands, printed by `--print-flags` so the
+ * `deno task` wrappers run each command with exactly what it needs (as `deno task start` does
+ * with `main.ts permissions`):
+ *
+ * - `init`: read and write of the file it creates (the tasks grant the project folder).
+ * - `check`: read of the config, the data directory, every `PATH` directory and each command
+ *   given as a path (to find the commands); write of the data directory (the writability test,
+ *   which leaves nothing behind); the variables the config references plus `PATH` and
+ *   `MCP_PROXY_CONFIG`. No net, no run.
+ * - `clients`, `grants`: read of the config and the data directory, write of the data directory
+ *   (the store), the variables the config references and `MCP_PROXY_CONFIG`, `--unstable-kv`.
+ */
+import { CONFIG_ENV } from "../config/load.ts";
+import { absolutePath } from "../config/paths.ts";
+import type { CliConfig } from "./common.ts";
+
+export type FlagsFor = "check" | "owner";
+
+/** The flags `command` needs for this config; `path` is the `PATH` `check` searches. */
+export function commandFlags(
+  command: FlagsFor,
+  cfg: CliConfig,
+  options: { cwd: string; path: string | undefined },
+): string[] {
+  const { config, envRefs } = cfg.loaded;
+  const read = [cfg.absolute, config.dataDir];
+  const env = [CONFIG_ENV, ...envRefs];
+  if (command === "owner") {
+    return [
+      "--no-prompt",
+      "--unstable-kv",
+      `--allow-read=${unique(read).join(",")}`,
+      `--allow-write=${config.dataDir}`,
+      `--allow-env=${unique(env).join(",")}`,
+    ];
+  }
+  const searched = (path: string | undefined, cwd: string) => {
+    for (const dir of (path ?? "").split(":")) if (dir) read.push(absolutePath(cwd, dir));
+  };
+  searched(options.path, options.cwd);
+  for (const server of config.servers) {
+    const cwd = server.cwd ?? options.cwd;
+    if (server.command.includes("/")) read.push(absolutePath(cwd, server.command));
+    // A server's own PATH is where its command is looked up.
+    else if (server.env.PATH !== undefined) searched(server.env.PATH, cwd);
+  }
+  env.push("PATH");
+  return [
+    "--no-prompt",
+    `--allow-read=${unique(read).join(",")}`,
+    `--allow-write=${config.dataDir}`,
+    `--allow-env=${unique(env).join(",")}`,
+  ];
+}
+
+/**
+ * What `--print-flags` prints when the config cannot be loaded: enough for the command itself to
+ * read the config and report what is wrong with it.
+ */
+export function fallbackFlags(configPath: string): string[] {
+  return ["--no-prompt", `--allow-read=${configPath}`, "--allow-env"];
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

@@ -1,0 +1,90 @@
+/**
+ * Counters for `/metrics` in the Prometheus text format (served to loopback clients only), and
+ * the audit log line of each tool call.
+ * @see https://prometheus.io/docs/instrumenting/exposition_formats/
+ */
+import type { Completion } from "./router/mux.ts";
+import type { RoutedSession } from "./router/router.ts";
+
+type Labels = Record<string, string | number>;
+
+/** A family of counters keyed by their label values. */
+class Counter {
+  readonly values = new Map<string, number>();
+
+  constructor(readonly name: string, readonly help: string) {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
+  }
+}
+
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) =>
+    `${k}="${String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`
+  );
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+/** A gauge family computed when scraped. */
+export interface GaugeSample {
+  name: string;
+  help: string;
+  samples: Array<{ labels: Labels; value: number }>;
+}
+
+/** The proxy's counters. */
+export class Metrics {
+  readonly requests = new Counter(
+    "mop_http_requests_total",
+    "HTTP requests by route class and status.",
+  );
+  readonly logins = new Counter("mop_logins_total", "GitHub sign-ins by outcome.");
+  readonly tokens = new Counter("mop_tokens_issued_total", "Token pairs issued, by grant type.");
+  readonly toolCalls = new Counter("mop_tool_calls_total", "Tool calls by server and outcome.");
+
+  /** Renders every counter and the gauges passed in. */
+  render(gauges: GaugeSample[]): string {
+    const lines: string[] = [];
+    for (const c of [this.requests, this.logins, this.tokens, this.toolCalls]) {
+      lines.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
+      for (const [labels, value] of c.values) lines.push(`${c.name}${labels} ${value}`);
+    }
+    for (const g of gauges) {
+      lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
+      for (const s of g.samples) lines.push(`${g.name}${labelText(s.labels)} ${s.value}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One JSON audit line per tool call: who, through which client, which server and tool, how long,
+ * and the outcome. Arguments appear only when the server's config opts in (`logArguments`).
+ */
+export function auditLogger(
+  metrics: Metrics,
+  write: (line: string) => void = (line) => Deno.stderr.writeSync(encoder.encode(line)),
+): (completion: Completion) => void {
+  return (c) => {
+    if (c.method !== "tools/call") return;
+    metrics.toolCalls.inc({ server: c.server, outcome: c.outcome });
+    const { identity } = c.session as RoutedSession;
+    const line: Record<string, unknown> = {
+      type: "audit",
+      time: new Date().toISOString(),
+      user_id: identity.userId,
+      login: identity.login,
+      client_id: identity.clientId,
+      server: c.server,
+      tool: c.tool,
+      ms: c.durationMs,
+      outcome: c.outcome,
+    };
+    if (c.arguments !== undefined) line.arguments = c.arguments;
+    write(JSON.stringify(line) + "\n");
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * `main.ts check`, run as a real process with exactly the flags its `--print-flags` derives (as
+ * `deno task check-config` does): a good config prints the URLs, the callback URL and the
+ * proxy's permission flags with no warning; each warning case gives exactly its warning and
+ * exit 0; a bad config exits 2 naming the key path.
+ */
+import assert from "node:assert/strict";
+import { loadConfig } from "../../lib/config/load.ts";
+import { derivePermissions } from "../../lib/config/permissions.ts";
+import { cliEnv, type CliResult, printedFlags, runMain, runNarrow } from "../helpers/cli.ts";
+
+const ENV = cliEnv({ GITHUB_CLIENT_SECRET: "gh-secret-for-check" });
+
+/** A config that deserves no warning. */
+function goodConfig(dir: string): Record<string, unknown> {
+  return {
+    listen: "127.0.0.1:8080",
+    publicUrl: "https://pi.tail1234.ts.net",
+    dataDir: `${dir}/data`,
+    github: { clientId: "Ov23liCheck", clientSecret: "${GITHUB_CLIENT_SECRET}" },
+    allow: { users: ["octocat"] },
+    network: { trustedProxies: "tailscale", allow: ["anthropic", "192.0.2.0/24"] },
+    mcpServers: {
+      files: { command: "deno", args: ["run", "server.ts"] },
+      notes: { command: "deno", args: ["run", "notes.ts"] },
+    },
+  };
+}
+
+async function check(
+  dir: string,
+  config: Record<string, unknown> | string,
+  env = ENV,
+): Promise<CliResult & { warnings: string[] }> {
+  const path = `${dir}/config.json`;
+  await Deno.writeTextFile(
+    path,
+    typeof config === "string" ? config : JSON.stringify(config, null, 2),
+  );
+  const res = await runNarrow("check", path, [], { env, cwd: dir });
+  const warnings = res.stdout.split("\n").filter((l) => l.startsWith("warning: ")).map((l) =>
+    l.slice("warning: ".length)
+  );
+  return { ...res, warnings };
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "mop-check-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("check: a good config prints URLs, the callback and the flags, with no warning", async () => {
+  await withDir(async (dir) => {
+    const res = await check(dir, goodConfig(dir));
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stderr, "");
+    const loaded = await loadConfig(`${dir}/config.json`, {
+      explicit: true,
+      env: (name) => ENV[name],
+      cwd: dir,
+    });
+    const flags = derivePermissions(loaded, `${dir}/config.json`).join(" ");
+    assert.equal(
+      res.stdout,
+      [
+        `${dir}/config.json: valid`,
+        "",
+        "servers (the URLs to paste into ChatGPT and Claude):",
+        "  files  https://pi.tail1234.ts.net/mcp/files",
+        "  notes  https://pi.tail1234.ts.net/mcp/notes",
+        "GitHub OAuth App callback URL: https://pi.tail1234.ts.net/auth/callback",
+        "GitHub OAuth App homepage URL: https://pi.tail1234.ts.net",
+        "",
+        'permission flags ("deno task start" runs the proxy with exactly these):',
+        `  ${flags}`,
+        "",
+        "no warnings",
+        "",
+      ].join("\n"),
+    );
+    // The writability test left nothing behind: the missing data directory is still missing.
+    await assert.rejects(Deno.stat(`${dir}/data`), Deno.errors.NotFound);
+    // An existing data directory is tested with a file that is removed again.
+    await Deno.mkdir(`${dir}/data`);
+    const again = await check(dir, goodConfig(dir));
+    assert.deepEqual(again.warnings, []);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/data`)], []);
+  });
+});
+
+Deno.test("check --print-flags: exactly what check needs, no net, no run", async () => {
+  await withDir(async (dir) => {
+    const config = goodConfig(dir);
+    (config.mcpServers as Record<string, unknown>).local = { command: "./bin/tool", cwd: "." };
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+    const path = "/usr/local/bin:/usr/bin:relative/bin";
+    const flags = await printedFlags("check", `${dir}/config.json`, {
+      cwd: dir,
+      env: { PATH: path },
+    });
+    assert.deepEqual(flags, [
+      "--no-prompt",
+      `--allow-read=${dir}/config.json,${dir}/data,/usr/local/bin,/usr/bin,${dir}/relative/bin,${dir}/bin/tool`,
+      `--allow-write=${dir}/data`,
+      "--allow-env=MCP_PROXY_CONFIG,GITHUB_CLIENT_SECRET,PATH",
+    ]);
+    // A config with mistakes: enough to read it, so check itself reports them.
+    await Deno.writeTextFile(`${dir}/config.json`, "{ nope");
+    assert.deepEqual(await printedFlags("check", `${dir}/config.json`, { cwd: dir }), [
+      "--no-prompt",
+      `--allow-read=${dir}/config.json`,
+      "--allow-env",
+    ]);
+  });
+});
+
+Deno.test("check: each warning case gives its warning, and exit 0", async (t) => {
+  const cases: [
+    string,
+    (dir: string, c: Record<string, unknown>) => Promise<void> | void,
+    RegExp,
+  ][] = [
+    [
+      "public URL not https",
+      (_, c) => {
+        c.publicUrl = "http://127.0.0.1:8080";
+      },
+      /^publicUrl http:\/\/127\.0\.0\.1:8080 is not https: only clients on this machine/,
+    ],
+    [
+      "no network.allow list",
+      (_, c) => {
+        c.network = { trustedProxies: "tailscale" };
+      },
+      /^no network\.allow list: any address on the internet may call \/mcp/,
+    ],
+    [
+      "a command not on PATH",
+      (_, c) => {
+        (c.mcpServers as Record<string, unknown>).files = { command: "no-such-command-mop" };
+      },
+      /^mcpServers\.files\.command "no-such-command-mop": not found in any PATH directory \(/,
+    ],
+    [
+      "a command given as a path that does not exist",
+      (_, c) => {
+        (c.mcpServers as Record<string, unknown>).files = { command: "./bin/tool", cwd: "." };
+      },
+      /^mcpServers\.files\.command "\.\/bin\/tool": \/.*\/bin\/tool does not exist$/,
+    ],
+    [
+      "a command without the execute bit",
+      async (dir, c) => {
+        await Deno.mkdir(`${dir}/bin`);
+        await Deno.writeTextFile(`${dir}/bin/tool`, "#!/bin/sh\n", { mode: 0o644 });
+        (c.mcpServers as Record<string, unknown>).files = { command: "./bin/tool", cwd: "." };
+      },
+      /^mcpServers\.files\.command "\.\/bin\/tool": \/.*\/bin\/tool is not executable/,
+    ],
+    [
+      "a command on PATH without the execute bit",
+      async (dir, c) => {
+        await Deno.mkdir(`${dir}/pathbin`);
+        await Deno.writeTextFile(`${dir}/pathbin/mop-tool`, "#!/bin/sh\n", { mode: 0o644 });
+        (c.mcpServers as Record<string, unknown>).files = {
+          command: "mop-tool",
+          env: { PATH: `${dir}/pathbin` },
+        };
+      },
+      /^mcpServers\.files\.command "mop-tool": \/.*\/pathbin\/mop-tool is on PATH but not executable/,
+    ],
+    [
+      "a data directory that is a file",
+      async (dir, c) => {
+        await Deno.writeTextFile(`${dir}/datafile`, "");
+        c.dataDir = `${dir}/datafile`;
+      },
+      /^dataDir \/.*\/datafile: exists but is not a directory$/,
+    ],
+    [
+      "a data directory that cannot be created",
+      async (dir, c) => {
+        await Deno.writeTextFile(`${dir}/blocker`, "");
+        c.dataDir = `${dir}/blocker/data`;
+      },
+      /^dataDir \/.*\/blocker\/data: cannot be created: Not a directory/,
+    ],
+    [
+      "a tunnel preset with a non-loopback listen address",
+      (_, c) => {
+        c.listen = "0.0.0.0:8080";
+        c.network = { trustedProxies: "ngrok", allow: ["anthropic"] };
+      },
+      /^network\.trustedProxies "ngrok" believes forwarded headers only from loopback peers, but listen is 0\.0\.0\.0/,
+    ],
+  ];
+  for (const [name, edit, expected] of cases) {
+    await t.step(name, async () => {
+      await withDir(async (dir) => {
+        const config = goodConfig(dir);
+        await edit(dir, config);
+        const res = await check(dir, config);
+        assert.equal(res.code, 0, res.stderr);
+        assert.equal(res.warnings.length, 1, res.stdout);
+        assert.match(res.warnings[0], expected);
+        assert.match(res.stdout, /\n1 warning\n$/);
+      });
+    });
+  }
+
+  await t.step("the secret variable not set here is a warning, not an error", async () => {
+    await withDir(async (dir) => {
+      const res = await check(dir, goodConfig(dir), cliEnv());
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(res.warnings.map((w) => w.slice(0, 80)), [
+        "github.clientSecret: the environment variable GITHUB_CLIENT_SECRET is not set he",
+      ]);
+    });
+  });
+
+  await t.step(
+    "without write permission the data directory is reported as not tested",
+    async () => {
+      await withDir(async (dir) => {
+        const config = goodConfig(dir);
+        await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+        const flags = (await printedFlags("check", `${dir}/config.json`, { env: ENV }))
+          .filter((f) => !f.startsWith("--allow-write"));
+        const res = await runMain(flags, ["check", "--config", `${dir}/config.json`], { env: ENV });
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(
+          res.stdout,
+          new RegExp(`warning: dataDir ${dir}/data: not tested: .*--allow-write=${dir}/data\\)`),
+        );
+      });
+    },
+  );
+});
+
+Deno.test("check: a bad config exits 2 naming the key path", async () => {
+  await withDir(async (dir) => {
+    const config = goodConfig(dir);
+    (config.mcpServers as Record<string, unknown>).files = { command: "deno", args: ["-y", 7] };
+    config.alow = {};
+    const res = await check(dir, config);
+    assert.equal(res.code, 2);
+    assert.equal(res.stdout, "");
+    assert.match(res.stderr, new RegExp(`^config error \\(${dir}/config.json\\):\\n`));
+    assert.match(res.stderr, /\n {2}mcpServers\.files\.args\[1\]: expected a string, got a number/);
+    assert.match(res.stderr, /\n {2}alow: unknown key \(did you mean "allow"\?\)/);
+
+    // JSONC: comments are fine, a syntax error names its line and column.
+    const syntax = await check(
+      dir,
+      `{\n  // the servers\n  "mcpServers": { "a": { "command": "deno" } }\n  "listen": "127.0.0.1:1"\n}`,
+    );
+    assert.equal(syntax.code, 2);
+    assert.match(syntax.stderr, /not valid JSON \(Expected ',' or '\}' .* at line 4, column 3\)/);
+
+    // An unset variable other than the client secret is an error, as at start.
+    const unset = goodConfig(dir);
+    unset.publicUrl = "${MOP_PUBLIC_URL}";
+    const env = await check(dir, unset);
+    assert.equal(env.code, 2);
+    assert.match(env.stderr, /publicUrl: environment variable MOP_PUBLIC_URL is not set/);
+
+    const missing = await runMain(["--allow-read", "--allow-env"], [
+      "check",
+      "--config",
+      `${dir}/nope.json`,
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.json: config file not found/);
+  });
+});
+
+Deno.test("check: a config without login shows local URLs", async () => {
+  await withDir(async (dir) => {
+    const res = await check(dir, {
+      listen: "127.0.0.1:0",
+      dataDir: `${dir}/data`,
+      mcpServers: { files: { command: "deno" } },
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(
+      res.stdout,
+      /servers \(local, without login: serve it with --no-auth\):\n {2}files {2}http:\/\/127\.0\.0\.1:<port chosen at start>\/mcp\/files\n/,
+    );
+    assert.match(res.stdout, /login: not configured/);
+    assert.deepEqual(res.warnings, []);
+  });
+});
