@@ -4,12 +4,11 @@
  *   deno run <flags> main.ts [serve] [--config FILE]
  *   deno run --allow-read --allow-env main.ts permissions [--config FILE]
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./lib/args.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { absolutePath } from "./lib/config/paths.ts";
 import { derivePermissions, RELEASE_FLAGS } from "./lib/config/permissions.ts";
-import { isCliCommand, runCli } from "./lib/cli/run.ts";
 import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
@@ -42,25 +41,24 @@ Run it with "deno task start", which derives the permission flags from the confi
 Exit codes: 0 ok, 1 runtime failure, 2 bad flags or config.`;
 
 const COMMANDS = ["serve", "permissions"] as const;
+const CLI_COMMANDS = ["init", "check", "clients", "grants"];
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  // init, check, clients and grants have their own options (lib/cli/).
-  if (isCliCommand(args[0])) return await runCli(args[0], args.slice(1));
+  // init, check, clients and grants have their own options (lib/cli/), loaded only for them.
+  if (CLI_COMMANDS.includes(args[0])) {
+    const cli = await import("./lib/cli/run.ts");
+    if (cli.isCliCommand(args[0])) return await cli.runCli(args[0], args.slice(1));
+  }
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: "string", short: "c" },
-        listen: { type: "string", short: "l" },
-        "no-auth": { type: "boolean" },
-        release: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
+    parsed = parseArgs(args, {
+      config: { type: "string", short: "c" },
+      listen: { type: "string", short: "l" },
+      "no-auth": { type: "boolean" },
+      release: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
     });
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
@@ -90,7 +88,11 @@ export async function main(args: string[]): Promise<number> {
   try {
     loaded = await loadConfig(where.path, {
       explicit: where.explicit,
-      env: (name) => Deno.env.get(name),
+      // Deriving flags needs the names of the variables, not their values: `deno task start`
+      // runs this before the secret may be set, and `serve` then reports a missing one itself.
+      env: command === "permissions"
+        ? (name) => Deno.env.get(name) ?? `unset-${name}`
+        : (name) => Deno.env.get(name),
       cwd: Deno.cwd(),
       listen: values.listen,
     });

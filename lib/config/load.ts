@@ -175,6 +175,7 @@ export function demoConfig(): Config {
       maxInFlight: SERVER_DEFAULTS.maxInFlight,
       restartDelayMs: SERVER_DEFAULTS.restartDelayMs,
       logArguments: false,
+      warm: SERVER_DEFAULTS.warm,
     }],
     allowedOrigins: ["http://localhost:6274", "http://127.0.0.1:6274"],
     legacySse: true,

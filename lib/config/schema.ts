@@ -40,6 +40,12 @@ export interface ServerConfig {
   restartDelayMs: number;
   /** Put tool arguments in the audit log (off: arguments may hold personal data). */
   logArguments: boolean;
+  /**
+   * Children kept ready through idle periods: shared and per-user children are not stopped by
+   * the idle timeout while this is above 0; per-session servers keep this many spare children
+   * initialized for the next new session.
+   */
+  warm: number;
 }
 
 export interface Limits {
@@ -109,6 +115,7 @@ export const SERVER_DEFAULTS = {
   requestTimeoutMs: 120_000,
   maxInFlight: 32,
   restartDelayMs: 1000,
+  warm: 1,
 };
 
 const TOP_KEYS = [
@@ -137,6 +144,7 @@ const SERVER_KEYS = [
   "maxInFlight",
   "restartDelay",
   "logArguments",
+  "warm",
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -320,6 +328,7 @@ function parseServer(
     maxInFlight,
     restartDelayMs,
     logArguments: boolean(ck, entry, "logArguments", path) ?? false,
+    warm: integer(ck, entry, "warm", path, { min: 0, max: 32 }) ?? SERVER_DEFAULTS.warm,
   };
 }
 

@@ -13,7 +13,6 @@
  * ```
  * @module
  */
-import ipaddr from "ipaddr.js";
 
 /** 4 for IPv4, 6 for IPv6. */
 export type IpFamily = 4 | 6;
@@ -63,7 +62,45 @@ export function show(text: string): string {
 const ZONE = /^[0-9A-Za-z_.~-]{1,64}$/;
 const V6_CHARS = /^[0-9A-Fa-f:.]+$/;
 
-type RawIp = ipaddr.IPv4 | ipaddr.IPv6;
+/** A parsed address before mapped IPv6 is folded: four octets, or eight 16-bit groups. */
+type RawIp = { kind: "ipv4"; octets: number[] } | { kind: "ipv6"; parts: number[] };
+
+// Four decimal parts without leading zeros: `010.1.1.1` (octal to some parsers) is refused.
+const V4_PART = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+const V4 = new RegExp(`^${V4_PART}(?:\\.${V4_PART}){3}$`);
+const GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+function parseV4(s: string): number[] | null {
+  return V4.test(s) ? s.split(".").map(Number) : null;
+}
+
+/** Eight 16-bit groups of an IPv6 address (`::` once, an IPv4 tail allowed), or null. */
+function parseV6(s: string): number[] | null {
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const side = (text: string): number[] | null => {
+    if (text === "") return [];
+    const out: number[] = [];
+    const groups = text.split(":");
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (i === groups.length - 1 && g.includes(".")) {
+        const v4 = parseV4(g);
+        if (!v4) return null;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else if (GROUP.test(g)) out.push(parseInt(g, 16));
+      else return null;
+    }
+    return out;
+  };
+  const head = side(halves[0]);
+  if (!head) return null;
+  if (halves.length === 1) return head.length === 8 ? head : null;
+  const tail = side(halves[1]);
+  // An IPv4 tail is only allowed at the very end.
+  if (!tail || (halves[0].includes(".")) || head.length + tail.length > 7) return null;
+  return [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
+}
 
 /** Parse without folding mapped IPv6; null when malformed. */
 function parseRaw(text: string, allowDecoration: boolean): RawIp | null {
@@ -83,16 +120,12 @@ function parseRaw(text: string, allowDecoration: boolean): RawIp | null {
   }
   if (!s.includes(":")) {
     // Brackets and zones only make sense around IPv6.
-    if (decorated || !ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
-    return ipaddr.IPv4.parse(s);
+    const octets = decorated ? null : parseV4(s);
+    return octets ? { kind: "ipv4", octets } : null;
   }
   if (!V6_CHARS.test(s)) return null;
-  // ipaddr.js is lenient with an embedded IPv4 tail (`::010.1.1.1`); hold it to the v4 rule.
-  if (s.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(s.slice(s.lastIndexOf(":") + 1))) {
-    return null;
-  }
-  if (!ipaddr.IPv6.isValid(s)) return null;
-  return ipaddr.IPv6.parse(s);
+  const parts = parseV6(s);
+  return parts ? { kind: "ipv6", parts } : null;
 }
 
 function fromOctets(octets: readonly number[]): ParsedIp {
@@ -103,14 +136,36 @@ function fromOctets(octets: readonly number[]): ParsedIp {
 function fromWords(words: readonly number[]): ParsedIp {
   const parts: number[] = [];
   for (const w of words) parts.push(w >>> 16, w & 0xffff);
-  return { family: 6, address: new ipaddr.IPv6(parts).toRFC5952String(), words };
+  return { family: 6, address: rfc5952(parts), words };
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the longest run of zero groups as `::`. */
+function rfc5952(parts: readonly number[]): string {
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (parts[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && parts[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = parts.map((p) => p.toString(16));
+  if (bestLen < 2) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+}
+
+function isMapped(parts: readonly number[]): boolean {
+  return parts[0] === 0 && parts[1] === 0 && parts[2] === 0 && parts[3] === 0 && parts[4] === 0 &&
+    parts[5] === 0xffff;
 }
 
 function normalise(raw: RawIp): ParsedIp {
-  if (raw.kind() === "ipv4") return fromOctets((raw as ipaddr.IPv4).octets);
-  const v6 = raw as ipaddr.IPv6;
-  if (v6.isIPv4MappedAddress()) return fromOctets(v6.toIPv4Address().octets);
-  const p = v6.parts;
+  if (raw.kind === "ipv4") return fromOctets(raw.octets);
+  const p = raw.parts;
+  if (isMapped(p)) return fromOctets([p[6] >> 8, p[6] & 255, p[7] >> 8, p[7] & 255]);
   const words = [0, 2, 4, 6].map((i) => ((p[i] << 16) | p[i + 1]) >>> 0);
   return fromWords(words);
 }
@@ -156,7 +211,7 @@ export function parseCidr(text: string): Cidr {
   }
   const raw = parseRaw(addrText, false);
   if (!raw) throw new CidrError(text, "not an IP address or range");
-  const max = raw.kind() === "ipv4" ? 32 : 128;
+  const max = raw.kind === "ipv4" ? 32 : 128;
   let prefixLength = max;
   if (slash !== -1) {
     const lenText = text.slice(slash + 1);
@@ -167,10 +222,10 @@ export function parseCidr(text: string): Cidr {
     if (prefixLength > max) throw new CidrError(text, "prefix length out of range");
   }
   const ip = normalise(raw);
-  if (raw.kind() === "ipv6" && ip.family === 4) {
+  if (raw.kind === "ipv6" && ip.family === 4) {
     // `::ffff:a.b.c.d/n`: clients are folded to IPv4, so the range must be too to ever match.
     if (prefixLength >= 96) return makeCidr(4, ip.words, prefixLength - 96);
-    const p = (raw as ipaddr.IPv6).parts;
+    const p = raw.parts;
     return makeCidr(6, [0, 2, 4, 6].map((i) => ((p[i] << 16) | p[i + 1]) >>> 0), prefixLength);
   }
   return makeCidr(ip.family, ip.words, prefixLength);
@@ -250,4 +305,46 @@ export class CidrSet {
     }
     return false;
   }
+}
+
+/** Special-purpose IPv4 ranges (RFC 6890 and successors): never a public server's address. */
+const SPECIAL_V4 = new CidrSet([
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.0.0.0/24",
+  "192.0.2.0/24",
+  "192.88.99.0/24",
+  "192.168.0.0/16",
+  "198.18.0.0/15",
+  "198.51.100.0/24",
+  "203.0.113.0/24",
+  "224.0.0.0/4",
+  "240.0.0.0/4",
+]);
+
+/** Special-purpose IPv6 ranges inside 2000::/3 (the only global unicast block). */
+const SPECIAL_V6 = new CidrSet([
+  "2001::/23",
+  "2001:db8::/32",
+  "2002::/16",
+  "3fff::/20",
+]);
+const GLOBAL_V6 = new CidrSet(["2000::/3"]);
+
+/**
+ * True only for ordinary global unicast: private, loopback, link-local, CGNAT, multicast,
+ * unspecified, documentation, 6to4, Teredo, NAT64, unique-local and IPv4-mapped addresses (even
+ * of a public IPv4 address, as written) are all false, as is anything that does not parse.
+ */
+export function isGlobalUnicast(text: string): boolean {
+  const raw = parseRaw(text, false);
+  if (!raw) return false;
+  if (raw.kind === "ipv4") return !SPECIAL_V4.has(fromOctets(raw.octets));
+  if (isMapped(raw.parts)) return false;
+  const ip = normalise(raw);
+  return GLOBAL_V6.has(ip) && !SPECIAL_V6.has(ip);
 }

@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-import ipaddr from "ipaddr.js";
+import { isGlobalUnicast } from "../edge/cidr.ts";
 import {
   OAuthConfigError,
   parseRedirectUri,
@@ -152,12 +152,8 @@ function canonicalHost(entry: string): string | null {
 
 /** True only for ordinary global unicast; every special-purpose range counts as unsafe. */
 function isPublicAddress(text: string): boolean {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    return ipaddr.IPv4.parse(text).range() === "unicast";
-  }
   // Zone ids only exist on link-local addresses, which are refused anyway.
-  if (text.includes("%") || !ipaddr.IPv6.isValid(text)) return false;
-  return ipaddr.IPv6.parse(text).range() === "unicast";
+  return !text.includes("%") && isGlobalUnicast(text);
 }
 
 async function systemResolveDns(host: string): Promise<string[]> {

@@ -127,6 +127,7 @@ export class OAuthService {
     const policy = this.#policy(auth);
     await policy.resolveLogins();
     this.policy = policy;
+    this.accessCache.clear();
   }
 
   /** The client behind a client_id; throws OAuthError(invalid_client) when there is none. */

@@ -101,7 +101,7 @@ export class Mux {
    * @param key the routing key (identity, session or "*")
    * @param owner whose child this is, for the per-user limit ("shared" for nobody's)
    */
-  constructor(readonly key: string, readonly owner: string, readonly options: MuxOptions) {
+  constructor(readonly key: string, public owner: string, readonly options: MuxOptions) {
     this.#log = options.log;
     this.supervisor = new Supervisor(options, {
       onMessage: (message) => this.#fromChild(message),

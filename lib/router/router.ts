@@ -15,6 +15,10 @@ import {
   negotiateVersion,
 } from "../mcp/protocol.ts";
 
+/** The owner of a per-session server's spare child, before a session adopts it. */
+const SPARE = "spare";
+let nextSpare = 1;
+
 /** Who is calling: the key children are routed by, plus what the logs may show. */
 export interface Identity {
   /** Stable routing key: "anonymous", or "github:<numeric id>". */
@@ -58,11 +62,13 @@ export class Router {
   /** Starts the shared children and the once-a-second sweep. */
   start(): void {
     for (const entry of this.servers.values()) {
-      if (entry.config.mode !== "shared") continue;
-      const mux = this.#mux(entry, "*", "shared");
-      this.#ready(mux, entry).catch(() => {
-        // Logged by the supervisor; requests will retry.
-      });
+      if (entry.config.mode === "shared") {
+        const mux = this.#mux(entry, "*", "shared");
+        this.#ready(mux, entry).catch(() => {
+          // Logged by the supervisor; requests will retry.
+        });
+      }
+      if (entry.config.mode === "per-session") this.#replenish(entry);
     }
     this.#timer = setInterval(() => this.sweep(Date.now()), 1000);
   }
@@ -89,7 +95,9 @@ export class Router {
     supported: readonly string[],
   ): Promise<Record<string, unknown>> {
     const entry = this.#entry(session);
-    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
+    const key = this.routeKey(session);
+    if (entry.config.mode === "per-session") this.#adoptSpare(entry, key, session.identity.key);
+    const mux = this.#mux(entry, key, session.identity.key);
     await this.#ready(mux, entry);
     const init = mux.initResult!;
     const result: Record<string, unknown> = {
@@ -180,11 +188,14 @@ export class Router {
   sweep(now: number): void {
     for (const entry of this.servers.values()) {
       const idle = entry.config.idleTimeoutMs;
+      // Warm shared and per-user children, and per-session spares, outlive idle periods.
+      const keepWarm = entry.config.warm > 0 && entry.config.mode !== "per-session";
       for (const mux of entry.muxes.values()) {
         mux.sweep(now);
         const sup = mux.supervisor;
         if (
-          idle > 0 && sup.state === "ready" && mux.inFlight === 0 && now - sup.lastActivity >= idle
+          idle > 0 && !keepWarm && mux.owner !== SPARE && sup.state === "ready" &&
+          mux.inFlight === 0 && now - sup.lastActivity >= idle
         ) {
           sup.stop("idle timeout").catch(() => {});
         }
@@ -255,6 +266,35 @@ export class Router {
     });
     entry.muxes.set(key, mux);
     return mux;
+  }
+
+  /**
+   * Hands a ready spare child to a new per-session session (so it starts at once) and starts
+   * another spare in its place.
+   */
+  #adoptSpare(entry: ServerEntry, key: string, owner: string): void {
+    if (entry.muxes.has(key)) return;
+    for (const [spareKey, mux] of entry.muxes) {
+      if (mux.owner !== SPARE || mux.supervisor.state !== "ready") continue;
+      entry.muxes.delete(spareKey);
+      mux.owner = owner;
+      entry.muxes.set(key, mux);
+      break;
+    }
+    this.#replenish(entry);
+  }
+
+  /** Starts spare children until a per-session server has `warm` of them. */
+  #replenish(entry: ServerEntry): void {
+    if (this.#closed) return;
+    let spares = 0;
+    for (const mux of entry.muxes.values()) if (mux.owner === SPARE) spares++;
+    for (; spares < entry.config.warm; spares++) {
+      const mux = this.#mux(entry, `spare:${nextSpare++}`, SPARE);
+      this.#ready(mux, entry).catch(() => {
+        // Logged by the supervisor; a new session then starts its own child.
+      });
+    }
   }
 
   /** Starts a stopped child, first making room under the limits by stopping idle ones. */

@@ -208,3 +208,31 @@ Deno.test("a config without login needs --no-auth, which prints a warning; --no-
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("permissions needs only the names of referenced variables, not their values", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        publicUrl: "https://x.example",
+        github: { clientId: "a", clientSecret: "${MOP_TEST_UNSET_SECRET}" },
+        allow: { users: [1] },
+        mcpServers: { a: { command: "deno" } },
+      }),
+    );
+    const res = await run(["permissions", "--config", path]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /--allow-env=\S*MOP_TEST_UNSET_SECRET/);
+    // serve itself still refuses the unset variable, naming the key.
+    const serve = await run(["--config", path]);
+    assert.equal(serve.code, 2);
+    assert.match(
+      serve.stderr,
+      /github\.clientSecret: environment variable MOP_TEST_UNSET_SECRET is not set/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -144,6 +144,7 @@ Deno.test("the derived flags of a login config with network lists, exactly", asy
       "--allow-run=npx,uvx,kill",
       "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG",
       "--unstable-kv",
+      "--v8-flags=--max-semi-space-size=1",
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });

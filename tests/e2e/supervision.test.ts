@@ -116,7 +116,9 @@ Deno.test("a command that does not exist gives a JSON-RPC error on initialize an
 });
 
 Deno.test("the idle timeout ends a child, and the next call starts a new one", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ idleTimeout: "1s" }) } });
+  const proxy = await startProxy({
+    mcpServers: { fx: fixtureServer({ idleTimeout: "1s", warm: 0 }) },
+  });
   try {
     const c = await connect(proxy.url("fx"));
     const pid = Number(text(await c.client.callTool({ name: "pid", arguments: {} })));
