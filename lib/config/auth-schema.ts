@@ -15,6 +15,7 @@ import {
   typeName,
 } from "./check.ts";
 import { OAuthConfigError, RedirectPolicy } from "../oauth/redirect.ts";
+import { isLoopbackHost } from "./hosts.ts";
 import { CimdResolver } from "../oauth/cimd.ts";
 
 export interface GitHubConfig {
@@ -116,7 +117,7 @@ function parsePublicUrl(
   } catch {
     return ck.fail("publicUrl", `expected an absolute URL such as "https://pi.tail1234.ts.net"`);
   }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackName(url.hostname))) {
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))) {
     return ck.fail(
       "publicUrl",
       "must be https (http only for 127.0.0.1, [::1] or localhost, which local clients use)",
@@ -142,7 +143,7 @@ function serviceUrl(ck: Checker, github: JsonObject, key: string, fallback: stri
   try {
     const url = new URL(text);
     const ok = url.protocol === "https:" ||
-      (url.protocol === "http:" && isLoopbackName(url.hostname));
+      (url.protocol === "http:" && isLoopbackHost(url.hostname));
     if (!ok || url.search || url.hash || url.username) throw new Error("bad");
     return url.href.replace(/\/+$/, "");
   } catch {
@@ -227,9 +228,4 @@ function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
     redirectUris,
     clientMetadataHosts: hosts.map((h) => h.toLowerCase()),
   };
-}
-
-export function isLoopbackName(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || hostname === "::1" ||
-    /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }

@@ -18,6 +18,7 @@ import {
   stringMap,
 } from "./check.ts";
 import { absolutePath } from "./paths.ts";
+import { isLoopbackHost } from "./hosts.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 
@@ -250,9 +251,7 @@ export function parseHostPort(text: string): Listen | null {
   return { hostname: m[1] ?? m[2], port };
 }
 
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
+export { isLoopbackHost };
 
 function parseServers(ck: Checker, root: JsonObject, baseDir: string): ServerConfig[] {
   const map = object(ck, root.mcpServers, "mcpServers");

@@ -8,6 +8,7 @@
  * @module
  */
 import { CidrError, CidrSet, parseCidr, show } from "./cidr.ts";
+import { BodyTooLarge, readCapped } from "../http.ts";
 
 /** The documents behind the `openai` preset (REQUIREMENTS §7 table). */
 export const OPENAI_RANGE_URLS: readonly string[] = [
@@ -148,38 +149,6 @@ function oneLine(text: string): string {
   return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
 }
 
-/** Read a body, giving up once it passes `max` bytes, whatever Content-Length claimed. */
-async function readCapped(body: ReadableStream<Uint8Array>, max: number, signal: AbortSignal) {
-  const reader = body.getReader();
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => {});
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    if (signal.aborted) throw signal.reason;
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) break;
-      total += value.byteLength;
-      if (total > max) throw new DownloadError(`body larger than ${max} bytes`);
-      chunks.push(value);
-    }
-  } catch (e) {
-    reader.cancel().catch(() => {});
-    throw e;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) out.set(c, (at += c.byteLength) - c.byteLength);
-  return out;
-}
-
 /** One downloaded range document: its last good CidrSet, refresh and persistence. */
 export class RangeList {
   readonly url: string;
@@ -302,7 +271,11 @@ export class RangeList {
       const declared = Number(res.headers.get("content-length") ?? NaN);
       if (declared > maxBytes) throw new DownloadError(`body larger than ${maxBytes} bytes`);
       if (!res.body) throw new DownloadError("empty body");
-      const bytes = await readCapped(res.body, maxBytes, signal);
+      const bytes = await readCapped(res.body, maxBytes, signal).catch((e) => {
+        throw e instanceof BodyTooLarge
+          ? new DownloadError(`body larger than ${maxBytes} bytes`)
+          : e;
+      });
       try {
         return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
       } catch {

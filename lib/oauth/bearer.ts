@@ -68,16 +68,8 @@ export async function authenticateBearer(
   if (!access.scope.split(" ").includes(SCOPE)) {
     return refuse(svc, server, 403, "insufficient_scope", "the token lacks the mcp scope");
   }
-  const verdict = await svc.policy.check(access.userId, access.login);
-  if (!verdict.allowed) {
-    if (!verdict.transient) {
-      await svc.store.revokeGrant(access.grantId, `allow-list: ${verdict.reason}`, now);
-      svc.log.warn("grant revoked: the user is no longer allowed", {
-        user_id: access.userId,
-        login: access.login,
-        reason: verdict.reason,
-      });
-    }
+  const allowed = await svc.admit(access.grantId, access.userId, access.login, "on use");
+  if (!allowed) {
     return refuse(svc, server, 401, "invalid_token", "this account is no longer allowed");
   }
   return {

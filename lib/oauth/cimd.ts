@@ -21,6 +21,7 @@
  * @module
  */
 import { isGlobalUnicast } from "../edge/cidr.ts";
+import { BodyTooLarge, readCapped } from "../http.ts";
 import {
   OAuthConfigError,
   parseRedirectUri,
@@ -254,7 +255,6 @@ export function redirectAllowed(doc: Pick<ClientMetadata, "redirect_uris">, uri:
 }
 
 class Deadline extends Error {}
-class TooLarge extends Error {}
 
 function abortPromise(signal: AbortSignal): Promise<never> {
   const p = new Promise<never>((_, reject) => {
@@ -263,30 +263,6 @@ function abortPromise(signal: AbortSignal): Promise<never> {
   });
   p.catch(() => {});
   return p;
-}
-
-/** Read a body, giving up once it passes `max` bytes whatever Content-Length claimed. */
-async function readCapped(
-  body: ReadableStream<Uint8Array<ArrayBuffer>>,
-  max: number,
-  aborted: Promise<never>,
-): Promise<ArrayBuffer> {
-  const reader = body.getReader();
-  const chunks: Uint8Array<ArrayBuffer>[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) break;
-      total += value.byteLength;
-      if (total > max) throw new TooLarge();
-      chunks.push(value);
-    }
-  } catch (e) {
-    reader.cancel().catch(() => {});
-    throw e;
-  }
-  return await new Blob(chunks).arrayBuffer();
 }
 
 type HostTrust = "default" | "literal" | "dns";
@@ -370,7 +346,7 @@ export class CimdResolver {
         headers: { accept: "application/json" },
       };
       const response = await Promise.race([this.#o.fetch(clientId, init), aborted]);
-      const value = await this.#readJson(clientId, response, aborted);
+      const value = await this.#readJson(clientId, response, controller.signal);
       const doc = validateClientMetadata(clientId, value, this.#redirects);
       this.#store(clientId, doc, this.#o.now() + cacheLifetimeMs(response.headers));
       return doc;
@@ -379,7 +355,7 @@ export class CimdResolver {
       const fail = (reason: string) =>
         new CimdError("fetch_failed", clientId, reason, { cause: e });
       const what = "the metadata document";
-      if (e instanceof TooLarge) throw fail(`${what} is larger than ${this.#o.maxBytes} bytes`);
+      if (e instanceof BodyTooLarge) throw fail(`${what} is larger than ${this.#o.maxBytes} bytes`);
       if (e instanceof Deadline || controller.signal.aborted) {
         throw fail(`${what} could not be retrieved within ${this.#o.timeoutMs / 1000} s`);
       }
@@ -411,7 +387,7 @@ export class CimdResolver {
     }
   }
 
-  async #readJson(clientId: string, response: Response, aborted: Promise<never>) {
+  async #readJson(clientId: string, response: Response, signal: AbortSignal) {
     const fail = (reason: string, code: CimdErrorCode = "fetch_failed") => {
       response.body?.cancel().catch(() => {});
       return new CimdError(code, clientId, `the metadata document ${reason}`);
@@ -425,8 +401,8 @@ export class CimdResolver {
       throw fail("is not served as JSON (Content-Type application/json)");
     }
     const bytes = response.body
-      ? await readCapped(response.body, this.#o.maxBytes, aborted)
-      : new ArrayBuffer(0);
+      ? await readCapped(response.body, this.#o.maxBytes, signal)
+      : new Uint8Array(0);
     let text: string;
     try {
       text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

@@ -5,7 +5,7 @@
  */
 import * as oauth from "oauth4webapi";
 import type { GitHubConfig } from "../config/auth-schema.ts";
-import { isLoopbackName } from "../config/auth-schema.ts";
+import { isLoopbackHost } from "../config/hosts.ts";
 
 /** GitHub refused or failed; `code` is GitHub's error code when it sent one. */
 export class GitHubError extends Error {
@@ -50,7 +50,7 @@ export class GitHubClient {
     };
     this.#client = { client_id: config.clientId };
     this.#insecure = new URL(config.webUrl).protocol === "http:" &&
-      isLoopbackName(new URL(config.webUrl).hostname);
+      isLoopbackHost(new URL(config.webUrl).hostname);
   }
 
   /**

@@ -116,6 +116,33 @@ export class OAuthService {
     });
   }
 
+  /**
+   * Asks the allow-list whether the holder of a grant is still admitted; a definite "no" revokes
+   * the grant (a GitHub outage only refuses, it never revokes).
+   */
+  async admit(
+    grantId: string,
+    userId: number,
+    login: string,
+    when: "on use" | "at refresh",
+    maxAgeMs?: number,
+  ): Promise<boolean> {
+    const verdict = await this.policy.check(userId, login, maxAgeMs);
+    if (verdict.allowed) return true;
+    if (!verdict.transient) {
+      await this.store.revokeGrant(grantId, `allow-list: ${verdict.reason}`, this.now());
+    }
+    this.log.warn(
+      `refused ${when} by the allow-list${verdict.transient ? "" : "; grant revoked"}`,
+      {
+        user_id: userId,
+        login,
+        reason: verdict.reason,
+      },
+    );
+    return false;
+  }
+
   /** Drops every cached decision: an owner command changed the store from another process. */
   invalidate(): void {
     this.accessCache.clear();

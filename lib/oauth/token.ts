@@ -221,16 +221,7 @@ async function refresh(
   const resource = form.get("resource") === null
     ? record.resource
     : checkResource(svc, form, grant.resource);
-  const verdict = await svc.policy.check(grant.userId, grant.login, 0);
-  if (!verdict.allowed) {
-    if (!verdict.transient) {
-      await svc.store.revokeGrant(grant.id, `allow-list: ${verdict.reason}`, now);
-    }
-    svc.log.warn("refresh refused by the allow-list", {
-      user_id: grant.userId,
-      login: grant.login,
-      reason: verdict.reason,
-    });
+  if (!await svc.admit(grant.id, grant.userId, grant.login, "at refresh", 0)) {
     throw new OAuthError("invalid_grant", "this account is no longer allowed");
   }
   const key = await deriveKey(presented, "refresh-successor");

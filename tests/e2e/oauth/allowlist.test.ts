@@ -291,7 +291,7 @@ Deno.test("removal: a user removed from the org between refreshes gets invalid_g
     assert.equal(res.status, 400);
     assert.equal((await res.json()).error, "invalid_grant");
     assert.ok(gh.apiRequests.length > calls, "the refresh asked GitHub");
-    await proxy.waitForLog(/refresh refused by the allow-list user_id=583231/);
+    await proxy.waitForLog(/refused at refresh by the allow-list; grant revoked user_id=583231/);
     const after = await mcpInitialize(url, tokens.access_token);
     assert.equal(after.status, 401, "the grant's access token is revoked too");
     assert.match(after.wwwAuthenticate ?? "", /error="invalid_token"/);
@@ -326,7 +326,7 @@ Deno.test("removal: a user removed from the config is cut off after SIGHUP (401,
     const cut = await mcpInitialize(url, tokens.access_token);
     assert.equal(cut.status, 401);
     assert.match(cut.wwwAuthenticate ?? "", /error="invalid_token"/);
-    await proxy.waitForLog(/grant revoked: the user is no longer allowed user_id=583231/);
+    await proxy.waitForLog(/refused on use by the allow-list; grant revoked user_id=583231/);
     const res = await refresh(proxy.origin, { clientId }, tokens.refresh_token);
     assert.equal(res.status, 400);
     assert.equal((await res.json()).error, "invalid_grant");
@@ -347,7 +347,9 @@ Deno.test("removal: the user revokes the app at GitHub; the next membership re-c
         r.path === "/api/v3/user/memberships/orgs/acme" && r.status === 401
       ),
     );
-    await proxy.waitForLog(/refresh refused by the allow-list .*revoked the GitHub authorization/);
+    await proxy.waitForLog(
+      /refused at refresh by the allow-list; grant revoked .*revoked the GitHub authorization/,
+    );
     assert.equal((await mcpInitialize(proxy.url("fx"), tokens.access_token)).status, 401);
   }, { setup: (gh) => gh.setOrgMembership("acme", ALICE.id, "active") });
 });
@@ -506,7 +508,9 @@ Deno.test("GitHub tokens that expire (opt-in 8 h expiry): the kept token is refr
     const cut = await refresh(proxy.origin, { clientId }, next.refresh_token);
     assert.equal(cut.status, 400);
     assert.equal((await cut.json()).error, "invalid_grant");
-    await proxy.waitForLog(/refresh refused by the allow-list .*revoked the GitHub authorization/);
+    await proxy.waitForLog(
+      /refused at refresh by the allow-list; grant revoked .*revoked the GitHub authorization/,
+    );
   }, {
     setup: (gh) => {
       gh.registerApp({
