@@ -10,6 +10,7 @@ import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { findCommand } from "./which.ts";
+import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
 
 export const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--print-flags]
 
@@ -26,9 +27,6 @@ Deno flags ("deno task check-config" passes exactly these, from --print-flags):
   --allow-read   the config, the data directory, the PATH directories (to find the commands)
   --allow-write  the data directory (a temporary file is created there and removed)
   --allow-env    PATH, MCP_PROXY_CONFIG and the variables the config references`;
-
-/** Tunnel presets: they believe forwarded headers from loopback peers only. */
-const PRESETS = ["tailscale", "ngrok", "cloudflare"];
 
 /** Runs `check`; returns the exit code. */
 export async function runCheck(args: string[], io: Io): Promise<number> {
@@ -151,7 +149,7 @@ async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
   const data = await probeDataDir(config.dataDir);
   if (data) warnings.push(`dataDir ${config.dataDir}: ${data}`);
   const preset = typeof config.network.trustedProxies === "string" &&
-      PRESETS.includes(config.network.trustedProxies)
+      (TRUSTED_PROXY_PRESETS as readonly string[]).includes(config.network.trustedProxies)
     ? config.network.trustedProxies
     : undefined;
   if (preset && !isLoopbackHost(config.listen.hostname)) {
