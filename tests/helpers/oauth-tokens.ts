@@ -325,6 +325,27 @@ export async function probe(
 }
 
 /** POSTs an initialize with `Bearer token` and asserts it was accepted (200 and a session). */
+/** An MCP request in an existing session, presented with `token`. */
+export function inSession(
+  url: string,
+  token: string,
+  sessionId: string,
+  method = "POST",
+  body: unknown = { jsonrpc: "2.0", id: 1, method: "tools/list" },
+): Promise<Response> {
+  return fetch(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: MCP_ACCEPT,
+      "content-type": "application/json",
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": PROTOCOL,
+    },
+    body: method === "POST" ? JSON.stringify(body) : undefined,
+  });
+}
+
 export async function expectAccepted(url: string, token: string): Promise<string> {
   const answer = await probe(url, `Bearer ${token}`);
   assert.equal(answer.status, 200, `${url}: ${answer.status} ${answer.text}`);

@@ -21,7 +21,7 @@ import {
   expectRefused,
   expectTokenRefused,
   expectTokens,
-  MCP_ACCEPT,
+  inSession,
   probe,
   readAnswer,
   TEST_RATES,
@@ -193,17 +193,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
         assert.ok(sessionId);
         const pidAlice = text(await aliceSession.client.callTool({ name: "pid", arguments: {} }));
         const asBob = (method: string, body?: unknown) =>
-          fetch(A, {
-            method,
-            headers: {
-              authorization: `Bearer ${bob.access_token}`,
-              accept: MCP_ACCEPT,
-              "content-type": "application/json",
-              "mcp-session-id": sessionId,
-              "mcp-protocol-version": "2025-06-18",
-            },
-            body: body === undefined ? undefined : JSON.stringify(body),
-          }).then(readAnswer);
+          inSession(A, bob.access_token, sessionId, method, body).then(readAnswer);
         const call = await asBob("POST", {
           jsonrpc: "2.0",
           id: 7,
@@ -224,31 +214,11 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
         // Alice's own token from another client is not her session either (user, client, server).
         const otherClient = await tc.register("none");
         const aliceElsewhere = await tc.login(otherClient);
-        const res = await fetch(A, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${aliceElsewhere.access_token}`,
-            accept: MCP_ACCEPT,
-            "content-type": "application/json",
-            "mcp-session-id": sessionId,
-            "mcp-protocol-version": "2025-06-18",
-          },
-          body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "tools/list" }),
-        });
+        const res = await inSession(A, aliceElsewhere.access_token, sessionId);
         await res.body?.cancel();
         assert.equal(res.status, 404);
         // Nor is it a session of another server.
-        const onB = await fetch(B, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${alice.access_token}`,
-            accept: MCP_ACCEPT,
-            "content-type": "application/json",
-            "mcp-session-id": sessionId,
-            "mcp-protocol-version": "2025-06-18",
-          },
-          body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
-        });
+        const onB = await inSession(B, alice.access_token, sessionId);
         await onB.body?.cancel();
         assert.equal(onB.status, 404);
       });

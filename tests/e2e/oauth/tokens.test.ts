@@ -25,7 +25,7 @@ import {
   expectError,
   expectTokenRefused,
   expectTokens,
-  MCP_ACCEPT,
+  inSession,
   recordTraffic,
   storeHash,
   TEST_RATES,
@@ -605,17 +605,7 @@ Deno.test("restart: clients, tokens and grants survive; store-kept windows", asy
       } finally {
         await again.close();
       }
-      const res = await fetch(A, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${live.access_token}`,
-          accept: MCP_ACCEPT,
-          "content-type": "application/json",
-          "mcp-session-id": oldSession,
-          "mcp-protocol-version": "2025-06-18",
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
-      });
+      const res = await inSession(A, live.access_token, oldSession);
       await res.body?.cancel();
       assert.equal(res.status, 404);
     });
