@@ -76,14 +76,15 @@ Deno.test("ranges: addresses in the downloaded documents are admitted; /healthz 
         assert.equal(await admitted(proxy, "192.0.2.200"), false, "outside 192.0.2.0/25");
         assert.equal(await admitted(proxy, UNLISTED), false);
         assert.equal(await admitted(proxy, "2001:db8:abd::1"), false);
-        // anthropic: 160.79.104.0/21, built in (no download).
+        // anthropic: 160.79.104.0/21 and 153.61.208.0/20, built in (no download).
         assert.equal(await admitted(proxy, "160.79.104.1"), true);
         assert.equal(await admitted(proxy, "160.79.111.254"), true);
         assert.equal(await admitted(proxy, "160.79.112.1"), false);
-        assert.equal(await admitted(proxy, "153.61.208.1"), false, "153.61.208.0/20 is opt-in");
+        assert.equal(await admitted(proxy, "153.61.208.1"), true);
+        assert.equal(await admitted(proxy, "153.61.224.1"), false, "outside 153.61.208.0/20");
 
         const net = await health(proxy);
-        assert.equal(net.staticRanges, 1);
+        assert.equal(net.staticRanges, 2);
         assert.deepEqual(
           net.lists.map((l) => [l.url, l.count, l.lastError]),
           [[fake.url("/a.json"), 2, null], [fake.url("/b.json"), 3, null]],

@@ -66,12 +66,16 @@ Deno.test("allow-list: static CIDRs and the anthropic preset", () => {
   assert.ok(list.allows("10.20.30.40"));
   assert.ok(list.allows("2001:db8::9"));
   assert.ok(!list.allows("8.8.8.8"));
-  // The retired single addresses and the opt-in /20 are not part of the preset.
+  // The newer outbound /20 of the localized pages is part of the preset, edges included.
+  assert.ok(list.allows("153.61.208.0"));
+  assert.ok(list.allows("153.61.223.255"));
+  assert.ok(!list.allows("153.61.224.0"));
+  assert.ok(!list.allows("153.61.207.255"));
+  // The retired single addresses are not.
   assert.ok(!list.allows("34.162.46.92"));
-  assert.ok(!list.allows("153.61.208.1"));
   assert.ok(!list.allows("not an ip"));
   assert.ok(!list.allows(""));
-  assert.equal(list.status().staticRanges, 3);
+  assert.equal(list.status().staticRanges, 4);
   assert.equal(list.lists.length, 0);
 });
 
