@@ -2,6 +2,7 @@
 import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
 import { absolutePath } from "./config/paths.ts";
 import { checkOwnPermissions } from "./config/self-check.ts";
+import { tunnelAdvice } from "./config/advice.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
@@ -39,6 +40,7 @@ export async function startProxy(
   for (const warning of checkOwnPermissions(loaded, configPath)) {
     log.warn(warning);
   }
+  for (const warning of tunnelAdvice(config)) log.warn(warning);
   const metrics = new Metrics();
   const router = new Router({
     servers: config.servers,

@@ -2,7 +2,8 @@
  * `main.ts check`: validates the config as `serve` would (errors exit 2), then prints each
  * server's URL, the GitHub callback URL and the permission flags, and warns about what would
  * bite later: a public URL that is not https, no source-IP allow-list, a command that is not on
- * PATH, a data directory that cannot be written, a tunnel preset with a non-loopback listen.
+ * PATH, a data directory that cannot be written, a tunnel preset with a non-loopback listen, a
+ * public URL reached through a tunnel without trusted proxies.
  */
 import { parseArgs } from "node:util";
 import { derivePermissions } from "../config/permissions.ts";
@@ -11,6 +12,7 @@ import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { findCommand } from "./which.ts";
 import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
+import { tunnelAdvice } from "../config/advice.ts";
 
 export const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--print-flags]
 
@@ -133,6 +135,7 @@ async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
           `network] (README: Tunnels)`,
       );
     }
+    warnings.push(...tunnelAdvice(config));
   }
   for (const server of config.servers) {
     const cwd = server.cwd ?? io.cwd;

@@ -197,6 +197,13 @@ Deno.test("check: each warning case gives its warning, and exit 0", async (t) =>
       },
       /^network\.trustedProxies "ngrok" believes forwarded headers only from loopback peers, but listen is 0\.0\.0\.0/,
     ],
+    [
+      "a public URL behind a tunnel without trustedProxies",
+      (_, c) => {
+        c.network = { allow: ["anthropic"] };
+      },
+      /^publicUrl https:\/\/pi\.tail1234\.ts\.net is reached through a tunnel or proxy, but network\.trustedProxies is not set: .* \("tailscale", "ngrok", "cloudflare"\)/,
+    ],
   ];
   for (const [name, edit, expected] of cases) {
     await t.step(name, async () => {

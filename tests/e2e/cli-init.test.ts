@@ -107,10 +107,10 @@ Deno.test("init with flags writes a commented config the real parser accepts", a
     });
     assert.equal(checked.code, 0, checked.stderr);
     assert.match(checked.stdout, /^ {2}files {2}https:\/\/pi\.tail1234\.ts\.net\/mcp\/files$/m);
-    // Only the commented-out network section is worth a warning.
+    // Only the commented-out network section is worth warnings: no allow-list, no tunnel preset.
     assert.deepEqual(
       checked.stdout.split("\n").filter((l) => l.startsWith("warning:")).map((l) => l.slice(0, 32)),
-      ["warning: no network.allow list: "],
+      ["warning: no network.allow list: ", "warning: publicUrl https://pi.ta"],
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

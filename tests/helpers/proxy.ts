@@ -142,7 +142,7 @@ export async function startProxy(
     await until(
       () => {
         for (const line of out.split("\n")) {
-          const m = /^(\S+)\s+(http:\/\/\S+)$/.exec(line.trim());
+          const m = /^(\S+)\s+(https?:\/\/\S+)$/.exec(line.trim());
           if (m) urls.set(m[1], m[2]);
         }
         return names.every((n) => urls.has(n)) ? "ok" : undefined;
@@ -159,7 +159,8 @@ export async function startProxy(
     throw error;
   }
   const first = urls.get(names[0])!;
-  const origin = new URL(first).origin;
+  // An https publicUrl is a tunnel's address: the proxy itself listens on `listen`.
+  const origin = first.startsWith("http://") ? new URL(first).origin : `http://${full.listen}`;
   let stopped: Promise<Deno.CommandStatus> | undefined;
   return {
     origin,

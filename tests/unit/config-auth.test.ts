@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../../lib/config/check.ts";
 import { parseConfigText } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/config/permissions.ts";
+import { tunnelAdvice } from "../../lib/config/advice.ts";
 
 const SOURCE = "/srv/mop/config.json";
 const servers = { files: { command: "npx", args: ["-y", "server-filesystem", "/srv"] } };
@@ -163,4 +164,26 @@ Deno.test("permission flags for a login config add the GitHub and metadata hosts
     gh,
     "--allow-net=127.0.0.1:8080,github.com,api.github.com,claude.ai,claude.com,chatgpt.com",
   );
+});
+
+Deno.test("a login config reached through a tunnel without trustedProxies gets one warning naming the presets", () => {
+  const advice = (extra: Record<string, unknown>) =>
+    tunnelAdvice(load({ ...base, ...extra }).config);
+  const [warning, ...rest] = advice({});
+  assert.deepEqual(rest, []);
+  assert.match(warning, /^publicUrl https:\/\/pi\.tail1234\.ts\.net is reached through a tunnel/);
+  assert.match(warning, /network\.trustedProxies is not set/);
+  assert.match(warning, /share one rate-limit bucket/);
+  assert.match(warning, /"tailscale", "ngrok", "cloudflare"/);
+  assert.equal(advice({ network: { trustedProxies: [] } }).length, 1, "an empty list is none");
+  assert.deepEqual(advice({ network: { trustedProxies: "cloudflare" } }), []);
+  assert.deepEqual(advice({ network: { trustedProxies: ["10.0.0.5/32"] } }), []);
+  for (const url of ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"]) {
+    assert.deepEqual(advice({ publicUrl: url }), [], `${url} is this machine`);
+  }
+  const plain = parseConfigText(JSON.stringify({ mcpServers: servers }), {
+    source: SOURCE,
+    env: () => undefined,
+  });
+  assert.deepEqual(tunnelAdvice(plain.config), [], "no login, no tunnel");
 });
