@@ -117,7 +117,7 @@ export async function main(args: string[]): Promise<number> {
   const { config } = loaded;
   if (!config.auth && !config.demo && !values["no-auth"]) {
     console.error(
-      `config error (${where.path}):\n  login is not configured. Add a "github" section (README: Login), ` +
+      `config error (${where.path}):\n  login is not configured. Add a "github" section (docs/login.md), ` +
         `or pass --no-auth to serve on loopback without login.`,
     );
     return 2;

@@ -170,9 +170,9 @@ function needsStore(config: LoadedConfig["config"]): boolean {
 function printDemoHelp(print: (line: string) => void, origin: string): void {
   print("");
   print("No config.json found: serving the bundled demo server on loopback, without login.");
-  print(`Try it with MCP Inspector:  npx @modelcontextprotocol/inspector`);
+  print(`Try it with MCP Inspector:  npx @modelcontextprotocol/inspector@latest`);
   print(`  then choose "Streamable HTTP" and enter ${origin}/mcp/demo`);
-  print("To serve your own stdio servers, write config.json (see README.md, Configuration),");
+  print("To serve your own stdio servers, write config.json (see docs/configuration.md),");
   print("for example:");
   print(`  { "mcpServers": { "files": { "command": "npx", "args": ["-y",`);
   print(`      "@modelcontextprotocol/server-filesystem", "/home/me/shared"] } } }`);

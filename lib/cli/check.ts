@@ -125,14 +125,14 @@ async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
     if (url.protocol !== "https:") {
       warnings.push(
         `publicUrl ${config.auth.publicUrl} is not https: only clients on this machine can use ` +
-          `it; ChatGPT and Claude need the https address of a tunnel (README: Tunnels)`,
+          `it; ChatGPT and Claude need the https address of a tunnel (docs/tunnels.md)`,
       );
     }
     if (config.network.allow.length === 0) {
       warnings.push(
         `no network.allow list: any address on the internet may call /mcp, /token, /register ` +
           `and /revoke (a token is still needed); consider ["openai", "anthropic", your own ` +
-          `network] (README: Tunnels)`,
+          `network] (docs/tunnels.md)`,
       );
     }
     warnings.push(...tunnelAdvice(config));

@@ -298,7 +298,7 @@ function askMissing(
   };
   const ok = settle("publicUrl", "Public URL:", {
     help: () => [
-      "The public URL is the https address your tunnel gives you (README: Tunnels),",
+      "The public URL is the https address your tunnel gives you (docs/tunnels.md),",
       "e.g. https://pi.tail1234.ts.net for Tailscale Funnel.",
     ],
   }) &&
