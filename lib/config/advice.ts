@@ -23,6 +23,6 @@ export function tunnelAdvice(config: Config): string[] {
     `network.trustedProxies is not set: every client looks like the tunnel's own address, so ` +
     `all share one rate-limit bucket and network.allow sees only that address. Set it to the ` +
     `tunnel's preset (${TRUSTED_PROXY_PRESETS.map((p) => `"${p}"`).join(", ")}) or to the ` +
-    `proxy's CIDRs (README: Tunnels)`,
+    `proxy's CIDRs (docs/tunnels.md)`,
   ];
 }

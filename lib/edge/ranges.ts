@@ -20,7 +20,7 @@ export const OPENAI_RANGE_URLS: readonly string[] = [
  * The `anthropic` preset; Anthropic publishes HTML only, so it ships built in.
  * Source: https://platform.claude.com/docs/en/api/ip-addresses ("outbound IP addresses":
  * 160.79.104.0/21); the page's newer localized copies also list 153.61.208.0/20.
- * Last checked November 2026; README.md (Tunnels) repeats the date.
+ * Last checked November 2026; docs/tunnels.md repeats the date.
  */
 export const ANTHROPIC_RANGES: readonly string[] = ["160.79.104.0/21", "153.61.208.0/20"];
 /** Preset names accepted in `network.allow`. */
