@@ -65,6 +65,8 @@ export interface Limits {
   tokenRate: Rate;
   authorizeRate: Rate;
   failedAuthRate: Rate;
+  /** IPv6 clients share rate-limit buckets per network of this many bits. */
+  ipv6Prefix: number;
 }
 
 /** A token bucket: `burst` requests at once, refilled at `burst` per `periodMs`. */
@@ -108,6 +110,7 @@ export const DEFAULT_LIMITS: Limits = {
   tokenRate: { burst: 60, periodMs: 60_000 },
   authorizeRate: { burst: 60, periodMs: 60_000 },
   failedAuthRate: { burst: 30, periodMs: 60_000 },
+  ipv6Prefix: 64,
 };
 
 export const SERVER_DEFAULTS = {
@@ -169,6 +172,7 @@ const LIMIT_KEYS = [
   "tokenRate",
   "authorizeRate",
   "failedAuthRate",
+  "ipv6Prefix",
 ] as const;
 
 const HOUR = 3_600_000;
@@ -361,6 +365,7 @@ function parseLimits(ck: Checker, root: JsonObject): Limits {
     tokenRate: rate(ck, limits, "tokenRate") ?? d.tokenRate,
     authorizeRate: rate(ck, limits, "authorizeRate") ?? d.authorizeRate,
     failedAuthRate: rate(ck, limits, "failedAuthRate") ?? d.failedAuthRate,
+    ipv6Prefix: integer(ck, limits, "ipv6Prefix", p, { min: 32, max: 128 }) ?? d.ipv6Prefix,
   };
 }
 

@@ -231,6 +231,18 @@ export function parseCidr(text: string): Cidr {
   return makeCidr(ip.family, ip.words, prefixLength);
 }
 
+/**
+ * The rate-limit key of a client address: an IPv4 address itself, an IPv6 address's network of
+ * `v6Prefix` bits (`2001:db8:0:1::/64`), because one IPv6 subscriber holds a whole /64 or more
+ * (RFC 6177 §2, RFC 7934 §6). Unparsable text is its own key.
+ */
+export function networkKey(ip: string, v6Prefix: number): string {
+  const p = parseIp(ip);
+  if (!p) return ip;
+  if (p.family === 4 || v6Prefix >= 128) return p.address;
+  return makeCidr(6, p.words, v6Prefix).text;
+}
+
 /** True for 127.0.0.0/8 and ::1 (mapped `::ffff:127.x.y.z` included); false if unparsable. */
 export function isLoopback(ip: string | ParsedIp): boolean {
   const p = typeof ip === "string" ? parseIp(ip) : ip;

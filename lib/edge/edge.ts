@@ -41,11 +41,12 @@ export class Edge {
     this.#resolve = createClientIpResolver(config.network);
     this.#allowList = this.#build(config.network);
     const l = config.limits;
+    const keying = { ipv6Prefix: l.ipv6Prefix };
     this.limits = {
-      register: new RateLimiter(l.registerRate),
-      token: new RateLimiter(l.tokenRate),
-      authorize: new RateLimiter(l.authorizeRate),
-      failedAuth: new RateLimiter(l.failedAuthRate),
+      register: new RateLimiter(l.registerRate, keying),
+      token: new RateLimiter(l.tokenRate, keying),
+      authorize: new RateLimiter(l.authorizeRate, keying),
+      failedAuth: new RateLimiter(l.failedAuthRate, keying),
     };
     this.#publicHost = config.auth ? hostOf(config.auth.publicUrl) : null;
   }
@@ -118,7 +119,16 @@ export class Edge {
 
   /** Drops rate-limit buckets that refilled (called periodically). */
   sweep(): void {
-    for (const limiter of Object.values(this.limits)) limiter.sweep();
+    for (const [name, limiter] of Object.entries(this.limits)) {
+      limiter.sweep();
+      const overflowed = limiter.takeOverflowed();
+      if (overflowed > 0) {
+        this.deps.log.warn("rate-limit table full: new clients shared one bucket", {
+          limit: name,
+          requests: overflowed,
+        });
+      }
+    }
   }
 
   status(): Record<string, unknown> {

@@ -40,7 +40,7 @@ Deno.test("a good config is normalised with defaults and resolved paths", () => 
       },
       time: { command: "uvx", args: ["mcp-server-time"], requestTimeout: 30, maxInFlight: 4 },
     },
-    limits: { maxMessageIn: "1MiB", childrenPerUser: 2 },
+    limits: { maxMessageIn: "1MiB", childrenPerUser: 2, ipv6Prefix: 56 },
   });
   assert.deepEqual(notices, []);
   assert.deepEqual(config.listen, { hostname: "127.0.0.1", port: 9000 });
@@ -58,6 +58,8 @@ Deno.test("a good config is normalised with defaults and resolved paths", () => 
   assert.equal(config.limits.maxMessageOutBytes, 16 * 1024 * 1024);
   assert.equal(config.limits.childrenPerUser, 2);
   assert.equal(config.limits.childrenTotal, 32);
+  assert.equal(config.limits.ipv6Prefix, 56);
+  assert.equal(load({ mcpServers: { files } }).config.limits.ipv6Prefix, 64, "default /64");
   assert.equal(config.legacySse, true);
 });
 
@@ -112,6 +114,10 @@ Deno.test("every kind of mistake is reported with its key path", () => {
     [
       { mcpServers: { files }, limits: { childrenPerUsr: 3 } },
       /^limits\.childrenPerUsr: unknown key \(did you mean "childrenPerUser"\?\)$/,
+    ],
+    [
+      { mcpServers: { files }, limits: { ipv6Prefix: 16 } },
+      /^limits\.ipv6Prefix: must be between 32 and 128$/,
     ],
     [{ mcpServers: { files }, listen: "8080" }, /^listen: expected "HOST:PORT"/],
     [

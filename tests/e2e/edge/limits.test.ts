@@ -137,8 +137,8 @@ Deno.test("rate limits: /register, /token+/revoke, /authorize+/consent+/auth/cal
           proxy,
           "authorize",
           [e.authorize, e.consent, e.callback],
-          "2001:db8::5",
-          "2001:db8::6",
+          "2001:db8:0:5::5",
+          "2001:db8:0:6::6",
         ),
       ]);
       // The same client IP written another way is the same bucket (canonical form).
@@ -206,6 +206,57 @@ Deno.test("rate limits: failed bearer checks trip failedAuthRate; then even a va
       await sleep(retry * 1000 + 50);
       await valid(A, "valid token after Retry-After");
       await bad(A, "mop_at_again", "a guess after Retry-After is checked again");
+    },
+  );
+});
+
+Deno.test("rate limits: IPv6 clients are keyed by their /64 in every bucket, so rotating addresses inside one prefix is limited", async () => {
+  await withLimits(
+    { tokenRate: RATE, authorizeRate: RATE, failedAuthRate: RATE },
+    async (proxy) => {
+      const e = endpoints(proxy.origin);
+      const rotating = (i: number) => `2001:db8:0:1::${(i + 1).toString(16)}`;
+      // The default registerRate (30/min): 45 registrations from 45 addresses of one /64.
+      const statuses: number[] = [];
+      for (let i = 0; i < 45; i++) {
+        const res = await e.register(rotating(i));
+        await res.body?.cancel();
+        statuses.push(res.status);
+      }
+      // The burst is spent by the 30th; the bucket refills one token per 2 s meanwhile.
+      assert.ok(statuses.slice(0, 30).every((s) => s === 201), statuses.join(" "));
+      assert.ok(statuses.slice(30).filter((s) => s === 429).length >= 10, statuses.join(" "));
+      await assertLimited(await e.register("2001:db8:0:1:ffff:ffff:ffff:fffe"), "same /64");
+      await notLimited(await e.register("2001:db8:0:2::1"), "the neighbouring /64");
+      // The other buckets: token (and revoke), authorize (and consent, callback), failed auth.
+      for (
+        const [name, sends] of [["token", [e.token, e.revoke]], ["authorize", [
+          e.authorize,
+        ]]] as const
+      ) {
+        for (let i = 0; i < BURST; i++) {
+          await notLimited(
+            await sends[i % sends.length](`2001:db8:0:3::${100 + i}`),
+            `${name} #${i}`,
+          );
+        }
+        await assertLimited(await sends[0]("2001:db8:0:3::ffff"), `${name} from the same /64`);
+        await notLimited(await sends[0]("2001:db8:0:4::1"), `${name} from another /64`);
+      }
+      const guess = (ip: string) =>
+        fetch(proxy.url("fx"), {
+          headers: { ...MCP_HEADERS, ...from(ip), authorization: "Bearer mop_at_guess" },
+        });
+      for (let i = 0; i < BURST; i++) {
+        const res = await guess(`2001:db8:0:5::${i + 1}`);
+        await res.body?.cancel();
+        assert.equal(res.status, 401, `guess #${i}`);
+      }
+      await assertLimited(await guess("2001:db8:0:5::abcd"), "a guess from the same /64");
+      assert.ok(
+        accessLines(proxy).some((l) => l.status === 429 && l.ip.startsWith("2001:db8:0:1::")),
+        "the access log names the address, not the prefix",
+      );
     },
   );
 });
