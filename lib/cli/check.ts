@@ -1,9 +1,10 @@
 /**
  * `main.ts check`: validates the config as `serve` would (errors exit 2), then prints each
  * server's URL, the GitHub callback URL and the permission flags, and warns about what would
- * bite later: a public URL that is not https, no source-IP allow-list, a command that is not on
- * PATH, a data directory that cannot be written, a tunnel preset with a non-loopback listen, a
- * public URL reached through a tunnel without trusted proxies.
+ * bite later: a public URL that is not https, a client secret written in the file, no source-IP
+ * allow-list, a command that is not on PATH, a data directory this user cannot write, a tunnel
+ * preset with a non-loopback listen, a public URL reached through a tunnel without trusted
+ * proxies. A data directory that is a file or cannot be created is an error, as at start.
  */
 import { parseArgs } from "node:util";
 import { derivePermissions } from "../config/permissions.ts";
@@ -64,6 +65,12 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   const cfg = await loadCliConfig(values.config, io);
   if (cfg === 2) return 2;
   const { config } = cfg.loaded;
+  // What the proxy would fail on at start is an error here too.
+  const data = config.demo ? undefined : await probeDataDir(config.dataDir);
+  if (data?.error) {
+    io.err(`config error (${cfg.path}):\n  dataDir ${config.dataDir}: ${data.error}`);
+    return 2;
+  }
   for (const notice of cfg.loaded.notices) io.out(`config notice: ${notice}`);
   if (config.demo) {
     io.out(`${cfg.path}: no config file; "deno task start" would serve the bundled demo:`);
@@ -77,7 +84,8 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   io.out(`  ${derivePermissions(cfg.loaded, config.source ?? cfg.absolute).join(" ")}`);
   io.out("");
 
-  const warnings = config.demo ? [] : await findWarnings(cfg, io);
+  const warnings = config.demo ? [] : findWarnings(cfg, io);
+  if (data?.warning) warnings.push(`dataDir ${config.dataDir}: ${data.warning}`);
   for (const warning of warnings) io.out(`warning: ${warning}`);
   io.out(
     warnings.length === 0
@@ -110,10 +118,18 @@ function printServers(io: Io, config: Config): void {
   }
 }
 
-/** Everything worth a warning in a valid config. */
-async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
+/** Everything worth a warning in a valid config (the data directory is probed apart). */
+function findWarnings(cfg: CliConfig, io: Io): string[] {
   const { config } = cfg.loaded;
   const warnings: string[] = [];
+  if (cfg.loaded.literalSecret) {
+    const name = cfg.unsetSecrets[0] ?? "GITHUB_CLIENT_SECRET";
+    warnings.push(
+      `github.clientSecret is written in the file itself: whoever reads ${cfg.absolute} (or a ` +
+        `backup or paste of it) can act as your OAuth App. Write "\${${name}}" there and set ` +
+        `${name} when the proxy starts (${name}=… deno task start)`,
+    );
+  }
   for (const name of cfg.unsetSecrets) {
     warnings.push(
       `github.clientSecret: the environment variable ${name} is not set here; ` +
@@ -149,8 +165,6 @@ async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
       );
     }
   }
-  const data = await probeDataDir(config.dataDir);
-  if (data) warnings.push(`dataDir ${config.dataDir}: ${data}`);
   const preset = typeof config.network.trustedProxies === "string" &&
       (TRUSTED_PROXY_PRESETS as readonly string[]).includes(config.network.trustedProxies)
     ? config.network.trustedProxies
@@ -168,39 +182,49 @@ async function findWarnings(cfg: CliConfig, io: Io): Promise<string[]> {
 
 /**
  * Tries what the proxy will do with its data directory: write a file in it (removed at once),
- * or, when it does not exist yet, create it (removed again). Returns the problem, if any.
+ * or, when it does not exist yet, create it (removed again). A file there, or a path that cannot
+ * be a folder, is an error; what may differ for the proxy's own user is a warning.
  */
-async function probeDataDir(dir: string): Promise<string | undefined> {
+async function probeDataDir(dir: string): Promise<{ error?: string; warning?: string }> {
   let created = false;
   try {
     await Deno.mkdir(dir, { mode: 0o700 });
     created = true;
   } catch (error) {
-    if (notCapable(error)) return notTested(dir);
+    if (notCapable(error)) return { warning: notTested(dir) };
     if (error instanceof Deno.errors.NotFound) {
-      return "neither it nor its parent folder exists; the proxy creates both at start if it " +
-        "may (check cannot tell)";
+      return {
+        warning: "neither it nor its parent folder exists; the proxy creates both at start if " +
+          "it may (check cannot tell)",
+      };
     }
-    if (!(error instanceof Deno.errors.AlreadyExists)) return `cannot be created: ${reason(error)}`;
+    // Another user (the service's) may be allowed where this one is not.
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return { warning: `cannot be created by this user: ${reason(error)}` };
+    }
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      return { error: `cannot be created: ${reason(error)}` };
+    }
   }
   try {
     const info = await Deno.stat(dir);
-    if (!info.isDirectory) return "exists but is not a directory";
+    if (!info.isDirectory) {
+      return { error: "is a file, not a directory: point dataDir at a folder (it is created)" };
+    }
     const probe = await Deno.makeTempFile({ dir, prefix: ".mop-check-" });
     try {
       await Deno.writeTextFile(probe, "check\n");
     } finally {
       await Deno.remove(probe);
     }
-    return undefined;
+    return {};
   } catch (error) {
-    if (notCapable(error)) return notTested(dir);
-    return `not writable: ${reason(error)}`;
+    if (notCapable(error)) return { warning: notTested(dir) };
+    return { warning: `not writable by this user: ${reason(error)}` };
   } finally {
     if (created) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
-
 function notTested(dir: string): string {
   return `not tested: check has no permission to write there (run it with --allow-write=${dir})`;
 }

@@ -134,8 +134,31 @@ function parsePublicUrl(
   if (path.split("/").some((segment) => segment === "." || segment === "..")) {
     return ck.fail("publicUrl", "the path must not contain . or .. segments");
   }
+  const endpoint = serverUrlPath(path);
+  if (endpoint) return ck.fail("publicUrl", nestedServerUrl(url.origin, endpoint, root));
   // Canonical form (RFC 8414 issuer): lower-case scheme and host, no default port, no slash.
   return { href: url.origin + path, origin: url.origin };
+}
+
+/**
+ * A path that ends like a server's URL (`/mcp` or `/mcp/NAME`): its base and that ending, or
+ * undefined. Servers live at `<publicUrl>/mcp/<name>`, so such a publicUrl doubles the ending.
+ */
+function serverUrlPath(path: string): { base: string; ending: string } | undefined {
+  const m = /^(.*?)(\/mcp(?:\/[^/]+)?)$/.exec(path);
+  return m ? { base: m[1], ending: m[2] } : undefined;
+}
+
+function nestedServerUrl(
+  origin: string,
+  { base, ending }: { base: string; ending: string },
+  root: JsonObject,
+): string {
+  const servers = isObject(root.mcpServers) ? Object.keys(root.mcpServers) : [];
+  const name = servers[0] ?? "NAME";
+  return `ends in ${ending}, like a server's URL, but it is the proxy's base address: each ` +
+    `server is served at <publicUrl>/mcp/<name>, so ${name} would be at ` +
+    `${origin}${base}${ending}/mcp/${name}. Use "${origin}${base}"`;
 }
 
 function serviceUrl(ck: Checker, github: JsonObject, key: string, fallback: string): string {

@@ -69,3 +69,71 @@ export function stripJsonComments(text: string): string {
   }
   return out.join("");
 }
+
+/** A key written twice in one object: JSON.parse keeps the last one and drops the first. */
+export interface DuplicateKey {
+  /** Where the object is: its keys and array indexes from the top. */
+  path: (string | number)[];
+  key: string;
+  /** 1-based lines of the first and the repeated occurrence. */
+  lines: [number, number];
+}
+
+/**
+ * Finds keys that appear twice in one object of valid JSON (run it on the stripped text, after
+ * `JSON.parse` accepted it). RFC 8259 §4 says names "SHOULD be unique" and leaves duplicates'
+ * meaning open; `JSON.parse` silently keeps the last, so a config would lose a server.
+ */
+export function findDuplicateKeys(json: string): DuplicateKey[] {
+  const found: DuplicateKey[] = [];
+  let i = 0;
+  let line = 1;
+  const skipSpace = () => {
+    while (i < json.length && /\s/.test(json[i])) {
+      if (json[i] === "\n") line++;
+      i++;
+    }
+  };
+  const readString = (): string => {
+    const start = i;
+    i++;
+    while (json[i] !== '"') i += json[i] === "\\" ? 2 : 1;
+    i++;
+    return JSON.parse(json.slice(start, i));
+  };
+  const value = (path: (string | number)[]): void => {
+    skipSpace();
+    const c = json[i];
+    if (c === "{") {
+      i++;
+      const seen = new Map<string, number>();
+      skipSpace();
+      while (json[i] !== "}") {
+        if (json[i] === ",") i++;
+        skipSpace();
+        const keyLine = line;
+        const key = readString();
+        const first = seen.get(key);
+        if (first !== undefined) found.push({ path, key, lines: [first, keyLine] });
+        else seen.set(key, keyLine);
+        skipSpace();
+        i++; // the colon
+        value([...path, key]);
+        skipSpace();
+      }
+      i++;
+    } else if (c === "[") {
+      i++;
+      skipSpace();
+      for (let index = 0; json[i] !== "]"; index++) {
+        if (json[i] === ",") i++;
+        value([...path, index]);
+        skipSpace();
+      }
+      i++;
+    } else if (c === '"') readString();
+    else while (i < json.length && !/[\s,}\]]/.test(json[i])) i++;
+  };
+  value([]);
+  return found;
+}

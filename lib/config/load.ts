@@ -3,11 +3,12 @@
  * `./config.json`. With no file at the default path, the embedded demo config is used.
  */
 import { Checker, ConfigError, isObject, keyPath } from "./check.ts";
-import { stripJsonComments } from "./jsonc.ts";
+import { findDuplicateKeys, stripJsonComments } from "./jsonc.ts";
 import { absolutePath, dirname } from "./paths.ts";
 import {
   type Config,
   DEFAULT_LIMITS,
+  hostPortProblem,
   isLoopbackHost,
   parseConfig,
   parseHostPort,
@@ -22,6 +23,8 @@ export interface LoadedConfig {
   notices: string[];
   /** Names of the environment variables the file references with `${VAR}`. */
   envRefs: string[];
+  /** `github.clientSecret` is written in the file itself rather than as `${VAR}`. */
+  literalSecret: boolean;
 }
 
 /** Where the config comes from: the flag, the environment variable, or the default path. */
@@ -57,7 +60,7 @@ export async function loadConfig(
     if (error instanceof Deno.errors.NotFound && !options.explicit) {
       const config = demoConfig();
       if (options.listen !== undefined) config.listen = checkDemoListen(options.listen);
-      return { config, notices: [], envRefs: [] };
+      return { config, notices: [], envRefs: [], literalSecret: false };
     }
     if (error instanceof Deno.errors.NotFound) {
       throw new ConfigError([`${path}: config file not found`]);
@@ -79,12 +82,22 @@ export function parseConfigText(
   options: { source: string; env: (name: string) => string | undefined; listen?: string },
 ): LoadedConfig {
   let raw: unknown;
+  let json: string;
   try {
-    raw = JSON.parse(stripJsonComments(text));
+    json = stripJsonComments(text);
+    raw = JSON.parse(json);
   } catch (error) {
     throw new ConfigError([`${options.source}: not valid JSON (${jsonErrorWhere(text, error)})`]);
   }
   const ck = new Checker();
+  for (const { path, key, lines } of findDuplicateKeys(json)) {
+    ck.fail(
+      [...path, key].reduce<string>(keyPath, ""),
+      `written twice (lines ${lines[0]} and ${lines[1]}); JSON would keep only the last one ` +
+        `silently: rename or merge them`,
+    );
+  }
+  ck.throwIfFailed();
   const envRefs = new Set<string>();
   const substituted = substitute(raw, "", options.env, ck, envRefs);
   ck.throwIfFailed();
@@ -93,7 +106,18 @@ export function parseConfigText(
     source: options.source,
     baseDir: dirname(options.source),
   }, ck);
-  return { config, notices: ck.notices, envRefs: [...envRefs].sort() };
+  return {
+    config,
+    notices: ck.notices,
+    envRefs: [...envRefs].sort(),
+    literalSecret: isLiteralSecret(raw),
+  };
+}
+
+/** Whether the file holds a client secret itself (a non-empty string without `${`). */
+function isLiteralSecret(raw: unknown): boolean {
+  const secret = isObject(raw) && isObject(raw.github) ? raw.github.clientSecret : undefined;
+  return typeof secret === "string" && secret !== "" && !secret.includes("${");
 }
 
 /** Lists the `${VAR}` names a config text references, without needing their values. */
@@ -194,7 +218,7 @@ export function demoConfig(): Config {
 /** The demo only ever listens on loopback. */
 function checkDemoListen(text: string) {
   const listen = parseHostPort(text);
-  if (!listen) throw new ConfigError([`--listen: expected "HOST:PORT" such as "127.0.0.1:8080"`]);
+  if (!listen) throw new ConfigError([`--listen: ${hostPortProblem(text)}`]);
   if (!isLoopbackHost(listen.hostname)) {
     throw new ConfigError([
       `--listen: the demo only listens on a loopback address, not "${listen.hostname}"`,

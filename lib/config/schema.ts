@@ -158,6 +158,13 @@ const CLIENT_SIDE_KEYS = [
   "disabledTools",
   "transportType",
 ];
+/** Claude Desktop's own top-level settings: a whole claude_desktop_config.json is accepted. */
+const CLAUDE_DESKTOP_KEYS = [
+  "globalShortcut",
+  "preferences",
+  "isUsingBuiltInNodeForMcp",
+  "isDxtAutoUpdatesEnabled",
+];
 const LIMIT_KEYS = [
   "childrenPerUser",
   "childrenTotal",
@@ -190,7 +197,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     ck.throwIfFailed();
     throw new Error("unreachable");
   }
-  knownKeys(ck, root, "", TOP_KEYS);
+  knownKeys(ck, root, "", TOP_KEYS, CLAUDE_DESKTOP_KEYS);
 
   const listen = parseListen(ck, root);
   const dataDir = absolutePath(
@@ -240,10 +247,17 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
 function parseListen(ck: Checker, root: JsonObject): Listen | undefined {
   const text = string(ck, root, "listen", "") ?? "127.0.0.1:8080";
   const parsed = parseHostPort(text);
-  if (!parsed) {
-    return ck.fail("listen", `expected "HOST:PORT" such as "127.0.0.1:8080" or "[::1]:8080"`);
-  }
+  if (!parsed) return ck.fail("listen", hostPortProblem(text));
   return parsed;
+}
+
+/** Why `parseHostPort` refused `text`: a port out of range, or the shape. */
+export function hostPortProblem(text: string): string {
+  const port = /:(\d+)$/.exec(text)?.[1];
+  if (port !== undefined && Number(port) > 65535) {
+    return `port ${port} is out of range: ports go from 1 to 65535 (0 lets the system choose)`;
+  }
+  return `expected "HOST:PORT" such as "127.0.0.1:8080" or "[::1]:8080"`;
 }
 
 /** Parses "127.0.0.1:8080", "[::1]:8080" or "localhost:0". */

@@ -243,6 +243,29 @@ export function networkKey(ip: string, v6Prefix: number): string {
   return makeCidr(6, p.words, v6Prefix).text;
 }
 
+/**
+ * Parse a range written by hand in the config. As {@link parseCidr}, except that an address
+ * with host bits set (`192.168.1.5/24`) is refused, naming the network it would mean: RFC 4632
+ * §3.1 writes a prefix with its host bits zero, and such an entry is as likely one address with
+ * the wrong length as a network.
+ */
+export function parseConfigCidr(text: string): Cidr {
+  const cidr = parseCidr(text);
+  const slash = typeof text === "string" ? text.indexOf("/") : -1;
+  const given = slash === -1 ? null : parseIp(text.slice(0, slash));
+  if (
+    given && given.family === cidr.family && given.words.some((w, i) => w !== cidr.network.words[i])
+  ) {
+    const single = `${given.address}/${given.family === 4 ? 32 : 128}`;
+    throw new CidrError(
+      text,
+      `host bits are set: the network is ${cidr.text} (write that, or ${single} for the one ` +
+        `address)`,
+    );
+  }
+  return cidr;
+}
+
 /** True for 127.0.0.0/8 and ::1 (mapped `::ffff:127.x.y.z` included); false if unparsable. */
 export function isLoopback(ip: string | ParsedIp): boolean {
   const p = typeof ip === "string" ? parseIp(ip) : ip;

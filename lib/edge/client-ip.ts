@@ -21,7 +21,7 @@ import {
   CidrSet,
   isLoopback,
   NetworkConfigError,
-  parseCidr,
+  parseConfigCidr,
   parseIp,
   show,
 } from "./cidr.ts";
@@ -116,7 +116,7 @@ function trustedSet(list: unknown[]): CidrSet {
     if (typeof entry !== "string") throw new NetworkConfigError(path, "must be a CIDR string");
     let cidr: Cidr;
     try {
-      cidr = parseCidr(entry);
+      cidr = parseConfigCidr(entry);
     } catch (e) {
       if (e instanceof CidrError) throw new NetworkConfigError(path, e.message);
       throw e;

@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import { CidrError, CidrSet, NetworkConfigError, parseCidr, show } from "./cidr.ts";
+import { CidrError, CidrSet, NetworkConfigError, parseConfigCidr, show } from "./cidr.ts";
 import {
   ALLOW_PRESETS,
   ANTHROPIC_RANGES,
@@ -97,7 +97,7 @@ export class NetworkAllowList {
         );
       } else {
         try {
-          cidrs.push(parseCidr(entry).text);
+          cidrs.push(parseConfigCidr(entry).text);
         } catch (e) {
           throw e instanceof CidrError ? new NetworkConfigError(path, e.message) : e;
         }

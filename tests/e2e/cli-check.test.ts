@@ -44,6 +44,19 @@ async function check(
   return { ...res, warnings };
 }
 
+/** A named edit of the good config and what check must say about it. */
+type Case = [string, (dir: string, c: Record<string, unknown>) => Promise<void> | void, RegExp];
+
+/** Runs check on the good config after `edit`. */
+async function checkEdited(
+  dir: string,
+  edit: Case[1],
+): Promise<CliResult & { warnings: string[] }> {
+  const config = goodConfig(dir);
+  await edit(dir, config);
+  return await check(dir, config);
+}
+
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mop-check-" });
   try {
@@ -119,11 +132,7 @@ Deno.test("check --print-flags: exactly what check needs, no net, no run", async
 });
 
 Deno.test("check: each warning case gives its warning, and exit 0", async (t) => {
-  const cases: [
-    string,
-    (dir: string, c: Record<string, unknown>) => Promise<void> | void,
-    RegExp,
-  ][] = [
+  const cases: Case[] = [
     [
       "public URL not https",
       (_, c) => {
@@ -174,20 +183,14 @@ Deno.test("check: each warning case gives its warning, and exit 0", async (t) =>
       /^mcpServers\.files\.command "mop-tool": \/.*\/pathbin\/mop-tool is on PATH but not executable/,
     ],
     [
-      "a data directory that is a file",
-      async (dir, c) => {
-        await Deno.writeTextFile(`${dir}/datafile`, "");
-        c.dataDir = `${dir}/datafile`;
+      "the client secret written in the file",
+      (_, c) => {
+        c.github = {
+          clientId: "Ov23liCheck",
+          clientSecret: "0123456789abcdef0123456789abcdef01234567",
+        };
       },
-      /^dataDir \/.*\/datafile: exists but is not a directory$/,
-    ],
-    [
-      "a data directory that cannot be created",
-      async (dir, c) => {
-        await Deno.writeTextFile(`${dir}/blocker`, "");
-        c.dataDir = `${dir}/blocker/data`;
-      },
-      /^dataDir \/.*\/blocker\/data: cannot be created: Not a directory/,
+      /^github\.clientSecret is written in the file itself: whoever reads \/.*\/config\.json .* Write "\$\{GITHUB_CLIENT_SECRET\}" there and set GITHUB_CLIENT_SECRET when the proxy starts/,
     ],
     [
       "a tunnel preset with a non-loopback listen address",
@@ -208,13 +211,12 @@ Deno.test("check: each warning case gives its warning, and exit 0", async (t) =>
   for (const [name, edit, expected] of cases) {
     await t.step(name, async () => {
       await withDir(async (dir) => {
-        const config = goodConfig(dir);
-        await edit(dir, config);
-        const res = await check(dir, config);
+        const res = await checkEdited(dir, edit);
         assert.equal(res.code, 0, res.stderr);
         assert.equal(res.warnings.length, 1, res.stdout);
         assert.match(res.warnings[0], expected);
         assert.match(res.stdout, /\n1 warning\n$/);
+        assert.ok(!res.stdout.includes("0123456789abcdef"), "the secret is never printed");
       });
     });
   }
@@ -282,6 +284,123 @@ Deno.test("check: a bad config exits 2 naming the key path", async () => {
     ]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.json: config file not found/);
+  });
+});
+
+Deno.test("check: each mistake the proxy would trip on is an error: exit 2, named", async (t) => {
+  const cases: Case[] = [
+    [
+      "a publicUrl that is a server's URL",
+      (_, c) => {
+        c.publicUrl = "https://pi.tail1234.ts.net/mcp/files";
+      },
+      /^publicUrl: ends in \/mcp\/files, like a server's URL, .* so files would be at https:\/\/pi\.tail1234\.ts\.net\/mcp\/files\/mcp\/files\. Use "https:\/\/pi\.tail1234\.ts\.net"$/,
+    ],
+    [
+      "a publicUrl ending in /mcp, after a secret path",
+      (_, c) => {
+        c.publicUrl = "https://pi.tail1234.ts.net/k3J9xQ/mcp/";
+      },
+      /^publicUrl: ends in \/mcp, .* at https:\/\/pi\.tail1234\.ts\.net\/k3J9xQ\/mcp\/mcp\/files\. Use "https:\/\/pi\.tail1234\.ts\.net\/k3J9xQ"$/,
+    ],
+    [
+      "a CIDR with host bits set in network.allow",
+      (_, c) => {
+        c.network = { trustedProxies: "tailscale", allow: ["anthropic", "192.168.1.5/24"] };
+      },
+      /^network\.allow\[1\]: 192\.168\.1\.5\/24: host bits are set: the network is 192\.168\.1\.0\/24 \(write that, or 192\.168\.1\.5\/32 for the one address\)$/,
+    ],
+    [
+      "a CIDR with host bits set in network.trustedProxies",
+      (_, c) => {
+        c.network = { trustedProxies: ["10.0.0.0/8", "2001:db8::1/64"], allow: ["anthropic"] };
+      },
+      /^network\.trustedProxies\[1\]: 2001:db8::1\/64: host bits are set: the network is 2001:db8::\/64 /,
+    ],
+    [
+      "a port out of range",
+      (_, c) => {
+        c.listen = "127.0.0.1:80800";
+      },
+      /^listen: port 80800 is out of range: ports go from 1 to 65535 \(0 lets the system choose\)$/,
+    ],
+    [
+      "a data directory that is a file",
+      async (dir, c) => {
+        await Deno.writeTextFile(`${dir}/datafile`, "");
+        c.dataDir = `${dir}/datafile`;
+      },
+      /^dataDir \/.*\/datafile: is a file, not a directory: point dataDir at a folder/,
+    ],
+    [
+      "a data directory that cannot be created",
+      async (dir, c) => {
+        await Deno.writeTextFile(`${dir}/blocker`, "");
+        c.dataDir = `${dir}/blocker/data`;
+      },
+      /^dataDir \/.*\/blocker\/data: cannot be created: Not a directory/,
+    ],
+  ];
+  for (const [name, edit, expected] of cases) {
+    await t.step(name, async () => {
+      await withDir(async (dir) => {
+        const res = await checkEdited(dir, edit);
+        assert.equal(res.code, 2, res.stdout);
+        assert.equal(res.stdout, "");
+        const lines = res.stderr.trimEnd().split("\n");
+        assert.equal(lines[0], `config error (${dir}/config.json):`);
+        assert.equal(lines.length, 2, res.stderr);
+        assert.match(lines[1].slice(2), expected);
+      });
+    });
+  }
+
+  await t.step("a key written twice (two servers with one name)", async () => {
+    await withDir(async (dir) => {
+      const res = await check(
+        dir,
+        [
+          `{`,
+          `  "listen": "127.0.0.1:1",`,
+          `  "listen": "127.0.0.1:8080", // line 3`,
+          `  "dataDir": ${JSON.stringify(`${dir}/data`)},`,
+          `  "mcpServers": {`,
+          `    "files": { "command": "deno", "args": ["a.ts"] }, // line 6`,
+          `    /* another server */`,
+          `    "files": { "command": "deno", "args": ["b.ts"] }, // line 8`,
+          `  },`,
+          `}`,
+        ].join("\n"),
+      );
+      assert.equal(res.code, 2, res.stdout);
+      assert.equal(
+        res.stderr,
+        `config error (${dir}/config.json):\n` +
+          `  listen: written twice (lines 2 and 3); JSON would keep only the last one silently: ` +
+          `rename or merge them\n` +
+          `  mcpServers.files: written twice (lines 6 and 8); JSON would keep only the last ` +
+          `one silently: rename or merge them\n`,
+      );
+    });
+  });
+});
+
+Deno.test("check: a whole Claude Desktop config file is accepted, its own settings noticed", async () => {
+  await withDir(async (dir) => {
+    const res = await check(dir, {
+      globalShortcut: "Ctrl+Space",
+      preferences: { menuBarEnabled: false },
+      mcpServers: {
+        files: { command: "deno", args: ["run", "server.ts"], env: { A: "1" } },
+      },
+      dataDir: `${dir}/data`,
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(
+      res.stdout,
+      /^config notice: globalShortcut: ignored \(a client-side setting the proxy does not use\)\nconfig notice: preferences: ignored /,
+    );
+    assert.match(res.stdout, /\/config\.json: valid\n/);
   });
 });
 

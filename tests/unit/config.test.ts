@@ -121,6 +121,14 @@ Deno.test("every kind of mistake is reported with its key path", () => {
     ],
     [{ mcpServers: { files }, listen: "8080" }, /^listen: expected "HOST:PORT"/],
     [
+      { mcpServers: { files }, listen: "127.0.0.1:65536" },
+      /^listen: port 65536 is out of range: ports go from 1 to 65535 \(0 lets the system choose\)$/,
+    ],
+    [
+      { mcpServers: { files }, globalShortcutt: "" },
+      /^globalShortcutt: unknown key$/,
+    ],
+    [
       { mcpServers: { files }, listen: "0.0.0.0:8080" },
       /^listen: "0\.0\.0\.0" is not a loopback address/,
     ],

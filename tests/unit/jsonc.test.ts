@@ -1,6 +1,6 @@
 /** JSONC in the config file: comments and trailing commas outside strings, exact error positions. */
 import assert from "node:assert/strict";
-import { stripJsonComments } from "../../lib/config/jsonc.ts";
+import { findDuplicateKeys, stripJsonComments } from "../../lib/config/jsonc.ts";
 import { ConfigError } from "../../lib/config/check.ts";
 import { parseConfigText } from "../../lib/config/load.ts";
 
@@ -95,4 +95,33 @@ Deno.test("jsonc: config errors still give the right line and column", () => {
   );
   assert.deepEqual(ok.config.servers.map((s) => [s.name, s.args]), [["files", ["-y", "x"]]]);
   assert.equal(ok.config.listen.port, 8080);
+});
+
+Deno.test("jsonc: a key written twice in one object is found, with its path and lines", () => {
+  const text = stripJsonComments(`{
+  "a": { "x": 1, "y": [ { "k": 1, "k": 2 } ] },
+  // "b": 0, (a comment is not a key)
+  "s": "\\"b\\": 1, \\"b\\": 2",
+  "b": 1,
+  "a": [],
+  "b": {},
+}`);
+  JSON.parse(text);
+  assert.deepEqual(findDuplicateKeys(text), [
+    { path: ["a", "y", 0], key: "k", lines: [2, 2] },
+    { path: [], key: "a", lines: [2, 6] },
+    { path: [], key: "b", lines: [5, 7] },
+  ]);
+  // Same names in different objects are not duplicates.
+  assert.deepEqual(
+    findDuplicateKeys('{"a": {"n": 1}, "b": {"n": 1}, "c": [{"n": 1}, {"n": 2}]}'),
+    [],
+  );
+  assert.deepEqual(
+    problems('{\n  "mcpServers": {\n    "files": {},\n    "files": { "command": "x" }\n  }\n}'),
+    [
+      "mcpServers.files: written twice (lines 3 and 4); JSON would keep only the last one " +
+      "silently: rename or merge them",
+    ],
+  );
 });

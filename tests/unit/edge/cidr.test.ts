@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { CidrError, CidrSet, isLoopback, parseCidr, parseIp } from "../../../lib/edge/cidr.ts";
+import {
+  CidrError,
+  CidrSet,
+  isLoopback,
+  parseCidr,
+  parseConfigCidr,
+  parseIp,
+} from "../../../lib/edge/cidr.ts";
 
 Deno.test("parseIp: IPv4 and IPv6 are parsed and canonicalised", () => {
   assert.deepEqual(parseIp("203.0.113.7"), {
@@ -87,6 +94,33 @@ Deno.test("parseCidr: bare addresses are /32 and /128; host bits are cleared", (
   assert.equal(parseCidr("::/0").text, "::/0");
   assert.equal(parseCidr("2001:db8::1/127").text, "2001:db8::/127");
   assert.equal(parseCidr("2001:db8::ffff:ffff/97").text, "2001:db8::8000:0/97");
+});
+
+Deno.test("parseConfigCidr: host bits set are refused, naming the network address", () => {
+  assert.equal(parseConfigCidr("192.168.1.0/24").text, "192.168.1.0/24");
+  assert.equal(parseConfigCidr("203.0.113.9").text, "203.0.113.9/32");
+  assert.equal(parseConfigCidr("2001:db8::/32").text, "2001:db8::/32");
+  assert.equal(parseConfigCidr("::ffff:192.0.2.0/120").text, "192.0.2.0/24");
+  for (
+    const [text, network, single] of [
+      ["192.168.1.5/24", "192.168.1.0/24", "192.168.1.5/32"],
+      ["10.1.2.3/8", "10.0.0.0/8", "10.1.2.3/32"],
+      ["2001:db8::1/64", "2001:db8::/64", "2001:db8::1/128"],
+      ["::ffff:192.0.2.1/120", "192.0.2.0/24", "192.0.2.1/32"],
+    ]
+  ) {
+    assert.throws(() => parseConfigCidr(text), (e: unknown) => {
+      assert.ok(e instanceof CidrError);
+      assert.equal(
+        e.message,
+        `${text}: host bits are set: the network is ${network} (write that, or ${single} for ` +
+          `the one address)`,
+      );
+      return true;
+    });
+  }
+  // Malformed text gives parseCidr's message.
+  assert.throws(() => parseConfigCidr("10.0.0.0/33"), /prefix length out of range/);
 });
 
 Deno.test("parseCidr: mapped IPv6 ranges of /96 or longer become IPv4 ranges", () => {
