@@ -147,7 +147,10 @@ async function redeemOnce(
 ): Promise<Response> {
   const now = svc.now();
   const redirectUri = form.get("redirect_uri");
-  const fingerprint = await sha256(JSON.stringify([client.clientId, code, verifier, redirectUri]));
+  // An identical request repeats every parameter that shapes the answer, `resource` included.
+  const fingerprint = await sha256(
+    JSON.stringify([client.clientId, code, verifier, redirectUri, form.get("resource")]),
+  );
   const { first, code: record } = await svc.store.redeemCode(hash, now);
   if (!record || record.clientId !== client.clientId) {
     throw new OAuthError("invalid_grant", "the code is unknown, expired or for another client");
@@ -180,9 +183,10 @@ async function redeemOnce(
   if (redirectUri !== null && redirectUri !== record.redirectUri) {
     throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
   }
-  checkResource(svc, form, record.resource);
+  // RFC 8707 §2.2: a narrower `resource` at /token gets a token for that resource only.
+  const audience = checkResource(svc, form, record.resource);
   const grant = await liveGrant(svc, record.grantId, now);
-  const body = await issue(svc, grant, record.scope, record.resource, now);
+  const body = await issue(svc, grant, record.scope, audience, now);
   codeAnswers.set(hash, {
     fingerprint,
     sealed: await seal(await deriveKey(`${verifier}|${code}`, "code-replay"), JSON.stringify(body)),
@@ -331,7 +335,11 @@ function narrowScope(requested: string | null, granted: string): string {
   return wanted.join(" ");
 }
 
-/** A `resource` sent to /token must equal the granted audience, or narrow the origin to one server. */
+/**
+ * The audience of the tokens to issue: the granted one, or the `resource` sent to /token when it
+ * equals the granted audience or narrows the whole origin to one server.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
+ */
 function checkResource(svc: OAuthService, form: URLSearchParams, granted: string): string {
   const sent = form.get("resource");
   if (sent === null) return granted;

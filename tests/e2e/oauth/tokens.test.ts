@@ -237,6 +237,28 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
       },
     );
 
+    await t.step(
+      "code: a narrower resource at /token gets a token for that server only (RFC 8707 §2.2)",
+      async () => {
+        // The authorization covered the whole origin; the token request names server a.
+        const grant = await tc.code(pub);
+        const pair = expectTokens(await tc.exchange(pub, grant, { resource: A }));
+        await expectAccepted(A, pair.access_token);
+        await expectTokenRefused(origin, "b", pair.access_token);
+        // Its refresh token keeps the narrower audience.
+        const next = expectTokens(await tc.refresh(pub, pair.refresh_token));
+        await expectAccepted(A, next.access_token);
+        await expectTokenRefused(origin, "b", next.access_token);
+        // The identical request within 30 s gets the same answer.
+        const again = await tc.exchange(pub, grant, { resource: A });
+        assert.equal(again.body?.access_token, pair.access_token);
+        // The same code with another resource is not identical: a reuse that revokes the grant.
+        expectError(await tc.exchange(pub, grant, { resource: B }), "invalid_grant");
+        await expectTokenRefused(origin, "a", pair.access_token);
+        await expectTokenRefused(origin, "a", next.access_token);
+      },
+    );
+
     await t.step("client authentication: either secret method, 401 invalid_client", async () => {
       const post = await tc.register("client_secret_post");
       const basicClient = await tc.register("client_secret_basic");
