@@ -61,6 +61,7 @@ export async function startProxy(
       log,
       bodyTimeoutMs: config.limits.bodyTimeoutMs,
       metrics,
+      legacySse: config.legacySse,
     });
     allowedOrigins.add(config.auth.origin);
     oauth.policy.resolveLogins().catch((error) =>

@@ -8,7 +8,7 @@
 import { sha256 } from "../crypto.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { Identity } from "../router/router.ts";
-import { challenge, resourceUrl, SCOPE } from "./metadata.ts";
+import { challenge, type Endpoint, resourceUrl, SCOPE } from "./metadata.ts";
 import type { OAuthService } from "./service.ts";
 
 const BEARER = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
@@ -19,23 +19,19 @@ export async function authenticateBearer(
   req: Request,
   server: ServerConfig,
 ): Promise<Identity | Response> {
+  const deny = (description?: string, status: 401 | 403 = 401) =>
+    refuse(req, svc, server, status, description);
   const header = req.headers.get("authorization");
   // A token in the query string is never looked at (RFC 6750 §2.3 is not supported).
-  if (!header) return refuse(svc, server, 401);
+  if (!header) return deny();
   const m = BEARER.exec(header);
   if (!m) {
-    return refuse(
-      svc,
-      server,
-      401,
-      "invalid_token",
-      "the Authorization header is not a Bearer token",
-    );
+    return deny("the Authorization header is not a Bearer token");
   }
   const token = m[1];
   if (!token.startsWith("mop_at_")) {
     // GitHub tokens and refresh tokens are never accepted here.
-    return refuse(svc, server, 401, "invalid_token", "not an access token issued by this proxy");
+    return deny("not an access token issued by this proxy");
   }
   const now = svc.now();
   const hash = await sha256(token);
@@ -43,11 +39,11 @@ export async function authenticateBearer(
   if (!access) {
     const record = await svc.store.getToken(hash);
     if (!record || record.kind !== "access" || record.expiresAt <= now) {
-      return refuse(svc, server, 401, "invalid_token", "the token is unknown, expired or revoked");
+      return deny("the token is unknown, expired or revoked");
     }
     const grant = await svc.store.getGrant(record.grantId);
     if (!grant || grant.revokedAt || grant.expiresAt <= now) {
-      return refuse(svc, server, 401, "invalid_token", "the grant was revoked or expired");
+      return deny("the grant was revoked or expired");
     }
     access = {
       grantId: grant.id,
@@ -63,14 +59,14 @@ export async function authenticateBearer(
   if (
     access.resource !== svc.auth.publicUrl && access.resource !== resourceUrl(svc.auth, server.name)
   ) {
-    return refuse(svc, server, 401, "invalid_token", "the token was issued for another resource");
+    return deny("the token was issued for another resource");
   }
   if (!access.scope.split(" ").includes(SCOPE)) {
-    return refuse(svc, server, 403, "insufficient_scope", "the token lacks the mcp scope");
+    return deny("the token lacks the mcp scope", 403);
   }
   const allowed = await svc.admit(access.grantId, access.userId, access.login, "on use");
   if (!allowed) {
-    return refuse(svc, server, 401, "invalid_token", "this account is no longer allowed");
+    return deny("this account is no longer allowed");
   }
   return {
     key: `github:${access.userId}`,
@@ -80,13 +76,27 @@ export async function authenticateBearer(
   };
 }
 
+/** The legacy HTTP+SSE endpoints (`/sse/<name>` and its `/messages`), after any secret path. */
+const LEGACY = /\/sse\/[^/]+(?:\/messages)?$/;
+
+/**
+ * The 401 (`invalid_token`, or no error without a token) or 403 (`insufficient_scope`) answer.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 function refuse(
+  req: Request,
   svc: OAuthService,
   server: ServerConfig,
   status: 401 | 403,
-  code?: "invalid_token" | "insufficient_scope",
   description?: string,
 ): Response {
+  const code = description === undefined
+    ? undefined
+    : status === 403
+    ? "insufficient_scope"
+    : "invalid_token";
+  // The challenge names the metadata of the URL the client called (RFC 9728 §3.3 and §5.1).
+  const endpoint: Endpoint = LEGACY.test(new URL(req.url).pathname) ? "sse" : "mcp";
   const body = code ? { error: code, error_description: description } : { error: "unauthorized" };
   return new Response(JSON.stringify(body), {
     status,
@@ -96,6 +106,7 @@ function refuse(
       "www-authenticate": challenge(
         svc.auth,
         server.name,
+        endpoint,
         code ? { code, description: description! } : undefined,
       ),
     },

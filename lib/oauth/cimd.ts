@@ -28,14 +28,13 @@ import {
   RedirectPolicy,
   RedirectUriError,
 } from "./redirect.ts";
+import { cleanClientName } from "./client-name.ts";
 
 /** Hosts whose documents are fetched without DNS checks (REQUIREMENTS §2 rule 9). */
 export const DEFAULT_CIMD_HOSTS = Object.freeze(["claude.ai", "claude.com", "chatgpt.com"]);
 
 /** Longest client id URL accepted. */
 export const MAX_CLIENT_ID_LENGTH = 2048;
-/** Longest `client_name` kept; longer names are cut for display. */
-export const MAX_CLIENT_NAME_LENGTH = 200;
 const MIN_TTL_MS = 60_000;
 const MAX_TTL_MS = 24 * 60 * 60_000;
 
@@ -178,12 +177,6 @@ export function cacheLifetimeMs(headers: Headers): number {
   return Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, (Number(maxAge[1]) - age) * 1000));
 }
 
-function cleanName(name: string): string {
-  // Shown on the consent page: no control, format (bidi overrides, zero-width) or line breaks.
-  const flat = name.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, " ").replace(/\s+/g, " ").trim();
-  return Array.from(flat).slice(0, MAX_CLIENT_NAME_LENGTH).join("");
-}
-
 /** `{ [key]: value }` when `value` is a plain https URL (a link on the consent page), else `{}`. */
 function httpsField(key: string, value: unknown): Record<string, string> {
   const ok = typeof value === "string" && value.length <= MAX_CLIENT_ID_LENGTH &&
@@ -219,7 +212,7 @@ export function validateClientMetadata(
         `only "none" (a public client using PKCE) is supported`,
     );
   }
-  const name = typeof doc.client_name === "string" ? cleanName(doc.client_name) : "";
+  const name = typeof doc.client_name === "string" ? cleanClientName(doc.client_name) : "";
   if (name === "") throw fail("the metadata document has no client_name");
   const uris = doc.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0) {

@@ -9,14 +9,31 @@ export const SCOPE = "mcp";
 export const SCOPES = ["mcp", "offline_access"] as const;
 export const RESOURCE_NAME = "mcp-oauth-proxy";
 
-/** The canonical URL of a server's MCP endpoint: the token audience for it. */
-export function resourceUrl(auth: AuthConfig, server: string): string {
-  return `${auth.publicUrl}/mcp/${server}`;
+/**
+ * The two URLs of one server: Streamable HTTP (`/mcp/<name>`) and the legacy HTTP+SSE transport
+ * (`/sse/<name>`). Each is a protected resource of its own for discovery; a token for either is
+ * stored with the `/mcp` URL as its audience, so it works on both.
+ */
+export type Endpoint = "mcp" | "sse";
+
+/**
+ * The canonical URL of a server's endpoint. The `/mcp` URL is the token audience for the server.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ */
+export function resourceUrl(auth: AuthConfig, server: string, endpoint: Endpoint = "mcp"): string {
+  return `${auth.publicUrl}/${endpoint}/${server}`;
 }
 
-/** The path-inserted well-known URL of a server's protected-resource metadata. */
-export function resourceMetadataUrl(auth: AuthConfig, server: string | null): string {
-  const suffix = server === null ? "" : `/mcp/${server}`;
+/**
+ * The path-inserted well-known URL of a resource's protected-resource metadata.
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.1
+ */
+export function resourceMetadataUrl(
+  auth: AuthConfig,
+  server: string | null,
+  endpoint: Endpoint = "mcp",
+): string {
+  const suffix = server === null ? "" : `/${endpoint}/${server}`;
   return `${auth.origin}/.well-known/oauth-protected-resource${pathOf(auth)}${suffix}`;
 }
 
@@ -28,9 +45,13 @@ function pathOf(auth: AuthConfig): string {
  * The protected-resource metadata whose `resource` is the URL the well-known URL was built from.
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.3
  */
-export function protectedResourceMetadata(auth: AuthConfig, server: string | null) {
+export function protectedResourceMetadata(
+  auth: AuthConfig,
+  server: string | null,
+  endpoint: Endpoint = "mcp",
+) {
   return {
-    resource: server === null ? auth.publicUrl : resourceUrl(auth, server),
+    resource: server === null ? auth.publicUrl : resourceUrl(auth, server, endpoint),
     authorization_servers: [auth.publicUrl],
     scopes_supported: [SCOPE],
     bearer_methods_supported: ["header"],
@@ -64,13 +85,15 @@ export function authorizationServerMetadata(auth: AuthConfig) {
 }
 
 /**
- * The `WWW-Authenticate` value of a 401 (or 403) from an MCP endpoint. Without a token no
- * `error` is sent; with a bad one, `invalid_token`.
+ * The `WWW-Authenticate` value of a 401 (or 403) from an MCP endpoint, pointing at the metadata
+ * of the URL that was called. Without a token no `error` is sent; with a bad one, `invalid_token`.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
  */
 export function challenge(
   auth: AuthConfig,
   server: string,
+  endpoint: Endpoint,
   error?: { code: "invalid_token" | "insufficient_scope"; description: string },
 ): string {
   const parts = [];
@@ -80,7 +103,10 @@ export function challenge(
       `error_description="${error.description.replace(/["\\]/g, "")}"`,
     );
   }
-  parts.push(`resource_metadata="${resourceMetadataUrl(auth, server)}"`, `scope="${SCOPE}"`);
+  parts.push(
+    `resource_metadata="${resourceMetadataUrl(auth, server, endpoint)}"`,
+    `scope="${SCOPE}"`,
+  );
   return `Bearer ${parts.join(", ")}`;
 }
 

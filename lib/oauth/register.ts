@@ -8,6 +8,7 @@ import type { AuthMethod, ClientRecord } from "../store/kv.ts";
 import { OAuthError, oauthJson, readText } from "./errors.ts";
 import { RedirectUriError } from "./redirect.ts";
 import type { OAuthService } from "./service.ts";
+import { cleanClientName } from "./client-name.ts";
 
 const MAX_BODY = 16 * 1024;
 const MAX_REDIRECTS = 10;
@@ -63,13 +64,15 @@ export async function handleRegister(svc: OAuthService, req: Request): Promise<R
   if (responseTypes.some((r) => r !== "code")) {
     throw new OAuthError("invalid_client_metadata", "response_types may only hold code");
   }
-  const name = meta.client_name;
-  if (name !== undefined && (typeof name !== "string" || name.length > MAX_NAME)) {
+  const sentName = meta.client_name;
+  if (sentName !== undefined && (typeof sentName !== "string" || sentName.length > MAX_NAME)) {
     throw new OAuthError(
       "invalid_client_metadata",
       `client_name must be a string of at most ${MAX_NAME} characters`,
     );
   }
+  // Stored, logged and echoed cleaned (RFC 7591 §3.2.1 lets the server replace a value).
+  const name = typeof sentName === "string" ? cleanClientName(sentName) || undefined : undefined;
   const appType = meta.application_type;
   if (appType !== undefined && appType !== "native" && appType !== "web") {
     throw new OAuthError("invalid_client_metadata", "application_type must be native or web");
@@ -92,7 +95,7 @@ export async function handleRegister(svc: OAuthService, req: Request): Promise<R
     secretHash: secret ? await sha256(secret) : undefined,
     authMethod: method,
     redirectUris,
-    clientName: name as string | undefined,
+    clientName: name,
     metadata,
     createdAt: now,
   };

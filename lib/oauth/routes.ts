@@ -7,7 +7,11 @@ import { handleAuthorize, handleConsent } from "./authorize.ts";
 import { handleCallback } from "./callback.ts";
 import { OAuthError, oauthErrorResponse, oauthJson, preflight } from "./errors.ts";
 import { errorPage } from "./html.ts";
-import { authorizationServerMetadata, protectedResourceMetadata } from "./metadata.ts";
+import {
+  authorizationServerMetadata,
+  type Endpoint,
+  protectedResourceMetadata,
+} from "./metadata.ts";
 import { handleRegister } from "./register.ts";
 import { handleRevoke, handleToken } from "./token.ts";
 import type { OAuthService } from "./service.ts";
@@ -26,9 +30,16 @@ export function oauthRoute(
 ): Promise<Response> | Response | null {
   if (path === PRM || path.startsWith(`${PRM}/`)) {
     const rest = path.slice(PRM.length);
-    const server = /^\/mcp\/([^/]+)$/.exec(rest)?.[1];
-    if (rest !== "" && (!server || !svc.servers.some((s) => s.name === server))) return null;
-    return metadata(req, () => protectedResourceMetadata(svc.auth, server ?? null));
+    const [, endpoint, server] = /^\/(mcp|sse)\/([^/]+)$/.exec(rest) ?? [];
+    if (
+      rest !== "" &&
+      (!server || !svc.servers.some((s) => s.name === server) ||
+        (endpoint === "sse" && !svc.legacySse))
+    ) return null;
+    return metadata(
+      req,
+      () => protectedResourceMetadata(svc.auth, server ?? null, endpoint as Endpoint),
+    );
   }
   if (AS_PATHS.has(path)) return metadata(req, () => authorizationServerMetadata(svc.auth));
   switch (path) {

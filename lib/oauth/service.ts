@@ -17,6 +17,7 @@ import { OAuthError } from "./errors.ts";
 import { VERSION } from "../version.ts";
 import { BODY_TIMEOUT_MS } from "../http.ts";
 import { AccessCache } from "./access-cache.ts";
+import { cleanClientName } from "./client-name.ts";
 import { Metrics } from "../metrics.ts";
 
 /** A client as the endpoints see it: registered (DCR) or described by a metadata document. */
@@ -41,6 +42,8 @@ export interface OAuthDeps {
   /** Time a client has to send a request body (limits.bodyTimeout). */
   bodyTimeoutMs?: number;
   metrics?: Metrics;
+  /** Whether the legacy `/sse/<name>` endpoints are served (config `legacySse`, default true). */
+  legacySse?: boolean;
 }
 
 /** Everything the OAuth endpoints share. */
@@ -53,7 +56,9 @@ export class OAuthService {
   readonly cimd: CimdResolver;
   policy: Policy;
   readonly callbackUrl: string;
-  readonly audiences: Set<string>;
+  /** Every accepted resource indicator, mapped to the audience stored in its tokens. */
+  readonly audiences: Map<string, string>;
+  readonly legacySse: boolean;
   readonly bodyTimeoutMs: number;
   readonly accessCache = new AccessCache();
   readonly metrics: Metrics;
@@ -89,7 +94,14 @@ export class OAuthService {
     });
     this.policy = this.#policy(auth);
     this.callbackUrl = `${auth.publicUrl}/auth/callback`;
-    this.audiences = new Set([auth.publicUrl, ...servers.map((s) => resourceUrl(auth, s.name))]);
+    this.legacySse = deps.legacySse ?? true;
+    this.audiences = new Map([[auth.publicUrl, auth.publicUrl]]);
+    for (const { name } of servers) {
+      const audience = resourceUrl(auth, name);
+      this.audiences.set(audience, audience);
+      // The legacy URL names the same server: its tokens carry the /mcp audience.
+      if (this.legacySse) this.audiences.set(resourceUrl(auth, name, "sse"), audience);
+    }
   }
 
   /** Loads the persisted keys and builds the service. */
@@ -181,7 +193,8 @@ export class OAuthService {
     if (!record) throw new OAuthError("invalid_client", "unknown client; register again", 401);
     return {
       clientId,
-      name: record.clientName ?? "(unnamed client)",
+      // Records stored before names were cleaned at registration are cleaned here.
+      name: cleanClientName(record.clientName ?? "") || "(unnamed client)",
       redirectUris: record.redirectUris,
       authMethod: record.authMethod,
       secretHash: record.secretHash,
@@ -197,11 +210,15 @@ export class OAuthService {
     return client.redirectUris.some((registered) => RedirectPolicy.matches(registered, requested));
   }
 
-  /** The canonical audience for a `resource` parameter, or null if it is not one of ours. */
+  /**
+   * The audience for a `resource` parameter, or null if it is not one of ours: the whole origin,
+   * or one server (named by its `/mcp` or its `/sse` URL; both give the `/mcp` audience).
+   * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+   */
   audience(resource: string | null): string | null {
     if (resource === null) return this.auth.publicUrl;
     const canonical = canonicalResource(resource);
-    return canonical && this.audiences.has(canonical) ? canonical : null;
+    return (canonical && this.audiences.get(canonical)) ?? null;
   }
 
   /** Keeps the user's GitHub token (and refresh token, if any) sealed, for org and team re-checks. */

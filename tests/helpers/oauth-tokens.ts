@@ -364,21 +364,22 @@ export function bearerChallenge(header: string | null): Record<string, string> {
 }
 
 /**
- * Asserts the refusal of an MCP request: 401, a Bearer challenge naming the endpoint's
- * protected-resource metadata and the `mcp` scope, and `error` exactly as given (absent when
- * undefined, RFC 6750 §3.1).
+ * Asserts the refusal of an MCP request: 401, a Bearer challenge naming the protected-resource
+ * metadata of the endpoint called (`/mcp/<server>` or the legacy `/sse/<server>`) and the `mcp`
+ * scope, and `error` exactly as given (absent when undefined, RFC 6750 §3.1).
  */
 export function expectRefused(
   answer: Answer,
   origin: string,
   server: string,
   error?: "invalid_token",
+  endpoint: "mcp" | "sse" = "mcp",
 ): void {
   assert.equal(answer.status, 401, answer.text);
   const params = bearerChallenge(answer.headers.get("www-authenticate"));
   assert.equal(
     params.resource_metadata,
-    `${origin}/.well-known/oauth-protected-resource/mcp/${server}`,
+    `${origin}/.well-known/oauth-protected-resource/${endpoint}/${server}`,
   );
   assert.equal(params.scope, "mcp");
   assert.equal(params.error, error, `error parameter in ${answer.headers.get("www-authenticate")}`);

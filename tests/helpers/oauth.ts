@@ -9,6 +9,8 @@ import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/client/sse"
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 // @ts-types="@modelcontextprotocol/sdk/client/auth"
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/auth"
@@ -231,16 +233,21 @@ export class TestProvider implements OAuthClientProvider {
   }
 }
 
-/** Connects the SDK client through the full login: 401, discovery, registration, consent, GitHub, token. */
+/**
+ * Connects the SDK client through the full login: 401, discovery, registration, consent, GitHub,
+ * token. `transport: "sse"` uses the legacy HTTP+SSE transport (`url` is then the /sse URL).
+ */
 export async function connectWithLogin(
   url: string,
   provider: TestProvider,
   fetchFn?: typeof fetch,
-): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const first = new StreamableHTTPClientTransport(new URL(url), {
-    authProvider: provider,
-    fetch: fetchFn,
-  });
+  transport: "streamable" | "sse" = "streamable",
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport | SSEClientTransport }> {
+  const open = () =>
+    transport === "sse"
+      ? new SSEClientTransport(new URL(url), { authProvider: provider, fetch: fetchFn })
+      : new StreamableHTTPClientTransport(new URL(url), { authProvider: provider, fetch: fetchFn });
+  const first = open();
   const client = new Client({ name: "oauth-test", version: "1.0.0" });
   try {
     await client.connect(first);
@@ -250,11 +257,8 @@ export async function connectWithLogin(
   }
   await first.finishAuth(provider.code());
   await first.close();
-  const transport = new StreamableHTTPClientTransport(new URL(url), {
-    authProvider: provider,
-    fetch: fetchFn,
-  });
+  const second = open();
   const again = new Client({ name: "oauth-test", version: "1.0.0" });
-  await again.connect(transport);
-  return { client: again, transport };
+  await again.connect(second);
+  return { client: again, transport: second };
 }

@@ -1,7 +1,7 @@
 /** A publicUrl with a secret path: the SDK client discovers and logs in through it; scanners get 404s. */
 import assert from "node:assert/strict";
 import { fixtureServer, startProxy } from "../../helpers/proxy.ts";
-import { text } from "../../helpers/client.ts";
+import { sseUrl, text } from "../../helpers/client.ts";
 import {
   connectWithLogin,
   fakeGitHub,
@@ -40,6 +40,19 @@ Deno.test("secret path: full login and tool call, and every root path a scanner 
         .json();
     assert.equal(prm.resource, url);
     assert.deepEqual(prm.authorization_servers, [`${proxy.origin}${SECRET}`]);
+    // The legacy SSE URL logs in through its own metadata under the secret path too.
+    const sse = new TestProvider();
+    const legacy = await connectWithLogin(sseUrl(url), sse, undefined, "sse");
+    assert.equal(
+      text(await legacy.client.callTool({ name: "echo", arguments: { text: "sse" } })),
+      "sse",
+    );
+    await legacy.client.close();
+    assert.equal(sse.authorizationUrls[0].searchParams.get("resource"), sseUrl(url));
+    const ssePrm =
+      await (await fetch(`${proxy.origin}/.well-known/oauth-protected-resource${SECRET}/sse/fx`))
+        .json();
+    assert.equal(ssePrm.resource, sseUrl(url));
     const as =
       await (await fetch(`${proxy.origin}/.well-known/oauth-authorization-server${SECRET}`)).json();
     assert.equal(as.issuer, `${proxy.origin}${SECRET}`);
@@ -68,6 +81,7 @@ Deno.test("secret path: full login and tool call, and every root path a scanner 
       "/.well-known/openid-configuration",
       "/.well-known/oauth-protected-resource",
       "/.well-known/oauth-protected-resource/mcp/fx",
+      "/.well-known/oauth-protected-resource/sse/fx",
       `${SECRET}x/mcp/fx`,
       "/k3J9x/mcp/fx",
       "/.env",

@@ -57,7 +57,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
       const sse = await readAnswer(
         await fetch(`${origin}/sse/a`, { headers: { accept: "text/event-stream" } }),
       );
-      expectRefused(sse, origin, "a");
+      expectRefused(sse, origin, "a", undefined, "sse");
       const message = await readAnswer(
         await fetch(`${origin}/sse/a/messages?sessionId=abc`, {
           method: "POST",
@@ -65,7 +65,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
           body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
         }),
       );
-      expectRefused(message, origin, "a");
+      expectRefused(message, origin, "a", undefined, "sse");
     });
 
     await t.step("a token in the query string is not accepted", async () => {
@@ -76,7 +76,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
           headers: { accept: "text/event-stream" },
         }),
       );
-      expectRefused(sse, origin, "a");
+      expectRefused(sse, origin, "a", undefined, "sse");
       // The same token in the header works, so the refusal was about where it was.
       await expectAccepted(A, alice.access_token);
     });
@@ -155,7 +155,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
             headers: { accept: "text/event-stream", authorization: `Bearer ${forA.access_token}` },
           }),
         );
-        expectRefused(sse, origin, "b", "invalid_token");
+        expectRefused(sse, origin, "b", "invalid_token", "sse");
       },
     );
 

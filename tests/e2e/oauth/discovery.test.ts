@@ -32,8 +32,11 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
     { env: LOGIN_ENV },
   );
   const origin = proxy.origin;
-  const prm = (server: string) => `${origin}/.well-known/oauth-protected-resource/mcp/${server}`;
-  const bare = (server: string) => `Bearer resource_metadata="${prm(server)}", scope="mcp"`;
+  // Each endpoint's challenge names its own metadata: /mcp/<name> or the legacy /sse/<name>.
+  const prm = (server: string, endpoint = "mcp") =>
+    `${origin}/.well-known/oauth-protected-resource/${endpoint}/${server}`;
+  const bare = (server: string, endpoint = "mcp") =>
+    `Bearer resource_metadata="${prm(server, endpoint)}", scope="mcp"`;
   try {
     await t.step("the public URL is the loopback origin the proxy printed", () => {
       assert.match(origin, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -71,9 +74,9 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
           await res.body?.cancel();
           const what = `${init.method} ${url}`;
           assert.equal(res.status, 401, what);
-          const server = /\/(?:mcp|sse)\/([^/?]+)/.exec(url)![1];
+          const [, endpoint, server] = /\/(mcp|sse)\/([^/?]+)/.exec(url)!;
           // No token was sent: exactly the resource metadata URL and the scope, no error.
-          assert.equal(res.headers.get("www-authenticate"), bare(server), what);
+          assert.equal(res.headers.get("www-authenticate"), bare(server, endpoint), what);
           assert.equal(res.headers.get("mcp-session-id"), null, what);
         }
       },
@@ -106,7 +109,11 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
           const header = res.headers.get("www-authenticate") ?? "";
           assert.match(header, /^Bearer /, what);
           assert.match(header, /(^Bearer |, )error="invalid_token"(,|$)/, what);
-          assert.ok(header.includes(`resource_metadata="${prm("fx")}"`), `${what}: ${header}`);
+          const endpoint = path.split("/")[1];
+          assert.ok(
+            header.includes(`resource_metadata="${prm("fx", endpoint)}"`),
+            `${what}: ${header}`,
+          );
           assert.ok(header.includes(`scope="mcp"`), `${what}: ${header}`);
         }
       }
@@ -206,7 +213,8 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
           "/.well-known/oauth-protected-resource/mcp/",
           "/.well-known/oauth-protected-resource/mcp/fx/",
           "/.well-known/oauth-protected-resource/mcp/fx/extra",
-          "/.well-known/oauth-protected-resource/sse/fx",
+          "/.well-known/oauth-protected-resource/sse/nope",
+          "/.well-known/oauth-protected-resource/sse/fx/messages",
           "/.well-known/oauth-protected-resource/",
           "/.well-known/oauth-protected-resource/healthz",
         ]

@@ -276,6 +276,45 @@ Deno.test("registration: DCR metadata, redirect policy, limits, persistence", as
       assert.equal(form.body.error, "invalid_client_metadata");
     });
 
+    await t.step(
+      "client_name is cleaned of bidi overrides and zero-width characters, like CIMD names",
+      async () => {
+        const sent = "Claude\u202e\u200b (official)\u2066\u00ad\n";
+        const r = await register(origin, {
+          client_name: sent,
+          redirect_uris: [LOOPBACK],
+          token_endpoint_auth_method: "none",
+        });
+        assert.equal(r.status, 201, r.text);
+        assert.equal(r.body.client_name, "Claude (official)");
+        const { challenge } = await pkce();
+        const consent = async (clientId: string) => {
+          const page = await new RawBrowser().get(authorizeUrl(origin, {
+            client_id: clientId,
+            redirect_uri: LOOPBACK,
+            code_challenge: challenge,
+          }));
+          assert.equal(page.status, 200, page.body.slice(0, 300));
+          assert.ok(consentForm(page.body));
+          // No format character (bidi override or isolate, zero-width, soft hyphen) anywhere.
+          assert.doesNotMatch(page.body, /\p{Cf}/u);
+          return page.body;
+        };
+        assert.match(await consent(r.body.client_id), /<strong>Claude \(official\)<\/strong>/);
+        // A name of nothing but such characters is no name at all.
+        const empty = await register(origin, {
+          client_name: "\u202e\u200b\u200d",
+          redirect_uris: [LOOPBACK],
+          token_endpoint_auth_method: "none",
+        });
+        assert.equal(empty.status, 201, empty.text);
+        assert.equal(empty.body.client_name, undefined);
+        assert.match(await consent(empty.body.client_id), /<strong>\(unnamed client\)<\/strong>/);
+        // The log names the cleaned name only.
+        assert.ok(!proxy.logs().includes("\u202e"), "no bidi override in the log");
+      },
+    );
+
     await t.step("limits: 200-character name, 10 redirect URIs, 16 KiB body", async () => {
       const name = await register(origin, {
         client_name: "n".repeat(200),
@@ -413,6 +452,11 @@ Deno.test("registration: DCR metadata, redirect policy, limits, persistence", as
       kept = r.body.client_id;
       secrets.push(r.body.client_secret);
       await proxy.stop();
+      // A name stored before names were cleaned at registration is cleaned when shown.
+      const kv = await Deno.openKv(`${dir}/data/store.kv`);
+      const stored = await kv.get<Record<string, unknown>>(["clients", kept]);
+      await kv.set(["clients", kept], { ...stored.value, clientName: "Survivor\u202e\u200b" });
+      kv.close();
       proxy = await startProxy(config, { env: LOGIN_ENV, dir });
       assert.equal(proxy.origin, origin, "same publicUrl after the restart");
       const { challenge } = await pkce();
@@ -423,7 +467,7 @@ Deno.test("registration: DCR metadata, redirect policy, limits, persistence", as
         state: "after-restart",
       }));
       assert.equal(page.status, 200, page.body.slice(0, 300));
-      assert.match(page.body, /Survivor/);
+      assert.match(page.body, /<strong>Survivor<\/strong>/);
       // An id that was never registered is still unknown.
       const unknown = await new RawBrowser().get(authorizeUrl(origin, {
         client_id: `${kept}x`,
