@@ -357,7 +357,8 @@ Deno.test("authorize and consent", async (t) => {
             "https://evil.example/mcp/fx",
             `${origin}/mcp/nope`,
             `${origin}/mcp`,
-            `${origin}/sse/fx`,
+            `${origin}/sse/nope`,
+            `${origin}/sse/fx/messages`,
             `${origin}/mcp/fx/extra`,
             `${origin}/mcp/fx#frag`,
             `${origin}/mcp/fx?x=1`,
@@ -388,6 +389,8 @@ Deno.test("authorize and consent", async (t) => {
             `${origin}/mcp/fx`,
             `${origin}/mcp/fx/`,
             `${origin.replace("http://", "HTTP://")}/mcp/fx`,
+            // The legacy SSE URL names the same server.
+            `${origin}/sse/fx`,
           ]
         ) {
           const page = await browser().get(valid({ resource }));
