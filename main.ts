@@ -7,8 +7,8 @@
 import { parseArgs } from "./lib/args.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
-import { absolutePath } from "./lib/config/paths.ts";
-import { derivePermissions, RELEASE_FLAGS } from "./lib/config/permissions.ts";
+import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
+import { deriveServeFlags, SERVE_OPTIONS } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
@@ -52,14 +52,7 @@ export async function main(args: string[]): Promise<number> {
   }
   let parsed;
   try {
-    parsed = parseArgs(args, {
-      config: { type: "string", short: "c" },
-      listen: { type: "string", short: "l" },
-      "no-auth": { type: "boolean" },
-      release: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-      version: { type: "boolean", short: "V" },
-    });
+    parsed = parseArgs(args, SERVE_OPTIONS);
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -83,16 +76,13 @@ export async function main(args: string[]): Promise<number> {
     console.log(RELEASE_FLAGS.join(" "));
     return 0;
   }
+  if (command === "permissions") return await printPermissions(values.config, values.listen);
   const where = configPathFrom(values.config, (name) => Deno.env.get(name));
   let loaded: LoadedConfig;
   try {
     loaded = await loadConfig(where.path, {
       explicit: where.explicit,
-      // Deriving flags needs the names of the variables, not their values: `deno task start`
-      // runs this before the secret may be set, and `serve` then reports a missing one itself.
-      env: command === "permissions"
-        ? (name) => Deno.env.get(name) ?? `unset-${name}`
-        : (name) => Deno.env.get(name),
+      env: (name) => Deno.env.get(name),
       cwd: Deno.cwd(),
       listen: values.listen,
     });
@@ -104,15 +94,6 @@ export async function main(args: string[]): Promise<number> {
     throw error;
   }
   for (const notice of loaded.notices) console.error(`config notice: ${notice}`);
-
-  if (command === "permissions") {
-    console.log(
-      derivePermissions(loaded, loaded.config.source ?? absolutePath(Deno.cwd(), where.path)).join(
-        " ",
-      ),
-    );
-    return 0;
-  }
 
   const { config } = loaded;
   if (!config.auth && !config.demo && !values["no-auth"]) {
@@ -176,6 +157,22 @@ export async function main(args: string[]): Promise<number> {
   // The server stops accepting before the children are stopped: exit only when all are gone.
   await proxy.shutdown();
   return 0;
+}
+
+/** `permissions`: the flags `serve` needs for this config, on one line. */
+async function printPermissions(config?: string, listen?: string): Promise<number> {
+  const env = (name: string) => Deno.env.get(name);
+  try {
+    const { flags, loaded } = await deriveServeFlags({ config, listen, env, cwd: Deno.cwd() });
+    for (const notice of loaded.notices) console.error(`config notice: ${notice}`);
+    console.log(flags.join(" "));
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const { path } = configPathFrom(config, env);
+    console.error(`config error (${path}):\n  ${error.problems.join("\n  ")}`);
+    return 2;
+  }
 }
 
 if (import.meta.main) {

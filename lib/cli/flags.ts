@@ -1,9 +1,9 @@
 /**
- * The Deno permission flags of the setup and owner commands, printed by `--print-flags` so the
- * `deno task` wrappers run each command with exactly what it needs (as `deno task start` does
- * with `main.ts permissions`):
+ * The Deno permission flags of the setup and owner commands, printed by `--print-flags`; the
+ * `deno task` wrappers run each command with exactly these (task-plan.ts), as `deno task start`
+ * runs the proxy with what `main.ts permissions` prints:
  *
- * - `init`: read and write of the file it creates (the tasks grant the project folder).
+ * - `init`: read and write of the file it creates (task-plan.ts).
  * - `check`: read of the config, the data directory, every `PATH` directory and each command
  *   given as a path (to find the commands); write of the data directory (the writability test,
  *   which leaves nothing behind); the variables the config references plus `PATH` and

@@ -36,7 +36,7 @@ Options:
   -h, --help                    show this help
 
 Deno flags: --allow-read and --allow-write of the file to write
-("deno task init" grants the project folder).`;
+("deno task init" grants exactly that file).`;
 
 const DEFAULT_SECRET_ENV = "GITHUB_CLIENT_SECRET";
 const DEFAULT_LISTEN = "127.0.0.1:8080";
@@ -119,7 +119,7 @@ export async function runInit(args: string[], io: Io): Promise<number> {
   if (exists === "capable") {
     io.err(
       `error: init may not look at ${target}: run it as "deno run --allow-read=${target} ` +
-        `--allow-write=${target} main.ts init …" ("deno task init" grants the project folder only)`,
+        `--allow-write=${target} main.ts init …", or use "deno task init", which grants exactly that`,
     );
     return 2;
   }
@@ -172,8 +172,8 @@ export async function runInit(args: string[], io: Io): Promise<number> {
     if (notCapable(error)) {
       io.err(
         `error: init may not write ${target}: run it as "deno run --allow-read=${target} ` +
-          `--allow-write=${target} main.ts init …" ("deno task init" grants the project folder ` +
-          `only)`,
+          `--allow-write=${target} main.ts init …", or use "deno task init", which grants exactly ` +
+          `that`,
       );
       return 2;
     }

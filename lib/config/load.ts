@@ -50,6 +50,11 @@ export async function loadConfig(
     cwd: string;
     /** A `--listen` override of the file's "listen". */
     listen?: string;
+    /**
+     * The absolute path the file will have where it is used, when it is read from a copy
+     * elsewhere (a build for another machine): relative paths in it resolve from there.
+     */
+    installedAt?: string;
   },
 ): Promise<LoadedConfig> {
   const absolute = absolutePath(options.cwd, path);
@@ -70,7 +75,8 @@ export async function loadConfig(
     }
     throw new ConfigError([`${path}: cannot read the config file (${String(error)})`]);
   }
-  return parseConfigText(text, { source: absolute, env: options.env, listen: options.listen });
+  const source = options.installedAt ?? absolute;
+  return parseConfigText(text, { source, env: options.env, listen: options.listen });
 }
 
 /**

@@ -10,12 +10,15 @@ import { parseConfigText } from "../../lib/config/load.ts";
 import type { Io } from "../../lib/cli/common.ts";
 import { runInit } from "../../lib/cli/init.ts";
 import { type CliResult, runMain, runNarrow } from "../helpers/cli.ts";
+import { processIo } from "../../lib/cli/common.ts";
+import { MAIN, planTask, type Run } from "../../lib/cli/task-plan.ts";
 
-/** Runs `main.ts init` in `dir` with exactly the flags of `deno task init`. */
-function init(dir: string, args: string[]): Promise<CliResult> {
-  return runMain(["--no-prompt", "--allow-read=.", "--allow-write=."], ["init", ...args], {
-    cwd: dir,
-  });
+/** Runs `main.ts init` in `dir` with exactly the flags `deno task init` derives for `args`. */
+async function init(dir: string, args: string[]): Promise<CliResult> {
+  const io = { ...processIo(), cwd: dir, env: () => undefined };
+  const [run] = await planTask("init", args, io) as Run[];
+  const flags = run.args.slice(1, run.args.indexOf(MAIN));
+  return await runMain(flags, ["init", ...args], { cwd: dir });
 }
 
 const FLAGS = [
@@ -180,8 +183,12 @@ Deno.test("init without a terminal: missing or bad values exit 2 and nothing is 
     const flag = await init(dir, [...FLAGS, "--bogus"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown option '--bogus'/);
-    // The task's flags cover its folder only: a file elsewhere is refused, naming the flags.
-    const outside = await init(dir, [...FLAGS, "--config", "/tmp/mop-init-elsewhere.json"]);
+    // Flags that do not cover the file: it is refused, naming the flags.
+    const outside = await runMain(
+      ["--no-prompt", "--allow-read=.", "--allow-write=."],
+      ["init", ...FLAGS, "--config", "/tmp/mop-init-elsewhere.json"],
+      { cwd: dir },
+    );
     assert.equal(outside.code, 2);
     assert.match(
       outside.stderr,

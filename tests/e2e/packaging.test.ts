@@ -14,40 +14,26 @@ import {
   TestProvider,
 } from "../helpers/oauth.ts";
 import { RELEASE_FLAGS } from "../../lib/config/permissions.ts";
+import { COMPILE_TARGETS } from "../../lib/cli/task-plan.ts";
+import { cliEnv, runMain, runTask, tableRows } from "../helpers/cli.ts";
 
-const TARGETS = [
-  "x86_64-unknown-linux-gnu",
-  "aarch64-unknown-linux-gnu",
-  "x86_64-apple-darwin",
-  "aarch64-apple-darwin",
-];
-
-Deno.test("compile tasks: one per target, the config's derived flags baked in, named per target", async () => {
+Deno.test("the tasks run the launcher with read, env and run of deno only; none uses -A", async () => {
   const tasks: Record<string, string> =
     JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).tasks;
-  for (const target of TARGETS) {
-    assert.equal(
-      tasks[`compile:${target}`],
-      `deno compile $(deno run --quiet --allow-read --allow-env main.ts permissions) --target ${target} ` +
-        `--output dist/mcp-oauth-proxy-${target} main.ts serve`,
-    );
-    assert.ok(tasks.compile.includes(`deno task compile:${target}`));
-    assert.ok(
-      tasks["compile:release"].includes(
-        `--target ${target} --output dist/release/mcp-oauth-proxy-${target}`,
-      ),
-    );
-  }
-  assert.ok(tasks["compile:release"].includes("main.ts permissions --release"));
-  for (
-    const name of [
-      "start",
-      "compile",
-      ...TARGETS.map((t) => `compile:${t}`),
-      "compile:release",
-    ]
-  ) {
-    assert.ok(!/(^|\s)(-A|--allow-all)(\s|$)/.test(tasks[name]), `${name} must not use -A`);
+  const launcher =
+    "deno run --quiet --no-prompt --allow-read --allow-env --allow-run=deno lib/cli/launch.ts";
+  const expected: Record<string, string> = {
+    start: "start",
+    init: "init",
+    "check-config": "check",
+    clients: "clients",
+    grants: "grants",
+    compile: "compile",
+    "compile:release": "compile:release",
+    ...Object.fromEntries(COMPILE_TARGETS.map((t) => [`compile:${t}`, `compile:${t}`])),
+  };
+  for (const [name, task] of Object.entries(expected)) {
+    assert.equal(tasks[name], `${launcher} ${task}`, name);
   }
 });
 
@@ -61,9 +47,42 @@ Deno.test("release flags: the documented launchers, nothing unrestricted", () =>
   }
 });
 
-Deno.test("the release flags run a typical login config from its folder: sign-in and a tool call", async () => {
+const UNIT = `${ROOT}/contrib/mcp-oauth-proxy.service`;
+const SERVICE_HOME = "/var/lib/mcp-oauth-proxy";
+
+/**
+ * What a compiled executable receives as `Deno.args`: the arguments `deno compile` baked in after
+ * the script (taken from the compile task's plan), then its own command line.
+ */
+async function bakedArgs(task: string): Promise<string[]> {
+  const plan = await runTask(task, ["--dry-run"]);
+  assert.equal(plan.code, 0, plan.stderr);
+  const lines = plan.stdout.trim().split("\n");
+  const after = lines.map((line) => line.slice(line.indexOf(`${ROOT}/main.ts`) + ROOT.length + 8));
+  for (const rest of after) assert.equal(rest, after[0]);
+  return after[0].split(" ").filter(Boolean);
+}
+
+Deno.test("the release build with the argument vectors of the unit's ExecStart and the owner commands: sign-in, a tool call, grants, clients", async () => {
+  const unit = await Deno.readTextFile(UNIT);
+  const execStart = unit.match(/^ExecStart=\/usr\/local\/bin\/mcp-oauth-proxy (.+)$/m);
+  assert.ok(execStart, "ExecStart runs /usr/local/bin/mcp-oauth-proxy");
+  assert.match(unit, new RegExp(`^WorkingDirectory=${SERVICE_HOME}$`, "m"));
+  const owner = [
+    ...unit.matchAll(
+      /sudo -u mcp-proxy sh -c 'cd \/var\/lib\/mcp-oauth-proxy && exec mcp-oauth-proxy ([^']+)'/g,
+    ),
+  ].map((m) => m[1].split(" "));
+  assert.deepEqual(owner, [["grants", "list"], ["clients", "list"]]);
+  const baked = await bakedArgs("compile:release");
+  assert.deepEqual(baked, [], "deno compile bakes no arguments in");
+
   const gh = await fakeGitHub();
+  // The service's home, here: its paths in the unit's arguments point into this folder.
   const dir = await Deno.makeTempDir();
+  const argv = (
+    words: string[],
+  ) => [...baked, ...words.map((w) => w.replaceAll(SERVICE_HOME, dir))];
   const port = await freePort();
   await Deno.writeTextFile(
     `${dir}/config.json`,
@@ -81,9 +100,9 @@ Deno.test("the release flags run a typical login config from its folder: sign-in
     }),
   );
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...RELEASE_FLAGS, `${ROOT}/main.ts`, "serve"],
+    args: ["run", ...RELEASE_FLAGS, `${ROOT}/main.ts`, ...argv(execStart[1].split(" "))],
     cwd: dir,
-    env: { GITHUB_CLIENT_SECRET, PATH: Deno.env.get("PATH")!, HOME: Deno.env.get("HOME")! },
+    env: cliEnv({ GITHUB_CLIENT_SECRET }),
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
@@ -112,6 +131,16 @@ Deno.test("the release flags run a typical login config from its folder: sign-in
     await client.close();
     assert.ok(!/missing permission/.test(stderr));
     await Deno.stat(`${dir}/data/store.kv`);
+
+    // The owner's commands, in the service's folder, without the service's secret.
+    const [grants, clients] = await Promise.all(
+      owner.map((words) => runMain(RELEASE_FLAGS, argv(words), { cwd: dir })),
+    );
+    assert.equal(grants.code, 0, grants.stderr);
+    assert.equal(tableRows(grants.stdout).rows.length, 1);
+    assert.match(tableRows(grants.stdout).rows[0][1], new RegExp(ALICE.login));
+    assert.equal(clients.code, 0, clients.stderr);
+    assert.equal(tableRows(clients.stdout).rows.length, 1);
   } finally {
     proc.kill("SIGTERM");
     assert.equal((await proc.status).code, 0, stderr);

@@ -24,14 +24,33 @@ export function cliEnv(extra: Record<string, string> = {}): Record<string, strin
 }
 
 /** `deno run <flags> main.ts <args>` with stdin closed (not a terminal). */
-export async function runMain(
+export function runMain(
   flags: string[],
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
+  return runDeno(["run", ...flags, `${ROOT}/main.ts`, ...args], options);
+}
+
+/**
+ * `deno task -q <task> <args>` in the project folder, as a user types it (`-q` only leaves out
+ * Deno's "Task …" line, so what remains is the task's own output).
+ */
+export function runTask(
+  task: string,
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return runDeno(["task", "-q", task, ...args], { ...options, cwd: ROOT });
+}
+
+async function runDeno(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> },
+): Promise<CliResult> {
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${ROOT}/main.ts`, ...args],
+    args,
     cwd: options.cwd ?? ROOT,
     env: options.env ?? cliEnv(),
     clearEnv: true,
