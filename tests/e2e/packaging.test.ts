@@ -150,6 +150,18 @@ Deno.test("the release build with the argument vectors of the unit's ExecStart a
   }
 });
 
+Deno.test("the CI workflow runs .ci/run on every push and pull request, with the release's Deno", async () => {
+  const ci = await Deno.readTextFile(`${ROOT}/.github/workflows/ci.yml`);
+  assert.ok(ci.includes("\non:\n  push:\n  pull_request:\n"), "push and pull_request");
+  assert.match(ci, /^ {8}run: \.ci\/run$/m);
+  assert.match(ci, /deno-version: v2\.9\.6/);
+  // What the tests need beyond Deno: a real Chromium, node and npx, the kill command.
+  assert.match(ci, /container: debian:bookworm/);
+  assert.match(ci, /apt-get install -y .*\bprocps\b.*\bchromium\b/);
+  assert.match(ci, /uses: actions\/setup-node@v4/);
+  assert.ok((await Deno.stat(`${ROOT}/.ci/run`)).mode! & 0o100, ".ci/run is executable");
+});
+
 Deno.test("the release workflow builds on a tag with the release task; the systemd unit is sandboxed", async () => {
   const workflow = await Deno.readTextFile(`${ROOT}/.github/workflows/release.yml`);
   assert.match(workflow, /tags: \["v\*"\]/);
