@@ -5,7 +5,8 @@
  *                   [--soak-rate N] [--rounds N] [--scale F] [--out FILE] [--strict]
  *
  * Prints a table (every figure followed by its ratio to the best peer / to direct stdio), writes
- * the same as JSON to bench/results/<timestamp>.json, prints PASS/FAIL per target of issue 6,
+ * the same as JSON to bench/results/<timestamp>.json, prints PASS/FAIL per performance target
+ * (docs/performance.md),
  * and proves every process it started is gone (killing stragglers by PID).
  */
 import { parseArgs } from "node:util";

@@ -298,7 +298,7 @@ function describeSpawnError(spec: ChildSpec, error: unknown): string {
   }
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return `not permitted to run "${spec.command}": the proxy's --allow-run flag does not list it ` +
-      `(run "main.ts permissions" to print the flags this config needs)`;
+      `("deno task check-config" prints the flags this config needs)`;
   }
   return `cannot start "${spec.command}": ${
     error instanceof Error ? error.message : String(error)

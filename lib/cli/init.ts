@@ -126,7 +126,7 @@ export async function runInit(args: string[], io: Io): Promise<number> {
   if (exists) {
     io.err(
       `error: ${target} already exists; init never overwrites a file. ` +
-        `Check it with "main.ts check", or pass --config NEW_FILE to write another one.`,
+        `Check it with "deno task check-config", or pass --config NEW_FILE to write another one.`,
     );
     return 2;
   }

@@ -363,7 +363,7 @@ function describeGrant(g: GrantRecord, client: ClientRecord | null): string {
 async function revokeGrant(store: Store, id: string, io: Io, waitMs: number): Promise<number> {
   const grant = await store.getGrant(id);
   if (!grant) {
-    io.err(`error: no grant ${printable(id, 100)} (see "main.ts grants list")`);
+    io.err(`error: no grant ${printable(id, 100)} (see "deno task grants list")`);
     return 1;
   }
   const client = await store.getClient(grant.clientId);
@@ -409,7 +409,7 @@ async function revokeClient(store: Store, id: string, io: Io, waitMs: number): P
   const client = await store.getClient(id);
   const grants = await store.grantsOfClient(id);
   if (!client && grants.length === 0) {
-    io.err(`error: no client ${printable(id, 200)} (see "main.ts clients list")`);
+    io.err(`error: no client ${printable(id, 200)} (see "deno task clients list")`);
     return 1;
   }
   const active = grants.filter((g) => live(g, Date.now())).length;

@@ -4,7 +4,7 @@
  * Parsing is strict on purpose: these strings come from forwarded headers and downloaded
  * range documents, so anything ambiguous (short or octal-looking IPv4, ports, whitespace) is
  * rejected rather than guessed at. IPv4-mapped IPv6 is folded into IPv4 everywhere, so a
- * dual-stack socket's `::ffff:a.b.c.d` peer matches IPv4 ranges (REQUIREMENTS §7 rule 15).
+ * dual-stack socket's `::ffff:a.b.c.d` peer matches IPv4 ranges (RFC 4291 §2.5.5.2).
  *
  * @example
  * ```ts

@@ -1,5 +1,6 @@
 /**
- * The real client IP behind a tunnel or proxy chain (REQUIREMENTS §7 rules 9–15).
+ * The real client IP behind a tunnel or proxy chain (each tunnel's header: docs/tunnels.md).
+ * @see https://developer.mozilla.org/en-US/docs/Web/HTTP/Reference/Headers/X-Forwarded-For#security_and_privacy_concerns
  *
  * The TCP peer is the client unless the peer is a trusted proxy; only then is a forwarded header
  * believed, and only the part of it that the trusted proxy itself wrote. Every fallback goes

@@ -1,5 +1,5 @@
 /**
- * The source-IP allow-list (`network.allow`, `network.rangeSources`; REQUIREMENTS §7): static
+ * The source-IP allow-list (`network.allow`, `network.rangeSources`): static
  * CIDRs, the built-in `anthropic` range, and downloaded lists (`openai`, extra sources) refreshed
  * on a timer. A list that never loaded matches nothing; the allow-list only ever narrows access.
  *

@@ -1,5 +1,6 @@
 /**
- * Vendor source-IP range documents (REQUIREMENTS §7 rules 1–2): one `RangeList` per document URL.
+ * Vendor source-IP range documents (https://developers.openai.com/api/docs/guides/ip-addresses):
+ * one `RangeList` per document URL.
  *
  * Downloads are treated as hostile input: https only, no redirects, a byte cap enforced while
  * streaming, a timeout, and whole-document validation before anything is swapped in. A failure
@@ -10,7 +11,7 @@
 import { CidrError, CidrSet, parseCidr, show } from "./cidr.ts";
 import { BodyTooLarge, readCapped } from "../http.ts";
 
-/** The documents behind the `openai` preset (REQUIREMENTS §7 table). */
+/** The documents behind the `openai` preset, as OpenAI lists them (see above). */
 export const OPENAI_RANGE_URLS: readonly string[] = [
   "https://openai.com/chatgpt-connectors.json",
   "https://openai.com/chatgpt-agents.json",

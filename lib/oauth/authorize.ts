@@ -1,6 +1,6 @@
 /**
- * `GET /authorize` and the consent step (`POST /consent`). Checks run in the order of
- * REQUIREMENTS §3.1: the client and redirect URI first (errors shown, never redirected), then
+ * `GET /authorize` and the consent step (`POST /consent`). The client and redirect URI are
+ * checked first (errors shown, never redirected: RFC 6749 §4.1.2.1), then
  * everything else (errors redirected with `state` and `iss`). Consent comes before GitHub.
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.1.1
  */

@@ -1,6 +1,8 @@
 /**
  * OAuth Client ID Metadata Documents (CIMD): a client whose `client_id` is an https URL is
- * described by the JSON document at that URL (REQUIREMENTS §2 rules 8–13).
+ * described by the JSON document at that URL.
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#client-id-metadata-documents
  *
  * Retrieval is an SSRF surface, so it is narrow: only allow-listed hosts, no redirects, one
  * deadline for DNS, headers and body, a streaming size cap, 200 and JSON only.
@@ -30,7 +32,7 @@ import {
 } from "./redirect.ts";
 import { cleanClientName } from "./client-name.ts";
 
-/** Hosts whose documents are fetched without DNS checks (REQUIREMENTS §2 rule 9). */
+/** The vendors' own metadata hosts, fetched without DNS checks (a trust policy the spec allows). */
 export const DEFAULT_CIMD_HOSTS = Object.freeze(["claude.ai", "claude.com", "chatgpt.com"]);
 
 /** Longest client id URL accepted. */

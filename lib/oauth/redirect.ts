@@ -1,6 +1,7 @@
 /**
  * The redirect-URI policy: which URIs a client may register, and how a requested `redirect_uri`
- * is matched against a registered one (REQUIREMENTS §3.3).
+ * is matched against a registered one (RFC 9700 §2.1: exact matching; RFC 8252 §7.3: loopback
+ * on any port).
  *
  * Registration checks an allow-list: the vendor presets, the ChatGPT per-connector prefix,
  * loopback on any port and path, and the operator's exact `oauth.redirectUris`. Authorization
@@ -62,7 +63,10 @@ export interface ParseRedirectOptions {
 /** Longest redirect URI accepted; far above real clients, low enough to keep stores small. */
 export const MAX_REDIRECT_URI_LENGTH = 2048;
 
-/** Exact-match presets for the vendors' web clients (REQUIREMENTS §3.3 table). */
+/**
+ * Exact-match presets for the vendors' web clients: Claude's callbacks
+ * (https://support.anthropic.com/en/articles/11503834) and ChatGPT's stable connector callback.
+ */
 export const REDIRECT_PRESETS: readonly string[] = Object.freeze([
   "https://claude.ai/api/mcp/auth_callback",
   "https://claude.com/api/mcp/auth_callback",

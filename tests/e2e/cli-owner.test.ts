@@ -151,7 +151,7 @@ Deno.test("owner commands on a running proxy: list, revoke a grant, a client, al
     await t.step("unknown ids exit 1", async () => {
       const grant = await owner(p, "grants", ["revoke", "AAAAAAAAAAAAAAAAAAAAAA"]);
       assert.equal(grant.code, 1);
-      assert.match(grant.stderr, /no grant AAAAAAAAAAAAAAAAAAAAAA \(see "main\.ts grants list"\)/);
+      assert.match(grant.stderr, /no grant AAAAAAAAAAAAAAAAAAAAAA \(see "deno task grants list"\)/);
       // An id may start with "-" (after "--", or on its own when it does not look like a flag).
       assert.equal((await owner(p, "grants", ["revoke", "--", "-AAAAAAAAAAAAAAAAAAAAA"])).code, 1);
       assert.equal((await owner(p, "grants", ["revoke", "-A1_AAAAAAAAAAAAAAAAAA"])).code, 1);

@@ -206,7 +206,7 @@ export function assertErrorPage(seen: Seen, status = 400): void {
   assert.doesNotMatch(seen.body, /mop_code_/);
 }
 
-/** The headers every consent and error page sends (REQUIREMENTS §3.2 rule 4). */
+/** The headers every consent and error page sends (clickjacking: RFC 9700 §4.16). */
 export function assertPageHeaders(headers: Headers): void {
   assert.match(headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
   assert.equal(headers.get("x-frame-options"), "DENY");

@@ -255,7 +255,7 @@ export async function readAnswer(res: Response): Promise<Answer> {
   return { status: res.status, headers: res.headers, body, text };
 }
 
-/** Asserts a successful token response (RFC 6749 §5.1, REQUIREMENTS §5 rules 1, 6, 8). */
+/** Asserts a successful token response (RFC 6749 §5.1). */
 export function expectTokens(answer: Answer): TokenPair {
   assert.equal(answer.status, 200, answer.text);
   assert.match(answer.headers.get("content-type") ?? "", /^application\/json/);

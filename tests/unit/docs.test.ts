@@ -130,17 +130,32 @@ Deno.test("docs: the README starts the proxy and runs the tests, and CI runs tha
   );
 });
 
-Deno.test("docs: no page refers to documents outside the repository", () => {
-  // Built from parts so that this file does not match itself.
+/** Every file under `dir` (repository-relative) whose name ends in one of `extensions`. */
+function filesUnder(dir: string, extensions: string[]): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync(new URL(`${dir}/`, ROOT))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory && !entry.name.startsWith(".")) {
+      found.push(...filesUnder(path, extensions));
+    } else if (entry.isFile && extensions.some((ext) => entry.name.endsWith(ext))) found.push(path);
+  }
+  return found;
+}
+
+Deno.test("docs: no page or code comment refers to documents outside the repository", () => {
+  // Built from parts so that this file does not match itself. Cite the RFC, the MCP specification
+  // section or a public issue URL instead.
   const outside = new RegExp(
     ["REQUIRE", "MENTS|ARCHITECTURE\\.md|\\bissue [0-9]+\\b"].join(""),
     "i",
   );
+  const code = ["lib", "tests", "bench", "examples"].flatMap((dir) => filesUnder(dir, [".ts"]));
   const found: string[] = [];
-  for (const page of [...pages(), "bench/README.md"]) {
+  for (const page of [...pages(), "bench/README.md", "main.ts", ...code]) {
     read(page).split("\n").forEach((line, i) => {
       if (outside.test(line)) found.push(`${page}:${i + 1}: ${line.trim()}`);
     });
   }
   assert.deepEqual(found, []);
+  assert.ok(code.length > 50, `only ${code.length} code files found`);
 });

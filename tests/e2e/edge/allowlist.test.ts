@@ -1,10 +1,10 @@
 /**
- * The source-IP allow-list per endpoint class (REQUIREMENTS §7 rules 4–6, 8, 15), end to end
- * with login: the machine-to-machine endpoints (MCP, legacy SSE, /token, /register, /revoke)
- * refuse an unlisted client IP with 403 `ip_not_allowed` naming the address seen, never 401; a
- * listed IP still needs a token; the browser endpoints are never blocked; the metadata documents
- * are open unless `protectMetadata`; IPv6 and IPv4-mapped IPv6 clients are matched and named
- * canonically. Client IPs are simulated with X-Forwarded-For from the trusted loopback peer.
+ * The source-IP allow-list per endpoint class, end to end with login: the machine-to-machine
+ * endpoints (MCP, legacy SSE, /token, /register, /revoke) refuse an unlisted client IP with 403
+ * `ip_not_allowed` naming the address seen, never 401; a listed IP still needs a token; the browser
+ * endpoints are never blocked; the metadata documents are open unless `protectMetadata`; IPv6 and
+ * IPv4-mapped IPv6 clients are matched and named canonically. Client IPs are simulated with
+ * X-Forwarded-For from the trusted loopback peer.
  */
 import assert from "node:assert/strict";
 import { fixtureServer } from "../../helpers/proxy.ts";

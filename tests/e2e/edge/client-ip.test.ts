@@ -1,10 +1,9 @@
 /**
- * The real client IP (REQUIREMENTS §7 rules 9–15), end to end: forwarded headers are ignored
- * unless the TCP peer is a trusted proxy; a generic trusted list walks X-Forwarded-For right to
- * left, skipping trusted hops and never believing the leftmost; the tunnel presets read their
- * own header (Funnel's single value, ngrok's rightmost, Cloudflare's CF-Connecting-IP) and only
- * from a loopback peer. The allow-list decision and the access log's `ip`/`peer` show which
- * address was used.
+ * The real client IP, end to end: forwarded headers are ignored unless the TCP peer is a trusted
+ * proxy; a generic trusted list walks X-Forwarded-For right to left, skipping trusted hops and
+ * never believing the leftmost; the tunnel presets read their own header (Funnel's single value,
+ * ngrok's rightmost, Cloudflare's CF-Connecting-IP) and only from a loopback peer. The allow-list
+ * decision and the access log's `ip`/`peer` show which address was used.
  */
 import assert from "node:assert/strict";
 import { fixtureServer } from "../../helpers/proxy.ts";

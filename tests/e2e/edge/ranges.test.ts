@@ -1,9 +1,11 @@
 /**
- * Downloaded range documents (REQUIREMENTS §7 rules 1–2), end to end with a fake document server
- * on loopback (`network.rangeSources`, http allowed for loopback hosts): addresses in a document
- * are admitted; a failed download (500, redirect, oversized, malformed) keeps the last good list,
- * also across a restart on the same data dir; a list that never loaded fails closed and says so;
- * /healthz shows each list's count and age; SIGHUP swaps the lists without dropping a session.
+ * Downloaded range documents (OpenAI's shape:
+ * https://developers.openai.com/api/docs/guides/ip-addresses), end to end with a fake document
+ * server on loopback (`network.rangeSources`, http allowed for loopback hosts): addresses in a
+ * document are admitted; a failed download (500, redirect, oversized, malformed) keeps the last
+ * good list, also across a restart on the same data dir; a list that never loaded fails closed and
+ * says so; /healthz shows each list's count and age; SIGHUP swaps the lists without dropping a
+ * session.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";

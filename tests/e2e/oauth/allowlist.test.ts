@@ -1,9 +1,9 @@
 /**
- * The allow-list and the GitHub leg, end to end against the fake GitHub (REQUIREMENTS §4, §5
- * rules 11 and 15): who is admitted at sign-in (ids, logins pinned to ids, orgs, teams), what a
- * refused person sees, what the client receives, which GitHub scope is asked for, that removal
- * takes effect without a restart (org change, config change + SIGHUP, app revoked at GitHub),
- * and GitHub's quirks (200-with-error token responses, access_denied, REST headers, PKCE).
+ * The allow-list and the GitHub leg, end to end against the fake GitHub: who is admitted at sign-in
+ * (ids, logins pinned to ids, orgs, teams), what a refused person sees, what the client receives,
+ * which GitHub scope is asked for, that removal takes effect without a restart (org change, config
+ * change + SIGHUP, app revoked at GitHub), and GitHub's quirks (200-with-error token responses,
+ * access_denied, REST headers, PKCE).
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";

@@ -1,9 +1,10 @@
 /**
- * The authorization endpoint and consent (REQUIREMENTS §3.1, §3.2): the check order (client and
- * redirect URI errors shown, never redirected; later errors redirected with `state` and `iss`),
- * S256-only PKCE, `state`, `scope` and `resource` handling, the consent page and its CSRF
- * double-submit, `__Host-` cookies, the upstream state created only on Allow, Deny, the approval
- * cookie, the single-use callback, and the success redirect.
+ * The authorization endpoint and consent (RFC 6749 §4.1.2.1, RFC 7636, RFC 9207; the confused
+ * deputy: https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices):
+ * the check order (client and redirect URI errors shown, never redirected; later errors redirected
+ * with `state` and `iss`), S256-only PKCE, `state`, `scope` and `resource` handling, the consent
+ * page and its CSRF double-submit, `__Host-` cookies, the upstream state created only on Allow,
+ * Deny, the approval cookie, the single-use callback, and the success redirect.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, startProxy } from "../../helpers/proxy.ts";
@@ -35,7 +36,7 @@ const CLAUDE = "https://claude.ai/api/mcp/auth_callback";
 const CURSOR = "cursor://anysphere.cursor-mcp/oauth/callback";
 const LABEL = /\((?:[^)]*)(?:gives itself|supplied by|claims|cannot verify)(?:[^)]*)\)/;
 
-/** Asserts the cookie attributes of §3.2 rule 5 on every Set-Cookie of `seen`. */
+/** Asserts the cookie attributes (`__Host-`, Secure, HttpOnly, SameSite=Lax) of every Set-Cookie. */
 function assertCookies(seen: Seen): void {
   for (const header of seen.setCookies) {
     const [pair, ...attrs] = header.split(";").map((s) => s.trim());
@@ -260,7 +261,7 @@ Deno.test("authorize and consent", async (t) => {
           ["unsupported_response_type", "invalid_request"],
           "x",
         );
-        // It is checked before PKCE (§3.1 order).
+        // It is checked before PKCE.
         redirected(
           await browser().get(valid({ response_type: "token", code_challenge: undefined })),
           "unsupported_response_type",

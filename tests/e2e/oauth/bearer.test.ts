@@ -1,8 +1,11 @@
 /**
- * The resource-server check on every MCP request (REQUIREMENTS §1 rules 1–2, §5 rule 14, §4 rule
- * 19) and sessions bound to the user (§6.1 rule 6): the token comes only from
- * `Authorization: Bearer`, is one of ours, unexpired, unrevoked and for this endpoint; every 401
- * names the protected-resource metadata; another user's token never reaches a session.
+ * The resource-server check on every MCP request (RFC 6750 §2.1 and §3, RFC 8707 audience, RFC 9728
+ * §5.1 challenge; https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization) and
+ * sessions bound to the user
+ * (https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices): the
+ * token comes only from `Authorization: Bearer`, is one of ours, unexpired, unrevoked and for this
+ * endpoint; every 401 names the protected-resource metadata; another user's token never reaches a
+ * session.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";
@@ -108,7 +111,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
       assert.equal((await probe(A, `bearer ${alice.access_token}`)).status, 200);
     });
 
-    await t.step("a GitHub token is never accepted (§4 rule 19)", async () => {
+    await t.step("a GitHub token is never accepted (no token passthrough)", async () => {
       assert.ok(gh.issuedTokens.length > 0);
       for (const token of gh.issuedTokens) {
         assert.match(token, /^gho_/);
@@ -160,7 +163,7 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
     );
 
     await t.step(
-      "a token without the mcp scope is 403 insufficient_scope (§5 rule 15)",
+      "a token without the mcp scope is 403 insufficient_scope (RFC 6750 §3.1)",
       async () => {
         const narrow = await tc.login(pub, { scope: "offline_access" });
         assert.equal(narrow.scope, "offline_access");
@@ -172,8 +175,8 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
           params.resource_metadata,
           `${origin}/.well-known/oauth-protected-resource/mcp/a`,
         );
-        // The needed scope plus the granted ones (§5 rule 15), except offline_access, which
-        // never appears in a challenge (§1 rule 5): here that is exactly "mcp".
+        // The needed scope plus the granted ones, except offline_access, which never appears in
+        // a challenge: here that is exactly "mcp".
         assert.equal(params.scope, "mcp");
       },
     );
@@ -188,40 +191,43 @@ Deno.test("bearer checks and user-bound sessions at /mcp/<name>", async (t) => {
       headers: { authorization: `Bearer ${alice.access_token}` },
     });
     try {
-      await t.step("a session id with another user's token is 404 (§6.1 rule 6)", async () => {
-        const sessionId = aliceSession.sessionId()!;
-        assert.ok(sessionId);
-        const pidAlice = text(await aliceSession.client.callTool({ name: "pid", arguments: {} }));
-        const asBob = (method: string, body?: unknown) =>
-          inSession(A, bob.access_token, sessionId, method, body).then(readAnswer);
-        const call = await asBob("POST", {
-          jsonrpc: "2.0",
-          id: 7,
-          method: "tools/call",
-          params: { name: "pid", arguments: {} },
-        });
-        assert.equal(call.status, 404, call.text);
-        assert.ok(!call.text.includes(pidAlice), "nothing of Alice's child reached Bob");
-        assert.equal((await asBob("GET")).status, 404);
-        assert.equal((await asBob("DELETE")).status, 404);
-        // Bob's tries did not end or disturb Alice's session.
-        assert.equal(
-          text(await aliceSession.client.callTool({ name: "echo", arguments: { text: "mine" } })),
-          "mine",
-        );
-        // Bob's token itself is fine: the 404 was about the session.
-        await expectAccepted(A, bob.access_token);
-        // Alice's own token from another client is not her session either (user, client, server).
-        const otherClient = await tc.register("none");
-        const aliceElsewhere = await tc.login(otherClient);
-        const res = await inSession(A, aliceElsewhere.access_token, sessionId);
-        await res.body?.cancel();
-        assert.equal(res.status, 404);
-        // Nor is it a session of another server.
-        const onB = await inSession(B, alice.access_token, sessionId);
-        await onB.body?.cancel();
-        assert.equal(onB.status, 404);
-      });
+      await t.step(
+        "a session id with another user's token is 404 (session hijacking)",
+        async () => {
+          const sessionId = aliceSession.sessionId()!;
+          assert.ok(sessionId);
+          const pidAlice = text(await aliceSession.client.callTool({ name: "pid", arguments: {} }));
+          const asBob = (method: string, body?: unknown) =>
+            inSession(A, bob.access_token, sessionId, method, body).then(readAnswer);
+          const call = await asBob("POST", {
+            jsonrpc: "2.0",
+            id: 7,
+            method: "tools/call",
+            params: { name: "pid", arguments: {} },
+          });
+          assert.equal(call.status, 404, call.text);
+          assert.ok(!call.text.includes(pidAlice), "nothing of Alice's child reached Bob");
+          assert.equal((await asBob("GET")).status, 404);
+          assert.equal((await asBob("DELETE")).status, 404);
+          // Bob's tries did not end or disturb Alice's session.
+          assert.equal(
+            text(await aliceSession.client.callTool({ name: "echo", arguments: { text: "mine" } })),
+            "mine",
+          );
+          // Bob's token itself is fine: the 404 was about the session.
+          await expectAccepted(A, bob.access_token);
+          // Alice's own token from another client is not her session either (user, client, server).
+          const otherClient = await tc.register("none");
+          const aliceElsewhere = await tc.login(otherClient);
+          const res = await inSession(A, aliceElsewhere.access_token, sessionId);
+          await res.body?.cancel();
+          assert.equal(res.status, 404);
+          // Nor is it a session of another server.
+          const onB = await inSession(B, alice.access_token, sessionId);
+          await onB.body?.cancel();
+          assert.equal(onB.status, 404);
+        },
+      );
 
       await t.step(
         "per-user mode: one child per GitHub user, shared by their sessions",

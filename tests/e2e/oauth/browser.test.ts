@@ -1,9 +1,10 @@
 /**
- * The authorization flow in real headless Chromium (REQUIREMENTS §3.2): the consent page renders
- * with its Allow and Deny buttons, Allow goes through the fake GitHub and back to the client's
- * redirect URI with a code, Deny returns `access_denied`, and a page that frames the consent
- * URL is refused. The client's redirect URI is a closed loopback port: the code is read from the
- * navigation the browser recorded. Needs /usr/bin/chromium.
+ * The authorization flow in real headless Chromium (consent against the confused deputy:
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices): the
+ * consent page renders with its Allow and Deny buttons, Allow goes through the fake GitHub and back
+ * to the client's redirect URI with a code, Deny returns `access_denied`, and a page that frames
+ * the consent URL is refused. The client's redirect URI is a closed loopback port: the code is read
+ * from the navigation the browser recorded. Needs /usr/bin/chromium.
  */
 import assert from "node:assert/strict";
 import { launchBrowser, type Page } from "../../helpers/browser.ts";

@@ -1,5 +1,5 @@
 /**
- * Client kinds end to end (REQUIREMENTS §2, §5 rules 2 and 12): client ID metadata documents
+ * Client kinds end to end (RFC 7591, RFC 6749 §2.3.1, the CIMD draft): client ID metadata documents
  * (CIMD) through the SDK client and by hand, the CIMD error pages, pre-registered confidential
  * clients with `client_secret_post` and `client_secret_basic`, and a restart on the same data
  * directory (clients, grants, tokens and login pins survive).

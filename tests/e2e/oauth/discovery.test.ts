@@ -1,8 +1,9 @@
 /**
- * Discovery (REQUIREMENTS §1): the 401 challenge on every MCP endpoint, protected-resource
- * metadata (path-inserted and root), authorization-server metadata at the RFC 8414 and OpenID
- * paths, CORS preflights, and JSON-only answers (never HTML, never a redirect) on the
- * machine-to-machine endpoints.
+ * Discovery (RFC 9728, RFC 8414;
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization): the 401 challenge
+ * on every MCP endpoint, protected-resource metadata (path-inserted and root), authorization-server
+ * metadata at the RFC 8414 and OpenID paths, CORS preflights, and JSON-only answers (never HTML,
+ * never a redirect) on the machine-to-machine endpoints.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, startProxy } from "../../helpers/proxy.ts";
@@ -171,7 +172,7 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
     });
 
     await t.step(
-      "PRM at the path-inserted URL: resource is the MCP URL, exactly §1 rule 4",
+      "PRM at the path-inserted URL: resource is the MCP URL, exactly (RFC 9728 §3.3)",
       async () => {
         for (const server of ["fx", "fy"]) {
           const doc = await readJson(await fetch(prm(server), { redirect: "manual" }));
@@ -224,7 +225,7 @@ Deno.test("discovery: challenges, protected-resource and authorization-server me
       }
     });
 
-    await t.step("AS metadata at the RFC 8414 path has every field of §1 rule 6", async () => {
+    await t.step("AS metadata at the RFC 8414 path has every field the clients need", async () => {
       const doc = await readJson(
         await fetch(`${origin}/.well-known/oauth-authorization-server`, { redirect: "manual" }),
       );

@@ -1,5 +1,5 @@
 /**
- * Dynamic client registration (REQUIREMENTS §2, redirect policy §3.3): open `POST /register`,
+ * Dynamic client registration (RFC 7591; redirect policy: RFC 8252 §7.3): open `POST /register`,
  * 201 with the echoed metadata, secrets only for secret methods, the redirect-URI allow-list,
  * the size limits, cheap repeats, and registrations that survive a restart.
  */

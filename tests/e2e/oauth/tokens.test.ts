@@ -1,9 +1,10 @@
 /**
- * The token endpoint (REQUIREMENTS §5 rules 1–13, §2 rule 7): token responses, single-use codes
- * with the 30 s identical-request window, client authentication, refresh rotation with its grace
- * window, `/revoke`, no secret in any response or log, and a restart that loses nothing.
- * Codes are obtained by driving `/authorize` with the headless browser (PKCE S256 with a verifier
- * generated here), so every `/token` request carries exactly the parameters a test chooses.
+ * The token endpoint (RFC 6749 §4.1.3, §5, §10.5; RFC 7009; RFC 9700 §4.14.2): token responses,
+ * single-use codes with the 30 s identical-request window, client authentication, refresh rotation
+ * with its grace window, `/revoke`, no secret in any response or log, and a restart that loses
+ * nothing. Codes are obtained by driving `/authorize` with the headless browser (PKCE S256 with a
+ * verifier generated here), so every `/token` request carries exactly the parameters a test
+ * chooses.
  */
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
@@ -51,7 +52,7 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
     const tc = new TokenClient(origin);
     const pub = await tc.register("none");
 
-    await t.step("code exchange: the token response (§5 rules 1, 6, 8)", async () => {
+    await t.step("code exchange: the token response (RFC 6749 §5.1)", async () => {
       const grant = await tc.code(pub, { scope: "mcp" });
       const pair = expectTokens(await tc.exchange(pub, grant));
       // A refresh token although offline_access was not requested (Claude never asks for it).
@@ -103,7 +104,7 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
       });
       assert.equal(json.status, 400);
       assert.equal((await json.json()).error, "invalid_request");
-      // Other methods: JSON too, never HTML or a redirect (§1 rule 10).
+      // Other methods: JSON too, never HTML or a redirect.
       for (const path of ["/token", "/revoke"]) {
         const get = await fetch(`${origin}${path}`, { redirect: "manual" });
         assert.equal(get.status, 405);
@@ -300,7 +301,7 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
           401,
         );
       }
-      // Unknown client id: 401 invalid_client, so that clients register again (§2 rule 7).
+      // Unknown client id: 401 invalid_client (RFC 6749 §5.2), so that clients register again.
       const ghost: TestClient = { ...pub, id: "mop_client_doesnotexist0000000000" };
       const grant = await tc.code(pub);
       expectError(await tc.exchange(ghost, grant), "invalid_client", 401);
@@ -464,7 +465,7 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
       }
     });
 
-    await t.step("no secret in any response or log (§4 rule 19, §5 rule 1)", async () => {
+    await t.step("no secret in any response or log", async () => {
       await proxy!.stop();
       const s = tc.secrets;
       // The checks below must have material to check.
@@ -578,7 +579,7 @@ Deno.test("restart: clients, tokens and grants survive; store-kept windows", asy
     // While it is down, 61 s pass for the two refresh chains, the code's 5 minutes run out and
     // one client is deleted.
     await withStore(dir, async (kv) => {
-      // The store holds hashes only (§5 rule 1): no token, code, secret or verifier in clear.
+      // The store holds hashes only: no token, code, secret or verifier in clear.
       const s = tc.secrets;
       const clear = [
         ...s.accessTokens,
