@@ -4,7 +4,8 @@
  */
 import type { Config } from "../config/schema.ts";
 import { type Io, shellWord } from "./common.ts";
-import type { InitAnswers } from "./init.ts";
+import type { InitAnswers } from "./init-answers.ts";
+import { TUNNELS, tunnelSteps } from "./init-tunnels.ts";
 
 const q = (value: unknown) => JSON.stringify(value);
 
@@ -74,6 +75,33 @@ export function renderConfig(a: InitAnswers): string {
     `    },`,
     `  },`,
     ``,
+    ...networkSection(a),
+    `}`,
+    ``,
+  ].join("\n");
+}
+
+/** The `network` section: the tunnel's preset, or all of it commented out. */
+function networkSection(a: InitAnswers): string[] {
+  const allow = [
+    `Only these sources may call /mcp, /token, /register and /revoke: "openai" (ChatGPT's`,
+    `published ranges, downloaded), "anthropic" (Claude's), and CIDRs of your own`,
+    `networks for local clients such as Claude Code.`,
+  ];
+  const { preset, label } = TUNNELS[a.tunnel];
+  if (preset) {
+    return [
+      `  // The network edge (docs/tunnels.md).`,
+      `  "network": {`,
+      `    // The proxy is behind ${label}: its header gives the real client address. The`,
+      `    // preset trusts loopback peers only: keep "listen" on 127.0.0.1.`,
+      `    "trustedProxies": ${q(preset)},`,
+      ...allow.map((line) => `    // ${line}`),
+      `    // "allow": ["openai", "anthropic"],`,
+      `  },`,
+    ];
+  }
+  return [
     `  // The network edge (docs/tunnels.md). Uncomment and adapt:`,
     `  // "network": {`,
     `  //   // Which tunnel the proxy is behind, so its header gives the real client address:`,
@@ -81,14 +109,32 @@ export function renderConfig(a: InitAnswers): string {
     `  //   // loopback peers only: keep "listen" on 127.0.0.1. Behind another reverse proxy,`,
     `  //   // list its addresses instead, e.g. ["10.0.0.5/32"].`,
     `  //   "trustedProxies": "tailscale",`,
-    `  //   // Only these sources may call /mcp, /token, /register and /revoke: "openai" (ChatGPT's`,
-    `  //   // published ranges, downloaded), "anthropic" (Claude's), and CIDRs of your own`,
-    `  //   // networks for local clients such as Claude Code.`,
+    ...allow.map((line) => `  //   // ${line}`),
     `  //   "allow": ["openai", "anthropic"],`,
     `  // },`,
-    `}`,
-    ``,
-  ].join("\n");
+  ];
+}
+
+/** What will be written, shown before "Write …? [Y/n]". */
+export function summary(a: InitAnswers, config: Config): string[] {
+  const auth = config.auth!;
+  const { preset, label } = TUNNELS[a.tunnel];
+  const server = config.servers[0];
+  return [
+    `Summary:`,
+    `  tunnel             ${label}${
+      preset ? ` (network.trustedProxies "${preset}")` : " (no network.trustedProxies)"
+    }`,
+    `  public URL         ${auth.publicUrl}`,
+    `  GitHub             ${auth.github.webUrl}, Client ID ${auth.github.clientId}`,
+    `  client secret      from the environment variable ${a.secretEnv}`,
+    `  who may sign in    ${a.users.join(", ")}`,
+    `  server             ${server.name}: ${
+      [server.command, ...server.args].map(shellWord).join(" ")
+    }`,
+    `  its URL            ${auth.publicUrl}/mcp/${server.name}`,
+    `  listen             ${a.listen}`,
+  ];
 }
 
 /** Where to create the OAuth App and exactly what to enter. */
@@ -119,8 +165,6 @@ export function printNextSteps(io: Io, a: InitAnswers, config: Config, target: s
     ? ""
     : `MCP_PROXY_CONFIG=${shellWord(target)} `;
   const width = Math.max(...config.servers.map((s) => s.name.length));
-  const { hostname, port } = config.listen;
-  const listen = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
   const lines = [
     `Wrote ${target}.`,
     ``,
@@ -137,10 +181,13 @@ export function printNextSteps(io: Io, a: InitAnswers, config: Config, target: s
     `     ${where}deno task check-config`,
     `     ${where}${a.secretEnv}=… deno task start`,
     ``,
-    `4. Point your tunnel at ${listen} so that ${auth.origin} reaches it (docs/tunnels.md).`,
+    ...tunnelSteps(a.tunnel, config.listen, auth.publicUrl).map((line, i) =>
+      `${i === 0 ? "4. " : "   "}${line}`
+    ),
     ``,
-    `5. In ChatGPT (Settings, Apps & Connectors, Create) and Claude (Settings, Connectors, Add`,
-    `   custom connector), add each server with its URL:`,
+    `5. In ChatGPT, first turn on Developer mode (Settings, Apps & Connectors, Advanced`,
+    `   settings; it needs a paid plan), then Create. In Claude: Settings, Connectors, Add custom`,
+    `   connector. Add each server with its URL:`,
     ...config.servers.map((s) => `     ${s.name.padEnd(width)}  ${auth.publicUrl}/mcp/${s.name}`),
   ];
   for (const line of lines) io.out(line);

@@ -1,28 +1,53 @@
 /**
- * `main.ts init`: the setup wizard. Takes (or, on a terminal, asks for) the public URL, the GitHub
- * OAuth App's client id, the variable holding its secret, the allowed GitHub user and one server;
- * writes a commented starter config (never over an existing file) after running it through the
- * real config parser; then prints the GitHub OAuth App settings to enter and the URLs to paste
- * into ChatGPT and Claude.
+ * `main.ts init`: the setup wizard. Takes (or, on a terminal, asks for) the tunnel, the public
+ * URL, the GitHub OAuth App's client id, the variable holding its secret, the allowed GitHub user
+ * and one server; shows a summary; writes a commented starter config (never over an existing
+ * file) after running it through the real config parser; then prints the GitHub OAuth App
+ * settings to enter, the tunnel's commands and the URLs to paste into ChatGPT and Claude.
  */
 import { parseArgs } from "node:util";
-import { ConfigError } from "../config/check.ts";
-import { parseConfigText } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
-import type { Config } from "../config/schema.ts";
 import { type Io, notCapable } from "./common.ts";
-import { appSettings, printNextSteps, renderConfig } from "./init-output.ts";
+import {
+  canonicalPublicUrl,
+  DEFAULT_LISTEN,
+  DEFAULT_SECRET_ENV,
+  describe,
+  type Field,
+  fieldProblem,
+  FLAG,
+  type Given,
+  type InitAnswers,
+  placeholderAnswers,
+  splitList,
+  splitWords,
+  validate,
+} from "./init-answers.ts";
+import { appSettings, printNextSteps, summary } from "./init-output.ts";
+import {
+  guessTunnel,
+  parseTunnel,
+  type Tunnel,
+  TUNNEL_CHOICES,
+  tunnelMenu,
+  TUNNELS,
+} from "./init-tunnels.ts";
 
 export const INIT_USAGE = `Usage: main.ts init [options]
 
 Writes a commented starter config for login with GitHub and prints the GitHub OAuth App
 settings. Asks for what the options do not give when stdin is a terminal; otherwise the
-required options must all be given. Never overwrites a file.
+required options must all be given. On a terminal it shows a summary and asks before writing.
+Never overwrites a file.
 
 Options:
   -c, --config FILE             where to write (default ./config.json)
+      --tunnel NAME             tailscale, cloudflare, ngrok or none: sets
+                                network.trustedProxies (default: the tunnel whose
+                                domain the public URL is on, e.g. *.ts.net, else
+                                asked, or none without a terminal)
       --public-url URL          the https address your tunnel gives you (required)
-      --github-client-id ID     the GitHub OAuth App's client ID (required)
+      --github-client-id ID     the GitHub OAuth App's client ID, 20 characters (required)
       --github-secret-env VAR   the variable holding its client secret
                                 (default GITHUB_CLIENT_SECRET)
       --github-url URL          GitHub Enterprise Server, e.g. https://github.example.com
@@ -38,74 +63,27 @@ Options:
 Deno flags: --allow-read and --allow-write of the file to write
 ("deno task init" grants exactly that file).`;
 
-const DEFAULT_SECRET_ENV = "GITHUB_CLIENT_SECRET";
-const DEFAULT_LISTEN = "127.0.0.1:8080";
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Everything the starter config is made of. */
-export interface InitAnswers {
-  publicUrl: string;
-  clientId: string;
-  secretEnv: string;
-  users: string[];
-  server: string;
-  command: string;
-  args: string[];
-  listen: string;
-  /** GitHub Enterprise Server web URL; undefined for github.com. */
-  githubUrl?: string;
-}
-
-type Field = keyof InitAnswers;
-
-/** The option that sets each field, for messages. */
-const FLAG: Record<Field, string> = {
-  publicUrl: "--public-url URL",
-  clientId: "--github-client-id ID",
-  secretEnv: "--github-secret-env VAR",
-  users: "--allow-user LOGIN_OR_ID",
-  server: "--server NAME",
-  command: "--command CMD",
-  args: "--arg A",
-  listen: "--listen HOST:PORT",
-  githubUrl: "--github-url URL",
-};
-
-/** Stand-ins for the fields not being checked, so one field can be validated on its own. */
-const PLACEHOLDER: InitAnswers = {
-  publicUrl: "https://example.com",
-  clientId: "placeholder",
-  secretEnv: DEFAULT_SECRET_ENV,
-  users: ["octocat"],
-  server: "files",
-  command: "npx",
-  args: [],
-  listen: DEFAULT_LISTEN,
-};
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  tunnel: { type: "string" },
+  "public-url": { type: "string" },
+  "github-client-id": { type: "string" },
+  "github-secret-env": { type: "string" },
+  "github-url": { type: "string" },
+  "allow-user": { type: "string", multiple: true },
+  server: { type: "string" },
+  command: { type: "string" },
+  arg: { type: "string", multiple: true },
+  listen: { type: "string" },
+  yes: { type: "boolean", short: "y" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 /** Runs `init`; returns the exit code. */
 export async function runInit(args: string[], io: Io): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string", short: "c" },
-        "public-url": { type: "string" },
-        "github-client-id": { type: "string" },
-        "github-secret-env": { type: "string" },
-        "github-url": { type: "string" },
-        "allow-user": { type: "string", multiple: true },
-        server: { type: "string" },
-        command: { type: "string" },
-        arg: { type: "string", multiple: true },
-        listen: { type: "string" },
-        yes: { type: "boolean", short: "y" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: OPTIONS }));
   } catch (error) {
     io.err(`error: ${(error as Error).message}\n\n${INIT_USAGE}`);
     return 2;
@@ -115,23 +93,14 @@ export async function runInit(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const target = absolutePath(io.cwd, values.config ?? "./config.json");
-  const exists = await existing(target);
-  if (exists === "capable") {
-    io.err(
-      `error: init may not look at ${target}: run it as "deno run --allow-read=${target} ` +
-        `--allow-write=${target} main.ts init …", or use "deno task init", which grants exactly that`,
-    );
-    return 2;
-  }
-  if (exists) {
-    io.err(
-      `error: ${target} already exists; init never overwrites a file. ` +
-        `Check it with "deno task check-config", or pass --config NEW_FILE to write another one.`,
-    );
-    return 2;
-  }
+  const refused = await refuseTarget(target, io);
+  if (refused) return refused;
 
-  const given: Partial<Record<Field, string | string[]>> = {
+  const given: Given = {
+    // A public URL on a tunnel's own domain (*.ts.net) tells the tunnel.
+    tunnel: values.tunnel === undefined
+      ? guessTunnel(values["public-url"])
+      : canonicalTunnel(values.tunnel),
     publicUrl: values["public-url"],
     clientId: values["github-client-id"],
     secretEnv: values["github-secret-env"],
@@ -155,15 +124,46 @@ export async function runInit(args: string[], io: Io): Promise<number> {
   }
   const { text, config } = checked;
   if (io.interactive && !values.yes) {
+    for (const line of summary(answers, config)) io.out(line);
+    io.out("");
     const sure = io.ask(`Write ${target}? [Y/n]`);
     if (sure === null || /^n/i.test(sure.trim())) {
       io.err("Nothing written.");
       return 1;
     }
   }
+  const written = await writeNew(target, text, io);
+  if (written !== 0) return written;
+  printNextSteps(io, answers, config, target);
+  return 0;
+}
+
+/** Exit code 2 with the reason when `target` may not be written (something there, no flags). */
+async function refuseTarget(target: string, io: Io): Promise<number | undefined> {
+  const exists = await existing(target);
+  if (exists === "capable") {
+    io.err(
+      `error: init may not look at ${target}: run it as "deno run --allow-read=${target} ` +
+        `--allow-write=${target} main.ts init …", or use "deno task init", which grants exactly that`,
+    );
+    return 2;
+  }
+  if (exists) {
+    io.err(
+      `error: ${target} already exists; init never overwrites a file. ` +
+        `Check it with "deno task check-config", or pass --config NEW_FILE to write another one.`,
+    );
+    return 2;
+  }
+  return undefined;
+}
+
+/** Creates `target` with `text`, only if nothing is there; the exit code. */
+async function writeNew(target: string, text: string, io: Io): Promise<number> {
   try {
     // createNew: the file is created only if nothing is there, atomically.
     await Deno.writeTextFile(target, text, { createNew: true });
+    return 0;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
       io.err(`error: ${target} appeared meanwhile; init never overwrites a file. Nothing written.`);
@@ -183,8 +183,6 @@ export async function runInit(args: string[], io: Io): Promise<number> {
     io.err(`error: cannot write ${target}: ${why}`);
     return 1;
   }
-  printNextSteps(io, answers, config, target);
-  return 0;
 }
 
 /** Whether something is at `path`; "capable" when the permission flags do not allow looking. */
@@ -200,8 +198,14 @@ async function existing(path: string): Promise<boolean | "capable"> {
   }
 }
 
+/** "Tailscale", "2" → "tailscale"; anything else is kept, for its check to name. */
+function canonicalTunnel(text: string): string {
+  const tunnel = parseTunnel(text);
+  return typeof tunnel === "string" ? tunnel : text;
+}
+
 /** Without a terminal: every required value must come from a flag. */
-function fromFlags(given: Partial<Record<Field, string | string[]>>, io: Io): InitAnswers | 2 {
+function fromFlags(given: Given, io: Io): InitAnswers | 2 {
   const required: Field[] = ["publicUrl", "clientId", "users", "server", "command"];
   const missing = required.filter((f) => given[f] === undefined || given[f]!.length === 0);
   if (missing.length) {
@@ -214,15 +218,17 @@ function fromFlags(given: Partial<Record<Field, string | string[]>>, io: Io): In
     );
     return 2;
   }
-  const secretEnv = (given.secretEnv as string | undefined) ?? DEFAULT_SECRET_ENV;
-  if (!ENV_NAME.test(secretEnv)) {
-    io.err(`error: --github-secret-env: ${envNameProblem(secretEnv)}`);
+  const tunnel = (given.tunnel as string | undefined) ?? "none";
+  const problem = fieldProblem("tunnel", tunnel as Tunnel);
+  if (problem) {
+    io.err(`error: --tunnel: ${problem}`);
     return 2;
   }
   return {
+    tunnel: tunnel as Tunnel,
     publicUrl: given.publicUrl as string,
     clientId: given.clientId as string,
-    secretEnv,
+    secretEnv: (given.secretEnv as string | undefined) ?? DEFAULT_SECRET_ENV,
     users: given.users as string[],
     server: given.server as string,
     command: given.command as string,
@@ -232,43 +238,35 @@ function fromFlags(given: Partial<Record<Field, string | string[]>>, io: Io): In
   };
 }
 
-/** On a terminal: asks for each value no flag gave (or a flag gave wrong), checking each answer. */
-function askMissing(
-  given: Partial<Record<Field, string | string[]>>,
-  options: { io: Io; target: string; yes: boolean },
-): InitAnswers | 2 {
-  const { io, yes } = options;
-  const answers: InitAnswers = { ...PLACEHOLDER, githubUrl: undefined };
-  io.out(`mcp-oauth-proxy init: writes ${options.target} (an existing file is never replaced).`);
-  io.out("");
+interface SettleOptions<T> {
+  parse?: (text: string) => T | { problem: string };
+  fallback?: T;
+  help?: () => string[];
+}
+
+/** Asks on a terminal for each value no flag gave (or a flag gave wrong), checking each answer. */
+class Questions {
+  readonly answers: InitAnswers = placeholderAnswers();
+
+  constructor(private io: Io, private given: Given, private yes: boolean) {}
 
   /**
    * Takes the option's value if it is valid, the default with --yes, else asks until an answer
    * is valid (five tries). False when the input ended.
    */
-  const settle = <F extends Field>(
+  settle<F extends Field>(
     field: F,
     question: string,
-    options: {
-      parse?: (text: string) => InitAnswers[F] | { problem: string };
-      fallback?: InitAnswers[F];
-      help?: () => string[];
-    } = {},
-  ): boolean => {
+    options: SettleOptions<InitAnswers[F]> = {},
+  ): boolean {
+    const { io } = this;
     const { fallback } = options;
-    const parse = options.parse ?? ((text: string) => text as InitAnswers[F]);
-    const flag = given[field] as InitAnswers[F] | undefined;
+    const flag = this.given[field] as InitAnswers[F] | undefined;
     if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
-      const problem = check(field, flag);
-      if (!problem) {
-        answers[field] = flag;
-        return true;
-      }
+      const problem = fieldProblem(field, flag);
+      if (!problem) return this.#set(field, flag);
       io.err(`${FLAG[field].split(" ")[0]}: ${problem}`);
-    } else if (fallback !== undefined && yes) {
-      answers[field] = fallback;
-      return true;
-    }
+    } else if (fallback !== undefined && this.yes) return this.#set(field, fallback);
     for (const line of options.help?.() ?? []) io.out(line);
     // A default is shown in brackets (an empty one is not shown).
     const shown = fallback === undefined || (Array.isArray(fallback) && fallback.length === 0)
@@ -278,52 +276,64 @@ function askMissing(
       const reply = io.ask(shown);
       if (reply === null) return false;
       const text = reply.trim();
-      if (text === "" && fallback !== undefined) {
-        answers[field] = fallback;
-        return true;
-      }
+      if (text === "" && fallback !== undefined) return this.#set(field, fallback);
       if (text === "") {
         io.err("  An answer is needed.");
         continue;
       }
-      const value = parse(text);
-      const problem = isProblem(value) ? value.problem : check(field, value);
-      if (!problem) {
-        answers[field] = value as InitAnswers[F];
-        return true;
-      }
+      const value = options.parse ? options.parse(text) : text as InitAnswers[F];
+      const problem = isProblem(value) ? value.problem : fieldProblem(field, value);
+      if (!problem) return this.#set(field, value as InitAnswers[F]);
       io.err(`  ${problem}`);
     }
     return false;
-  };
-  const ok = settle("publicUrl", "Public URL:", {
-    help: () => [
-      "The public URL is the https address your tunnel gives you (docs/tunnels.md),",
-      "e.g. https://pi.tail1234.ts.net for Tailscale Funnel.",
-    ],
+  }
+
+  #set<F extends Field>(field: F, value: InitAnswers[F]): true {
+    this.answers[field] = value;
+    return true;
+  }
+}
+
+/** On a terminal: the eight questions, each skipped when its option gave a valid value. */
+function askMissing(
+  given: Given,
+  options: { io: Io; target: string; yes: boolean },
+): InitAnswers | 2 {
+  const { io } = options;
+  const q = new Questions(io, given, options.yes);
+  const a = q.answers;
+  io.out(`mcp-oauth-proxy init: writes ${options.target} (an existing file is never replaced).`);
+  io.out("");
+  const ok = q.settle("tunnel", `Tunnel (1-${TUNNEL_CHOICES.length} or its name)`, {
+    parse: parseTunnel,
+    // Tailscale Funnel, the simplest; none/other when the public URL is some other host.
+    fallback: given.publicUrl === undefined ? "tailscale" : "none",
+    help: tunnelMenu,
   }) &&
-    (given.githubUrl === undefined || settle("githubUrl", "GitHub Enterprise Server URL:")) &&
-    settle("clientId", "GitHub OAuth App Client ID:", {
+    q.settle("publicUrl", "Public URL:", { help: () => ["", ...TUNNELS[a.tunnel].urlHelp] }) &&
+    (given.githubUrl === undefined || q.settle("githubUrl", "GitHub Enterprise Server URL:")) &&
+    q.settle("clientId", "GitHub OAuth App Client ID:", {
       help: () => [
         "",
-        ...appSettings({ ...answers, publicUrl: canonicalPublicUrl(answers.publicUrl) }),
-        "Then copy its Client ID here.",
+        ...appSettings({ ...a, publicUrl: canonicalPublicUrl(a.publicUrl) }),
+        "Then copy its Client ID here (20 characters, e.g. Ov23liAbCdEfGh123456).",
       ],
     }) &&
-    settle("secretEnv", "Environment variable that will hold its client secret", {
+    q.settle("secretEnv", "Environment variable that will hold its client secret", {
       fallback: DEFAULT_SECRET_ENV,
       help: () => ["", "The client secret never goes into the config file, only the environment."],
     }) &&
-    settle(
+    q.settle(
       "users",
       "GitHub user allowed to sign in (login or numeric id; several: separate with commas):",
       { parse: splitList, help: () => [""] },
     ) &&
-    settle("server", "Server name (lower-case; its URL ends in /mcp/<name>), e.g. files:", {
+    q.settle("server", "Server name (lower-case; its URL ends in /mcp/<name>), e.g. files:", {
       help: () => ["", "One stdio MCP server to start with (add more to mcpServers later)."],
     }) &&
-    settle("command", "Command that starts it (e.g. npx, uvx, node):") &&
-    settle(
+    q.settle("command", "Command that starts it (e.g. npx, uvx, node):") &&
+    q.settle(
       "args",
       "Its arguments, separated by spaces (quote one that contains spaces), empty for none:",
       {
@@ -336,125 +346,18 @@ function askMissing(
     return 2;
   }
   if (given.listen !== undefined) {
-    const problem = check("listen", given.listen as string);
+    const problem = fieldProblem("listen", given.listen as string);
     if (problem) {
       io.err(`error: --listen: ${problem}`);
       return 2;
     }
-    answers.listen = given.listen as string;
+    a.listen = given.listen as string;
   }
   io.out("");
-  return answers;
+  return a;
 }
 
 function isProblem(value: unknown): value is { problem: string } {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
     "problem" in value;
-}
-
-/** The problem with one field's value, checked by the real parser (others are placeholders). */
-function check<F extends Field>(field: F, value: InitAnswers[F]): string | undefined {
-  if (field === "secretEnv") {
-    return ENV_NAME.test(value as string) ? undefined : envNameProblem(value as string);
-  }
-  const candidate = { ...PLACEHOLDER, [field]: value };
-  const result = validate(candidate, "/config.json");
-  return "problems" in result ? result.problems.join("; ") : undefined;
-}
-
-function envNameProblem(name: string): string {
-  return `"${name}" is not a variable name (letters, digits and _, not starting with a digit)`;
-}
-
-/** Renders the starter config and parses it with the real parser, as `serve` would. */
-function validate(
-  answers: InitAnswers,
-  target: string,
-): { text: string; config: Config } | { problems: string[] } {
-  const parse = (text: string) =>
-    parseConfigText(text, {
-      source: target,
-      // The secret is set only when the proxy starts: treat its variable as set.
-      env: (name) => name === answers.secretEnv ? "set-when-the-proxy-starts" : undefined,
-    }).config;
-  try {
-    let text = renderConfig(answers);
-    let config = parse(text);
-    // Write the canonical public URL (no trailing slash, lower-case host), as it is advertised.
-    const canonical = config.auth?.publicUrl;
-    if (canonical && canonical !== answers.publicUrl) {
-      text = renderConfig({ ...answers, publicUrl: canonical });
-      config = parse(text);
-    }
-    return { text, config };
-  } catch (error) {
-    if (error instanceof ConfigError) return { problems: error.problems };
-    throw error;
-  }
-}
-
-/** Adds the option that sets each key to the problems, for the non-interactive error. */
-function describe(problems: string[]): string {
-  const byKey: [string, Field][] = [
-    ["publicUrl", "publicUrl"],
-    ["github.clientId", "clientId"],
-    ["github.webUrl", "githubUrl"],
-    ["github.apiUrl", "githubUrl"],
-    ["allow", "users"],
-    ["listen", "listen"],
-  ];
-  return problems.map((p) => {
-    let field = byKey.find(([key]) => p.startsWith(key))?.[1];
-    if (!field && p.startsWith("mcpServers")) {
-      field = /\.args\b/.test(p) ? "args" : /\.command\b/.test(p) ? "command" : "server";
-    }
-    return field ? `${p} (${FLAG[field].split(" ")[0]})` : p;
-  }).join("\n  ");
-}
-
-function canonicalPublicUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    return url.origin + url.pathname.replace(/\/+$/, "");
-  } catch {
-    return text;
-  }
-}
-
-/** "a, b c" → ["a", "b", "c"] */
-function splitList(text: string): string[] {
-  return text.split(/[\s,]+/).filter(Boolean);
-}
-
-/** Splits a line into words as a shell would for plain quoting; null for an unclosed quote. */
-export function splitWords(line: string): string[] | null {
-  const words: string[] = [];
-  let word = "";
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === "\\" && quote === '"' && (line[i + 1] === '"' || line[i + 1] === "\\")) {
-        word += line[++i];
-      } else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = "";
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) return null;
-  if (inWord) words.push(word);
-  return words;
 }

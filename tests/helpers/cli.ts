@@ -3,6 +3,7 @@
  * each one documents: `init` with read and write of its folder (as `deno task init`), `check`,
  * `clients` and `grants` with what their `--print-flags` prints (as the `deno task` wrappers).
  */
+import { shellWord } from "../../lib/cli/common.ts";
 import { ROOT } from "./proxy.ts";
 
 export interface CliResult {
@@ -102,4 +103,106 @@ export function tableRows(stdout: string): { headers: string[]; rows: string[][]
   const cut = (line: string) =>
     starts.map((s, i) => line.slice(s, i + 1 < starts.length ? starts[i + 1] : undefined).trim());
   return { headers: cut(header), rows: lines.slice(1).map(cut) };
+}
+
+/** One question a terminal session expects, and the answer typed (null: Ctrl-D, end of input). */
+export type Exchange = [question: string, answer: string | null];
+
+/**
+ * Runs `deno run <flags> main.ts <args>` on a pseudo-terminal (util-linux `script`), so that
+ * stdin is a terminal and `prompt()` asks, as for a person. Each question must be asked in turn
+ * (the prompt is on screen and the process waits) before its answer is typed; a question not in
+ * the dialogue, or the process ending early, fails with the transcript. The transcript (stdout
+ * and stderr together, as on a screen, with the typed answers echoed) is `stdout`.
+ */
+export async function runOnTerminal(
+  flags: string[],
+  args: string[],
+  dialogue: Exchange[],
+  options: { cwd: string },
+): Promise<CliResult> {
+  const started = performance.now();
+  const line = [Deno.execPath(), "run", ...flags, `${ROOT}/main.ts`, ...args].map(shellWord);
+  const child = new Deno.Command("script", {
+    args: ["--quiet", "--return", "--command", line.join(" "), "/dev/null"],
+    cwd: options.cwd,
+    // A dumb terminal: prompt() then prints plain text, without cursor movements.
+    env: cliEnv({ TERM: "dumb", SHELL: "/bin/sh" }),
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const screen = new Screen(child.stdout.getReader());
+  const keys = child.stdin.getWriter();
+  try {
+    for (const [question, answer] of dialogue) {
+      await screen.waitForPrompt(question);
+      await keys.write(new TextEncoder().encode(answer === null ? "\x04" : `${answer}\r`));
+    }
+    await screen.waitForEnd();
+  } catch (error) {
+    child.kill();
+    throw error;
+  } finally {
+    await keys.close().catch(() => {});
+  }
+  const { code } = await child.status;
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  return { code, stdout: screen.text, stderr, ms: performance.now() - started };
+}
+
+/** What a terminal shows, read as it arrives. */
+class Screen {
+  text = "";
+  #seen = 0;
+  #decoder = new TextDecoder();
+
+  constructor(private reader: ReadableStreamDefaultReader<Uint8Array>) {}
+
+  /** Reads until `question` is the open prompt; fails on another prompt or the end. */
+  async waitForPrompt(question: string): Promise<void> {
+    while (true) {
+      const open = this.#openPrompt();
+      if (open !== undefined) {
+        if (open !== question) {
+          throw new Error(
+            `asked ${JSON.stringify(open)}, expected ${JSON.stringify(question)}:\n${this.text}`,
+          );
+        }
+        this.#seen = this.text.length;
+        return;
+      }
+      if (!await this.#read()) {
+        throw new Error(`ended before asking ${JSON.stringify(question)}:\n${this.text}`);
+      }
+    }
+  }
+
+  /** Reads to the end; fails if another question is asked. */
+  async waitForEnd(): Promise<void> {
+    while (await this.#read()) {
+      const open = this.#openPrompt();
+      if (open !== undefined) {
+        throw new Error(`asked ${JSON.stringify(open)} after the last answer:\n${this.text}`);
+      }
+    }
+  }
+
+  /**
+   * The question waiting for an answer: the unanswered last line ending in ": " or "] " (prompt()
+   * writes the question and a space in one write, and lines end in a newline).
+   */
+  #openPrompt(): string | undefined {
+    const fresh = this.text.slice(this.#seen);
+    const last = fresh.slice(fresh.lastIndexOf("\n") + 1);
+    return /[:\]] $/.test(last) ? last.slice(0, -1) : undefined;
+  }
+
+  async #read(): Promise<boolean> {
+    const { value, done } = await this.reader.read();
+    if (done) return false;
+    this.text += this.#decoder.decode(value, { stream: true }).replaceAll("\r", "");
+    return true;
+  }
 }
