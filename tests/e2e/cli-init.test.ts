@@ -4,7 +4,7 @@
  * commands are exact; an existing file is never touched; without a terminal, missing values exit
  * 2 listing the options. On a terminal (a real pseudo-terminal), it asks the eight questions a
  * person answers, re-asks bad answers, shows a summary and confirms. The process runs with the
- * flags of `deno task init` (read and write of its folder).
+ * flags `deno task init` derives (read and write of the file it writes).
  */
 import assert from "node:assert/strict";
 import { parseConfigText } from "../../lib/config/load.ts";

@@ -47,7 +47,7 @@ async function configs(listen = "127.0.0.1:0") {
     JSON.stringify({
       publicUrl: "https://pi.example.ts.net",
       dataDir: "data",
-      github: { clientId: "Ov23liTaskTest001", clientSecret: "${GITHUB_CLIENT_SECRET}" },
+      github: { clientId: "Ov23liTaskTestAbc001", clientSecret: "${GITHUB_CLIENT_SECRET}" },
       allow: { users: ["octocat"] },
       mcpServers: { files: { command: "npx", args: ["-y", "files"] } },
     }),
@@ -239,7 +239,7 @@ Deno.test("check-config, clients, grants and init honour --config through deno t
       "--public-url",
       "https://pi.example.ts.net",
       "--github-client-id",
-      "Ov23liTaskTest001",
+      "Ov23liTaskTestAbc001",
       "--allow-user",
       "octocat",
       "--server",
@@ -248,7 +248,7 @@ Deno.test("check-config, clients, grants and init honour --config through deno t
       "npx",
     ]);
     assert.equal(init.code, 0, init.stderr);
-    assert.match(await Deno.readTextFile(target), /"Ov23liTaskTest001"/);
+    assert.match(await Deno.readTextFile(target), /"Ov23liTaskTestAbc001"/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
