@@ -5,6 +5,7 @@
  *   deno run --allow-read --allow-env main.ts permissions [--config FILE]
  */
 import { parseArgs } from "./lib/args.ts";
+import { coalesce } from "./lib/coalesce.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
@@ -127,7 +128,8 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGHUP", () => {
+  // Reloads never overlap: a SIGHUP during a reload runs one more after it (the last one wins).
+  const reload = coalesce(() =>
     loadConfig(where.path, {
       explicit: where.explicit,
       env: (name) => Deno.env.get(name),
@@ -136,8 +138,9 @@ export async function main(args: string[]): Promise<number> {
     }).then((next) => proxy?.reload(next)).catch((error) => {
       const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
       console.error(`config reload failed, keeping the running config: ${problems}`);
-    });
-  });
+    })
+  );
+  Deno.addSignalListener("SIGHUP", reload);
   try {
     proxy = await startProxy(loaded);
   } catch (error) {

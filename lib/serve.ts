@@ -109,10 +109,12 @@ export async function startProxy(
     stopping ??= (async () => {
       log.info("shutting down");
       const closed = server.shutdown();
+      // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
+      const children = router.close();
       mcp.shutdown();
       edge.stop();
       clearInterval(control);
-      await router.close();
+      await children;
       await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
       store?.close();
     })();

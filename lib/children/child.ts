@@ -3,7 +3,8 @@
  * stdout framed as newline-delimited JSON, stdin writes serialised, stderr logged.
  */
 import type { Logger } from "../log.ts";
-import { CHILD_ENV_VARS, KILL_COMMAND } from "../config/permissions.ts";
+import { childEnvironment } from "./environment.ts";
+import { ORPHAN_GRACE_MS, type ProcessGroups } from "./group.ts";
 
 export interface ChildSpec {
   server: string;
@@ -31,37 +32,6 @@ export class SpawnError extends Error {
   }
 }
 
-const LC_VARS = [
-  "LC_ALL",
-  "LC_CTYPE",
-  "LC_NUMERIC",
-  "LC_TIME",
-  "LC_COLLATE",
-  "LC_MONETARY",
-  "LC_MESSAGES",
-  "LC_PAPER",
-  "LC_NAME",
-  "LC_ADDRESS",
-  "LC_TELEPHONE",
-  "LC_MEASUREMENT",
-  "LC_IDENTIFICATION",
-];
-
-/** The environment a child starts with: a few of the proxy's variables plus the server's own. */
-export function childEnvironment(serverEnv: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  const names = CHILD_ENV_VARS.flatMap((name) => name === "LC_*" ? LC_VARS : [name]);
-  for (const name of names) {
-    try {
-      const value = Deno.env.get(name);
-      if (value !== undefined) env[name] = value;
-    } catch {
-      // Not permitted: the child simply does not get it.
-    }
-  }
-  return { ...env, ...serverEnv };
-}
-
 let nextChildId = 1;
 const encoder = new TextEncoder();
 const STDERR_LINES_PER_SECOND = 20;
@@ -87,7 +57,9 @@ export class Child {
     readonly spec: ChildSpec,
     readonly process: Deno.ChildProcess,
     private readonly log: Logger,
+    private readonly groups: ProcessGroups,
   ) {
+    groups.add(process.pid);
     this.#writer = process.stdin.getWriter();
     // A write to a closed pipe rejects; the exit handler reports the real cause.
     this.#writer.closed.catch(() => {});
@@ -96,6 +68,9 @@ export class Child {
     this.exited = (async () => {
       const status = await process.status;
       this.#exited = true;
+      // A leader that died on its own (a crash, kill -9) leaves its group behind, and a
+      // grandchild may hold the pipes open: TERM the group now, KILL it after a grace period.
+      if (!this.#stopping) groups.orphaned(process.pid, this.label).catch(() => {});
       await Promise.allSettled([stdout, stderr]);
       return {
         code: status.signal ? null : status.code,
@@ -115,7 +90,7 @@ export class Child {
   }
 
   /** Starts the command in its own process group; throws SpawnError if it cannot start. */
-  static spawn(spec: ChildSpec, log: Logger): Child {
+  static spawn(spec: ChildSpec, log: Logger, groups: ProcessGroups): Child {
     let process: Deno.ChildProcess;
     try {
       process = new Deno.Command(spec.command, {
@@ -133,7 +108,7 @@ export class Child {
     } catch (error) {
       throw new SpawnError(describeSpawnError(spec, error));
     }
-    return new Child(spec, process, log);
+    return new Child(spec, process, log, groups);
   }
 
   /** Queues one line (a serialised JSON-RPC message) for the child's stdin. */
@@ -148,24 +123,34 @@ export class Child {
   }
 
   /** Ends the child and its process group: SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(reason: string, graceMs = 5000): Promise<ExitInfo> {
+  async stop(reason: string, graceMs = ORPHAN_GRACE_MS): Promise<ExitInfo> {
     if (!this.#stopping) {
       this.#stopping = true;
       this.#reason ??= reason;
       this.#writer.close().catch(() => {});
-      await signalGroup(this, "SIGTERM", this.log);
+      await this.#signal("SIGTERM");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const killed = await Promise.race([
         this.exited.then(() => false),
         new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), graceMs)),
       ]);
       clearTimeout(timer);
-      if (killed) await signalGroup(this, "SIGKILL", this.log);
+      if (killed) await this.#signal("SIGKILL");
     }
     const info = await this.exited;
     // The leader may exit on SIGTERM while a grandchild ignores it: make sure the group is gone.
-    await signalGroup(this, "SIGKILL", this.log, true);
+    await this.#signal("SIGKILL");
     return info;
+  }
+
+  /** Signals the whole process group; the child alone if the group cannot be signalled. */
+  async #signal(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    if (await this.groups.signal(this.pid, signal, this.label)) return;
+    try {
+      this.process.kill(signal);
+    } catch {
+      // Already exited.
+    }
   }
 
   get stopping(): boolean {
@@ -303,56 +288,4 @@ function describeSpawnError(spec: ChildSpec, error: unknown): string {
   return `cannot start "${spec.command}": ${
     error instanceof Error ? error.message : String(error)
   }`;
-}
-
-let runAll: boolean | undefined;
-
-/** Signals the child's whole process group; falls back to the child alone if that fails. */
-async function signalGroup(
-  child: Child,
-  signal: "SIGTERM" | "SIGKILL",
-  log: Logger,
-  quiet = false,
-): Promise<void> {
-  const pid = child.pid;
-  runAll ??= Deno.permissions.querySync({ name: "run" }).state === "granted";
-  if (runAll) {
-    try {
-      Deno.kill(-pid, signal);
-    } catch {
-      // The group is already gone.
-    }
-    return;
-  }
-  try {
-    // `kill -s TERM -- -PGID` signals every process in the group (POSIX kill(1)).
-    await new Deno.Command(KILL_COMMAND, {
-      args: ["-s", signal.slice(3), "--", `-${pid}`],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      clearEnv: true,
-      env: { PATH: safePath() },
-    }).output();
-  } catch (error) {
-    if (!quiet) {
-      log.warn("cannot signal the child's process group; signalling the child only", {
-        child: child.label,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-    try {
-      child.process.kill(signal);
-    } catch {
-      // Already exited.
-    }
-  }
-}
-
-function safePath(): string {
-  try {
-    return Deno.env.get("PATH") ?? "/usr/bin:/bin";
-  } catch {
-    return "/usr/bin:/bin";
-  }
 }

@@ -4,6 +4,7 @@
  */
 import type { Logger } from "../log.ts";
 import { Child, type ChildSpec, type ExitInfo, SpawnError } from "./child.ts";
+import { ProcessGroups } from "./group.ts";
 
 export type BackendState = "stopped" | "starting" | "ready" | "restarting" | "unavailable";
 
@@ -43,6 +44,15 @@ export interface SupervisorOptions {
   crashLimit?: number;
   crashWindowMs?: number;
   log: Logger;
+  /** Where spawned process groups are tracked (one per proxy, for the shutdown sweep). */
+  groups?: ProcessGroups;
+  /**
+   * Asked before every child start, the timer-driven restarts included: throws
+   * UnavailableError when the child limits leave no room.
+   */
+  admit?: () => void;
+  /** First "still starting" log line after this long, then at doubling intervals. */
+  slowStartMs?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -57,6 +67,7 @@ export interface SupervisorEvents {
 }
 
 const CAPABILITIES_OFFERED = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
+const SLOW_START_MS = 5000;
 
 /** One supervised child slot: at most one child at a time, restarted on failure. */
 export class Supervisor {
@@ -72,11 +83,20 @@ export class Supervisor {
   #starting: Promise<void> | null = null;
   #restartPending = false;
   #closed = false;
+  #startedAt = 0;
   readonly #now: () => number;
+  readonly #groups: ProcessGroups;
 
   constructor(readonly options: SupervisorOptions, private readonly events: SupervisorEvents) {
     this.#now = options.now ?? Date.now;
+    this.#groups = options.groups ?? new ProcessGroups(options.log);
     this.lastActivity = this.#now();
+  }
+
+  /** How long the current child has been starting, in whole seconds; null when not starting. */
+  get startingSeconds(): number | null {
+    if (this.state !== "starting") return null;
+    return Math.floor((this.#now() - this.#startedAt) / 1000);
   }
 
   get label(): string {
@@ -97,7 +117,10 @@ export class Supervisor {
           wait,
         );
       }
-      if (this.state === "stopped") this.#starting = this.#start(false);
+      if (this.state === "stopped") {
+        this.options.admit?.();
+        this.#starting = this.#start(false);
+      }
       if (this.#starting) {
         await this.#starting;
         continue;
@@ -139,10 +162,11 @@ export class Supervisor {
 
   async #start(restarted: boolean): Promise<void> {
     this.state = "starting";
+    this.#startedAt = this.#now();
     const { spec, log } = this.options;
     let child: Child;
     try {
-      child = Child.spawn(spec, log);
+      child = Child.spawn(spec, log, this.#groups);
     } catch (error) {
       this.state = "stopped";
       this.#starting = null;
@@ -152,6 +176,33 @@ export class Supervisor {
     }
     this.child = child;
     log.info("child started", { child: child.label, pid: child.pid, command: spec.command });
+    const watch = this.#watchSlowStart(child);
+    const result = await this.#initialize(child).finally(() => clearTimeout(watch()));
+    this.#starting = null;
+    if (result instanceof Error) {
+      this.lastError = result.message;
+      if (this.child === child && !child.stopping) child.stop(result.message).catch(() => {});
+      throw result;
+    }
+    if (this.child !== child || this.#closed) {
+      throw new StartError("the child was stopped during start-up");
+    }
+    child.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+    this.initResult = result;
+    this.state = "ready";
+    this.lastActivity = this.#now();
+    log.info("child ready", {
+      child: child.label,
+      server_name: result.serverInfo.name,
+      protocol: result.protocolVersion,
+      seconds: Math.round((this.#now() - this.#startedAt) / 100) / 10,
+    });
+    this.events.onReady(restarted);
+  }
+
+  /** Sends the proxy's own `initialize`; resolves with the result, or the reason it failed. */
+  async #initialize(child: Child): Promise<InitializeResult | Error> {
+    const { spec } = this.options;
     let settle!: (result: InitializeResult | Error) => void;
     const answered = new Promise<InitializeResult | Error>((resolve) => settle = resolve);
     const initId = `mop-init-${child.id}`;
@@ -181,12 +232,12 @@ export class Supervisor {
     const result = await Promise.race([
       answered,
       new Promise<Error>((resolve) => {
+        const seconds = Math.round(this.options.initTimeoutMs / 1000);
         timer = setTimeout(
           () =>
             resolve(
               new StartError(
-                `server "${spec.server}" did not answer initialize within ` +
-                  `${Math.round(this.options.initTimeoutMs / 1000)}s`,
+                `server "${spec.server}" did not answer initialize within ${seconds}s`,
               ),
             ),
           this.options.initTimeoutMs,
@@ -194,25 +245,30 @@ export class Supervisor {
       }),
     ]);
     clearTimeout(timer);
-    this.#starting = null;
-    if (result instanceof Error) {
-      this.lastError = result.message;
-      if (this.child === child && !child.stopping) child.stop(result.message).catch(() => {});
-      throw result;
-    }
-    if (this.child !== child || this.#closed) {
-      throw new StartError("the child was stopped during start-up");
-    }
-    child.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
-    this.initResult = result;
-    this.state = "ready";
-    this.lastActivity = this.#now();
-    log.info("child ready", {
-      child: child.label,
-      server_name: result.serverInfo.name,
-      protocol: result.protocolVersion,
-    });
-    this.events.onReady(restarted);
+    return result;
+  }
+
+  /**
+   * Logs "still starting" while the child has not answered `initialize`: first after
+   * `slowStartMs` (5 s), then each time the wait doubles. Returns the current timer's getter.
+   */
+  #watchSlowStart(child: Child): () => ReturnType<typeof setTimeout> {
+    const first = this.options.slowStartMs ?? SLOW_START_MS;
+    const hint = slowStartHint(this.options.spec.command);
+    let timer: ReturnType<typeof setTimeout>;
+    const arm = (delay: number) => {
+      timer = setTimeout(() => {
+        if (this.child !== child || this.state !== "starting") return;
+        const waited = this.#now() - this.#startedAt;
+        this.options.log.info(`still starting (${hint})`, {
+          child: child.label,
+          seconds: Math.round(waited / 1000),
+        });
+        arm(Math.max(first, waited));
+      }, delay);
+    };
+    arm(first);
+    return () => timer;
   }
 
   #onExit(child: Child, info: ExitInfo): void {
@@ -254,6 +310,17 @@ export class Supervisor {
     this.#retryTimer = setTimeout(() => {
       if (!this.#restartPending || this.#closed) return;
       this.#restartPending = false;
+      try {
+        this.options.admit?.();
+      } catch (error) {
+        // No room under the child limits: the next request starts it, within the limits.
+        this.state = "stopped";
+        this.options.log.warn("restart postponed until the next request", {
+          server: this.options.spec.server,
+          reason: (error as Error).message,
+        });
+        return;
+      }
       this.restarts++;
       this.#starting = this.#start(true).catch(() => {
         // #onExit has already scheduled the next attempt, or the spawn itself failed.
@@ -291,6 +358,23 @@ function parseInitializeResult(
     return new StartError(`server "${server}" sent a malformed initialize result`);
   }
   return result as InitializeResult;
+}
+
+/** Why a child may be slow to answer `initialize`, for the "still starting" log line. */
+export function slowStartHint(command: string): string {
+  const name = command.split(/[\\/]/).pop()!.replace(/\.(cmd|exe)$/i, "");
+  switch (name) {
+    case "npx":
+    case "pnpx":
+    case "bunx":
+    case "uvx":
+      return `${name} may be downloading the package on first use`;
+    case "docker":
+    case "podman":
+      return `${name} may be pulling the image`;
+    default:
+      return "no answer to initialize yet";
+  }
 }
 
 /** "server "x" exited (code 3): <last stderr line>" */

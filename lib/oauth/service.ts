@@ -64,6 +64,7 @@ export class OAuthService {
   readonly metrics: Metrics;
   /** GitHub token refreshes in flight per user: a refresh token works once. */
   readonly #refreshing = new Map<number, Promise<string | null>>();
+  #reloads = 0;
 
   private constructor(
     readonly auth: AuthConfig,
@@ -161,12 +162,19 @@ export class OAuthService {
     this.policy.forget();
   }
 
-  /** Swaps in a new allow-list (SIGHUP); cached decisions are dropped. */
-  async reloadAllowList(auth: AuthConfig): Promise<void> {
+  /**
+   * Swaps in a new allow-list (SIGHUP); cached decisions are dropped. Reloads may overlap
+   * (resolving logins asks GitHub): only the newest one swaps in. Returns false when a newer
+   * reload superseded this one.
+   */
+  async reloadAllowList(auth: AuthConfig): Promise<boolean> {
+    const generation = ++this.#reloads;
     const policy = this.#policy(auth);
     await policy.resolveLogins();
+    if (generation !== this.#reloads) return false;
     this.policy = policy;
     this.accessCache.clear();
+    return true;
   }
 
   /** The client behind a client_id; throws OAuthError(invalid_client) when there is none. */

@@ -69,6 +69,16 @@ interface Pending {
   deadline: number;
 }
 
+/** A downstream request not yet sent to the child. */
+interface Waiting {
+  session: Downstream;
+  message: Record<string, unknown>;
+  reply: Reply;
+}
+
+/** The answer to every call still open when the proxy stops. */
+export const SHUTTING_DOWN = "proxy shutting down";
+
 interface ServerRequest {
   session: Downstream;
   childId: JsonRpcId;
@@ -93,7 +103,9 @@ export class Mux {
   readonly sessions = new Set<Downstream>();
   #pending = new Map<number, Pending>();
   #serverRequests = new Map<string, ServerRequest>();
-  #queue: Array<() => void> = [];
+  #queue: Waiting[] = [];
+  #waiting = new Set<Waiting>();
+  #closing = false;
   #nextId = 1;
   #log: Logger;
 
@@ -120,30 +132,63 @@ export class Mux {
 
   /** Relays one downstream request to the child; the answer goes to `reply`. */
   request(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
+    const id = message.id as JsonRpcId;
+    if (this.#closing) {
+      reply.end(errorBody(id, ErrorCode.ConnectionClosed, SHUTTING_DOWN));
+      return;
+    }
     if (this.#pending.size >= this.options.maxInFlight) {
       if (this.#queue.length >= this.options.maxInFlight * 4) {
         reply.end(
-          errorBody(
-            message.id as JsonRpcId,
-            ErrorCode.InternalError,
-            "server busy: too many requests in flight",
-          ),
+          errorBody(id, ErrorCode.InternalError, "server busy: too many requests in flight"),
         );
         return;
       }
-      this.#queue.push(() => this.request(session, message, reply));
+      this.#queue.push({ session, message, reply });
       return;
     }
     const sup = this.supervisor;
     if (sup.state !== "ready") {
+      const waiting: Waiting = { session, message, reply };
+      this.#waiting.add(waiting);
       sup.ready().then(
-        () => this.#dispatch(session, message, reply),
-        (error) =>
-          reply.end(errorBody(message.id as JsonRpcId, ErrorCode.InternalError, error.message)),
+        () => {
+          if (this.#waiting.delete(waiting)) this.#dispatch(session, message, reply);
+        },
+        (error) => {
+          if (this.#waiting.delete(waiting)) {
+            reply.end(errorBody(id, ErrorCode.InternalError, error.message));
+          }
+        },
       );
       return;
     }
     this.#dispatch(session, message, reply);
+  }
+
+  /** Requests waiting for a turn (maxInFlight) or for the child to become ready. */
+  get queued(): number {
+    return this.#queue.length + this.#waiting.size;
+  }
+
+  /**
+   * The proxy is stopping: every call in flight, queued or waiting for the child gets a
+   * JSON-RPC error now (JSON-RPC 2.0 §5: every request gets a response), before the child stops.
+   */
+  shutdown(): void {
+    this.#closing = true;
+    const end = (waiting: Waiting) =>
+      waiting.reply.end(
+        errorBody(waiting.message.id as JsonRpcId, ErrorCode.ConnectionClosed, SHUTTING_DOWN),
+      );
+    for (const waiting of this.#queue.splice(0)) end(waiting);
+    for (const waiting of [...this.#waiting]) end(waiting);
+    this.#waiting.clear();
+    for (const pending of [...this.#pending.values()]) {
+      this.#finish(pending, "cancelled");
+      pending.reply.end(errorBody(pending.originalId, ErrorCode.ConnectionClosed, SHUTTING_DOWN));
+    }
+    this.#serverRequests.clear();
   }
 
   #dispatch(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
@@ -286,7 +331,7 @@ export class Mux {
       outcome,
     });
     const next = this.#queue.shift();
-    if (next) next();
+    if (next) this.request(next.session, next.message, next.reply);
   }
 
   #fromChild(message: Record<string, unknown>): void {

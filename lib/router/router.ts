@@ -5,6 +5,7 @@
 import type { Logger } from "../log.ts";
 import type { Limits, ServerConfig } from "../config/schema.ts";
 import { UnavailableError } from "../children/supervisor.ts";
+import { ProcessGroups } from "../children/group.ts";
 import { type Completion, type Downstream, Mux, type Reply } from "./mux.ts";
 import {
   errorBody,
@@ -52,8 +53,10 @@ export class Router {
   readonly servers = new Map<string, ServerEntry>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  readonly #groups: ProcessGroups;
 
   constructor(readonly options: RouterOptions) {
+    this.#groups = new ProcessGroups(options.log);
     for (const config of options.servers) {
       this.servers.set(config.name, { config, muxes: new Map() });
     }
@@ -64,7 +67,7 @@ export class Router {
     for (const entry of this.servers.values()) {
       if (entry.config.mode === "shared") {
         const mux = this.#mux(entry, "*", "shared");
-        this.#ready(mux, entry).catch(() => {
+        this.#ready(mux).catch(() => {
           // Logged by the supervisor; requests will retry.
         });
       }
@@ -98,7 +101,17 @@ export class Router {
     const key = this.routeKey(session);
     if (entry.config.mode === "per-session") this.#adoptSpare(entry, key, session.identity.key);
     const mux = this.#mux(entry, key, session.identity.key);
-    await this.#ready(mux, entry);
+    try {
+      await this.#ready(mux);
+    } catch (error) {
+      // A per-session slot belongs to this one session: a failed start must not leave it
+      // behind to be restarted for nobody.
+      if (entry.config.mode === "per-session" && entry.muxes.get(key) === mux) {
+        entry.muxes.delete(key);
+        await mux.close("initialize failed");
+      }
+      throw error;
+    }
     const init = mux.initResult!;
     const result: Record<string, unknown> = {
       protocolVersion: negotiateVersion(requestedVersion, supported),
@@ -120,7 +133,7 @@ export class Router {
     const entry = this.#entry(session);
     const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
     mux.sessions.add(session);
-    if (mux.supervisor.state !== "ready") await this.#ready(mux, entry);
+    if (mux.supervisor.state !== "ready") await this.#ready(mux);
   }
 
   /** Whether the session's child is ready without waiting (the fast path). */
@@ -207,13 +220,17 @@ export class Router {
   status(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [name, entry] of this.servers) {
-      const children = [...entry.muxes.values()].map((mux) => ({
-        state: publicState(mux.supervisor.state),
-        pid: mux.supervisor.child?.pid ?? null,
-        restarts: mux.supervisor.restarts,
-        sessions: mux.sessions.size,
-        inFlight: mux.inFlight,
-      }));
+      const children = [...entry.muxes.values()].map((mux) => {
+        const startingSeconds = mux.supervisor.startingSeconds;
+        return {
+          state: publicState(mux.supervisor.state),
+          ...(startingSeconds === null ? {} : { startingSeconds }),
+          pid: mux.supervisor.child?.pid ?? null,
+          restarts: mux.supervisor.restarts,
+          sessions: mux.sessions.size,
+          inFlight: mux.inFlight,
+        };
+      });
       out[name] = {
         mode: entry.config.mode,
         state: summaryState(children.map((c) => c.state)),
@@ -223,15 +240,19 @@ export class Router {
     return out;
   }
 
-  /** Stops every child (their whole process groups) and waits for them. */
+  /**
+   * Stops every child (their whole process groups) and waits for them. Open calls are answered
+   * with "proxy shutting down" at once, before the first await, so they reach their streams
+   * before those close; then every process group ever spawned that may still have members
+   * (a crashed child's orphans) is swept.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    const all: Promise<void>[] = [];
-    for (const entry of this.servers.values()) {
-      for (const mux of entry.muxes.values()) all.push(mux.close());
-    }
-    await Promise.allSettled(all);
+    const muxes = [...this.servers.values()].flatMap((entry) => [...entry.muxes.values()]);
+    for (const mux of muxes) mux.shutdown();
+    await Promise.allSettled(muxes.map((mux) => mux.close()));
+    await this.#groups.sweep();
   }
 
   #entry(session: RoutedSession): ServerEntry {
@@ -241,10 +262,10 @@ export class Router {
   }
 
   #mux(entry: ServerEntry, key: string, owner: string): Mux {
-    let mux = entry.muxes.get(key);
-    if (mux) return mux;
+    const existing = entry.muxes.get(key);
+    if (existing) return existing;
     const { config } = entry;
-    mux = new Mux(key, owner, {
+    const mux: Mux = new Mux(key, owner, {
       spec: {
         server: config.name,
         command: config.command,
@@ -263,6 +284,8 @@ export class Router {
       shared: config.mode === "shared",
       logArguments: config.logArguments,
       onComplete: this.options.onComplete,
+      groups: this.#groups,
+      admit: () => this.#makeRoom(mux),
     });
     entry.muxes.set(key, mux);
     return mux;
@@ -291,20 +314,23 @@ export class Router {
     for (const mux of entry.muxes.values()) if (mux.owner === SPARE) spares++;
     for (; spares < entry.config.warm; spares++) {
       const mux = this.#mux(entry, `spare:${nextSpare++}`, SPARE);
-      this.#ready(mux, entry).catch(() => {
+      this.#ready(mux).catch(() => {
         // Logged by the supervisor; a new session then starts its own child.
       });
     }
   }
 
-  /** Starts a stopped child, first making room under the limits by stopping idle ones. */
-  async #ready(mux: Mux, entry: ServerEntry): Promise<void> {
+  /** Starts a stopped child (the supervisor asks `#makeRoom` first) and waits until it is ready. */
+  async #ready(mux: Mux): Promise<void> {
     if (this.#closed) throw new UnavailableError("the proxy is shutting down", 5000);
-    if (mux.supervisor.state === "stopped") this.#makeRoom(mux, entry);
     await mux.supervisor.ready();
   }
 
-  #makeRoom(starting: Mux, _entry: ServerEntry): void {
+  /**
+   * Makes room under `limits.childrenPerUser` and `limits.childrenTotal` for a child about to
+   * start, by stopping the least recently used idle ones; throws UnavailableError when none is.
+   */
+  #makeRoom(starting: Mux): void {
     const owner = starting.owner;
     const live: Mux[] = [];
     for (const entry of this.servers.values()) {
@@ -328,12 +354,17 @@ export class Router {
     }
   }
 
+  /**
+   * Only a ready child with nothing in flight, queued or waiting is idle: a starting child has
+   * no requests yet but is about to serve the session that started it.
+   */
   #evict(candidates: Mux[], count: number, limit: string): void {
-    const idle = candidates.filter((m) => m.inFlight === 0)
+    const idle = candidates
+      .filter((m) => m.supervisor.state === "ready" && m.inFlight === 0 && m.queued === 0)
       .sort((a, b) => a.supervisor.lastActivity - b.supervisor.lastActivity);
     if (idle.length < count) {
       throw new UnavailableError(
-        `too many children running (limits.${limit}); every one is busy, try again shortly`,
+        `too many children running (limits.${limit}); every one is starting or busy, try again shortly`,
         5000,
       );
     }

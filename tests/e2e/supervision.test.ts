@@ -1,26 +1,17 @@
 /** Child supervision: crashes, crash loops, missing commands, idle timeout, clean shutdown. */
 import assert from "node:assert/strict";
-import { FIXTURE, fixtureServer, startProxy } from "../helpers/proxy.ts";
-import { connect, text } from "../helpers/client.ts";
+import { crashingServer, FIXTURE, fixtureServer, startProxy } from "../helpers/proxy.ts";
+import { connect, postMcp, text } from "../helpers/client.ts";
 import { alive, descendants, eventually, liveInGroups } from "../helpers/procs.ts";
 
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-};
-
-function initialize(url: string): Promise<Response> {
-  return fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-    body: JSON.stringify(INIT),
-  });
+/** Waits until /healthz shows `count` calls in flight on the first child of "fx". */
+async function waitInFlight(origin: string, count: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const health = await (await fetch(`${origin}/healthz`)).json();
+    if (health.servers.fx.children[0]?.inFlight === count) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${count} call(s) in flight`);
 }
 
 Deno.test("a crash mid-call fails that call with -32603 and the next call succeeds on the restarted child", async () => {
@@ -57,22 +48,11 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
   const marker = await Deno.makeTempFile();
   const proxy = await startProxy({
     mcpServers: {
-      fx: {
-        command: "deno",
-        args: [
-          "run",
-          "--no-prompt",
-          "--allow-env",
-          `--allow-read=${marker}`,
-          FIXTURE,
-          `--crash-if-exists=${marker}`,
-        ],
-        restartDelay: "50ms",
-      },
+      fx: crashingServer(marker, { restartDelay: "50ms" }),
     },
   });
   try {
-    const first = await initialize(proxy.url("fx"));
+    const first = await postMcp(proxy.url("fx"));
     assert.equal(first.status, 200);
     const body = await first.json();
     assert.equal(body.error.code, -32603);
@@ -81,7 +61,7 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
       /exited during start-up \(code 1\): fixture: crashing on start/,
     );
     await proxy.waitForLog(/server marked unavailable after repeated exits/);
-    const refused = await initialize(proxy.url("fx"));
+    const refused = await postMcp(proxy.url("fx"));
     assert.equal(refused.status, 503);
     assert.ok(Number(refused.headers.get("retry-after")) >= 1);
     assert.match((await refused.json()).error.message, /unavailable after repeated crashes/);
@@ -90,7 +70,7 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
 
     await Deno.remove(marker);
     await proxy.waitForLog(/child ready child="fx#\d+"/, 20_000);
-    const ok = await initialize(proxy.url("fx"));
+    const ok = await postMcp(proxy.url("fx"));
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).result.serverInfo.name, "fixture");
   } finally {
@@ -102,7 +82,7 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
 Deno.test("a command that does not exist gives a JSON-RPC error on initialize and a log line", async () => {
   const proxy = await startProxy({ mcpServers: { nope: { command: "mop-no-such-command-xyz" } } });
   try {
-    const res = await initialize(proxy.url("nope"));
+    const res = await postMcp(proxy.url("nope"));
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.error.code, -32603);
@@ -166,3 +146,52 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     }
   });
 }
+
+Deno.test("calls open at shutdown (in flight, queued) get a JSON-RPC error before the children stop", async () => {
+  const proxy = await startProxy({
+    mcpServers: { fx: fixtureServer({ maxInFlight: 1 }) },
+  });
+  try {
+    const c = await connect(proxy.url("fx"));
+    const calls = [1, 2].map((n) =>
+      c.client.callTool({ name: "slow", arguments: { ms: 60_000 + n } }).then(
+        () => assert.fail("a call open at shutdown cannot succeed"),
+        (error: Error & { code?: number }) => error,
+      )
+    );
+    await waitInFlight(proxy.origin, 1);
+    const status = proxy.stop("SIGTERM");
+    for (const error of await Promise.all(calls)) {
+      assert.equal(error.code, -32000, String(error));
+      assert.match(error.message, /proxy shutting down/);
+    }
+    assert.equal((await status).code, 0);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("a slow start logs 'still starting' and /healthz shows the child starting with its age", async () => {
+  const proxy = await startProxy({
+    mcpServers: {
+      fx: fixtureServer({ requestTimeout: "60s", warm: 0 }, ["--init-delay=60000"]),
+    },
+  });
+  try {
+    const pending = postMcp(proxy.url("fx"));
+    await proxy.waitForLog(/child started child="fx#1"/);
+    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const [child] = health.servers.fx.children;
+    assert.equal(child.state, "starting");
+    assert.equal(typeof child.startingSeconds, "number");
+    assert.equal(health.servers.fx.state, "starting");
+    const line = await proxy.waitForLog(/still starting/, 20_000);
+    assert.match(line, /still starting \(no answer to initialize yet\) child="fx#1" seconds=\d+/);
+    const later = (await (await fetch(`${proxy.origin}/healthz`)).json()).servers.fx.children[0];
+    assert.ok(later.startingSeconds >= 1, JSON.stringify(later));
+    await proxy.stop();
+    await pending.catch(() => {});
+  } finally {
+    await proxy.stop();
+  }
+});

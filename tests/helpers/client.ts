@@ -107,3 +107,29 @@ export function text(result: unknown): string {
   const content = (result as { content?: Array<{ type: string; text?: string }> }).content;
   return content?.[0]?.text ?? "";
 }
+
+/** A raw JSON-RPC `initialize` request, as a client without the SDK sends it. */
+export const INITIALIZE = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+} as const;
+
+/** POSTs a JSON-RPC message to an MCP endpoint (`initialize` by default), optionally in a session. */
+export function postMcp(
+  url: string,
+  body: unknown = INITIALIZE,
+  session?: string,
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+  };
+  if (session) headers["mcp-session-id"] = session;
+  return fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+}

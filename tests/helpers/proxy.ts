@@ -20,6 +20,22 @@ export function fixtureServer(extra: Record<string, unknown> = {}, flags: string
   };
 }
 
+/** The fixture server that crashes at start while the file `marker` exists. */
+export function crashingServer(marker: string, extra: Record<string, unknown> = {}) {
+  return {
+    command: "deno",
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-env",
+      `--allow-read=${marker}`,
+      FIXTURE,
+      `--crash-if-exists=${marker}`,
+    ],
+    ...extra,
+  };
+}
+
 export interface ProxyProcess {
   origin: string;
   /** The MCP endpoint URL printed for a server. */

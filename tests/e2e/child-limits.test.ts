@@ -1,0 +1,117 @@
+/**
+ * The child limits under faults: a failed per-session start leaves no slot behind, a starting
+ * child is never evicted (the newcomer gets 503 + Retry-After), and restarts driven by the
+ * backoff timer stay within `limits.childrenTotal`.
+ */
+import assert from "node:assert/strict";
+import { crashingServer, fixtureServer, startProxy } from "../helpers/proxy.ts";
+import { connect, postMcp, text } from "../helpers/client.ts";
+
+async function health(origin: string): Promise<Record<string, { children: unknown[] }>> {
+  return (await (await fetch(`${origin}/healthz`)).json()).servers;
+}
+
+/** Polls /healthz until `check` accepts a server's children. */
+async function untilChildren(
+  origin: string,
+  server: string,
+  check: (children: Array<{ state: string; inFlight: number }>) => boolean,
+): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const children = (await health(origin))[server].children as Array<
+      { state: string; inFlight: number }
+    >;
+    if (check(children)) return;
+    if (Date.now() > deadline) throw new Error(`timed out: ${server} ${JSON.stringify(children)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("per-session without spares: failed initializes leave no slot", async () => {
+  const proxy = await startProxy({
+    mcpServers: {
+      gone: { command: "sh", args: ["-c", "exit 1"], mode: "per-session", warm: 0 },
+    },
+  });
+  try {
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await (await postMcp(proxy.url("gone"))).json()).error.code, -32603);
+    }
+    assert.deepEqual((await health(proxy.origin)).gone.children, []);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("childrenTotal: a child that is still starting is not evicted; the newcomer gets 503 + Retry-After", async () => {
+  const proxy = await startProxy({
+    limits: { childrenTotal: 1, childrenPerUser: 1 },
+    mcpServers: {
+      fx: fixtureServer({ mode: "per-session", warm: 0 }, ["--init-delay=5000"]),
+    },
+  });
+  try {
+    const first = postMcp(proxy.url("fx"));
+    await proxy.waitForLog(/child started child="fx#1"/);
+    const second = await postMcp(proxy.url("fx"));
+    assert.equal(second.status, 503);
+    assert.ok(Number(second.headers.get("retry-after")) >= 1);
+    assert.match((await second.json()).error.message, /limits\.childrenPerUser/);
+    const ok = await first;
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).result.serverInfo.name, "fixture");
+    assert.doesNotMatch(proxy.logs(), /exited during start-up/);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("childrenTotal: a ready child with a call in flight is not evicted either", async () => {
+  const proxy = await startProxy({
+    limits: { childrenTotal: 1 },
+    mcpServers: { a: fixtureServer({ warm: 0 }), b: fixtureServer({ warm: 0 }) },
+  });
+  try {
+    const a = await connect(proxy.url("a"));
+    const slow = a.client.callTool({ name: "slow", arguments: { ms: 3000 } });
+    await untilChildren(proxy.origin, "a", (c) => c[0]?.inFlight === 1);
+    const refused = await postMcp(proxy.url("b"));
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).error.message, /limits\.childrenTotal/);
+    assert.equal(text(await slow), "slept 3000");
+    await a.close();
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("a timer-driven restart obeys childrenTotal: with no idle child to stop it is postponed", async () => {
+  const marker = await Deno.makeTempFile();
+  const proxy = await startProxy({
+    limits: { childrenTotal: 1 },
+    mcpServers: {
+      bad: crashingServer(marker, { restartDelay: "50ms", warm: 0 }),
+      good: fixtureServer({ warm: 0 }),
+    },
+  });
+  try {
+    assert.equal((await (await postMcp(proxy.url("bad"))).json()).error.code, -32603);
+    await proxy.waitForLog(/server marked unavailable after repeated exits/);
+    // An unavailable server holds no slot: "good" starts and stays busy.
+    const good = await connect(proxy.url("good"));
+    const busy = good.client.callTool({ name: "slow", arguments: { ms: 60_000 } });
+    busy.catch(() => {});
+    await untilChildren(proxy.origin, "good", (c) => c[0]?.inFlight === 1);
+    await Deno.remove(marker);
+    const line = await proxy.waitForLog(/restart postponed until the next request/, 30_000);
+    assert.match(line, /server=bad/);
+    assert.match(line, /limits\.childrenTotal/);
+    await untilChildren(proxy.origin, "bad", (c) => c.length === 1 && c[0].state === "stopped");
+    await untilChildren(proxy.origin, "good", (c) => c.length === 1 && c[0].state === "running");
+    await good.close();
+  } finally {
+    await proxy.stop();
+    await Deno.remove(marker).catch(() => {});
+  }
+});
