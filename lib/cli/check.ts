@@ -26,7 +26,7 @@ Options:
       --print-flags   print the Deno flags check needs for this config, and exit
   -h, --help          show this help
 
-Deno flags ("deno task check-config" passes exactly these, from --print-flags):
+Deno flags ("deno task check-config" passes exactly these; --print-flags prints them):
   --allow-read   the config, the data directory, the PATH directories (to find the commands)
   --allow-write  the data directory (a temporary file is created there and removed)
   --allow-env    PATH, MCP_PROXY_CONFIG and the variables the config references`;

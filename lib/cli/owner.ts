@@ -19,8 +19,8 @@ import {
 } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
 
-const DENO_FLAGS = `Deno flags ("deno task clients" and "deno task grants" pass exactly these, from
---print-flags): --unstable-kv, --allow-read of the config and the data directory,
+const DENO_FLAGS = `Deno flags ("deno task clients" and "deno task grants" pass exactly these;
+--print-flags prints them): --unstable-kv, --allow-read of the config and the data directory,
 --allow-write of the data directory, --allow-env of MCP_PROXY_CONFIG and the variables the
 config references.`;
 
