@@ -38,7 +38,8 @@ Options:
   -h, --help          show this help
   -V, --version       print the version
 
-Run it with "deno task start", which derives the permission flags from the config.
+Run it with "deno task start [OPTIONS]", which derives the permission flags from the config
+and the options ("deno task start --dry-run" prints the command line it runs).
 Exit codes: 0 ok, 1 runtime failure, 2 bad flags or config.`;
 
 const COMMANDS = ["serve", "permissions"] as const;

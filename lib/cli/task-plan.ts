@@ -31,24 +31,25 @@ export const COMPILE_TARGETS = [
 
 export const TASKS = ["start", "init", "check", "clients", "grants", "compile", "compile:release"];
 
-export const COMPILE_USAGE =
-  `Usage: deno task compile[:TARGET] [--config FILE] [--installed-config PATH]
-                                 [--listen HOST:PORT]
+export const COMPILE_USAGE = `Usage: deno task compile[:TARGET] [--config FILE]
+         [--installed-config PATH] [--listen HOST:PORT] [--dry-run]
 
-Builds executables with the permission flags of your config baked in (TARGET is one of
-${COMPILE_TARGETS.join(", ")}; without one, all four).
-The executables take the same commands and options as main.ts (serve is the default).
+Builds executables with the permission flags of your config baked in. TARGET is one of
+  ${COMPILE_TARGETS.join("\n  ")}
+(without one, all four). The executables take the same commands and options as main.ts
+(serve is the default).
 
 Options:
-  -c, --config FILE          the config to derive the flags from (default: $MCP_PROXY_CONFIG,
-                             else ./config.json; a config is required)
-      --installed-config PATH  where that config will be on the machine that runs the
-                             executable, when it is a copy (its data directory and relative
-                             paths resolve from there), e.g. /var/lib/mcp-oauth-proxy/config.json
-  -l, --listen HOST:PORT     derive the network flag for this address (run the executable
-                             with the same --listen)
-      --dry-run              print the deno command lines instead of running them
-  -h, --help                 show this help
+  -c, --config FILE              the config to derive the flags from (default:
+                                 $MCP_PROXY_CONFIG, else ./config.json; one is required)
+      --installed-config PATH    where that config will be on the machine that runs the
+                                 executable, when this is a copy: its data directory and
+                                 relative paths resolve from there
+                                 (e.g. /var/lib/mcp-oauth-proxy/config.json)
+  -l, --listen HOST:PORT         derive the network flag for this address (run the
+                                 executable with the same --listen)
+      --dry-run                  print the deno compile command lines, build nothing
+  -h, --help                     show this help
 
 "deno task compile:release" builds the config-independent executables instead
 ("main.ts permissions --release" prints their flags).`;
