@@ -16,7 +16,7 @@ import {
 } from "./cookies.ts";
 import { OAuthError, readText } from "./errors.ts";
 import { errorPage } from "./html.ts";
-import { consentPage } from "./consent-page.ts";
+import { consentPage, unknownClientPage } from "./consent-page.ts";
 import { appendParams } from "./redirect.ts";
 import { SCOPES } from "./metadata.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
@@ -42,7 +42,7 @@ export async function handleAuthorize(svc: OAuthService, req: Request): Promise<
     client = await svc.client(clientId);
   } catch (error) {
     const message = error instanceof OAuthError ? error.description : "unknown client";
-    return errorPage("Unknown client", `This application is not known to the proxy (${message}).`);
+    return unknownClientPage(svc, clientId, message);
   }
   const redirectUri = q.get("redirect_uri");
   if (!redirectUri) return errorPage("Invalid request", "redirect_uri is missing.");

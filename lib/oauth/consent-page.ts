@@ -1,74 +1,115 @@
 /**
- * The consent page: who is asking (the name as the client claims it), where the browser will
- * be sent, which servers and scopes, and what GitHub will be asked for. Approve is **Allow**,
- * refuse is **Deny**; the form carries the transaction's CSRF token.
+ * The consent page: which proxy, who is asking (the name as the client claims it), which servers
+ * and what the client may do there, where the browser will be sent, and what GitHub will be asked
+ * for. Approve is **Allow** (the primary button), refuse is **Deny**; the form carries the
+ * transaction's CSRF token.
  */
 import type { TransactionRecord } from "../store/kv.ts";
 import { escapeHtml, page } from "./html.ts";
 import { isCustomScheme, isLoopback } from "./redirect.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
+import { isCimdClientId } from "./cimd.ts";
 
-/** Renders the consent page for a transaction. */
+/** What each scope lets the client do, in the words of the consent page. */
+const SCOPE_WORDS: Record<string, string> = {
+  mcp: "use the MCP servers listed above",
+  offline_access: "stay connected without asking you again",
+};
+
+/**
+ * Renders the consent page for a transaction. It names this proxy's host, speaks to whoever signs
+ * in (the owner or someone the owner invited), and makes Allow the primary button.
+ * @see https://modelcontextprotocol.io/specification/2025-06-18/basic/security_best_practices#confused-deputy-problem
+ */
 export function consentPage(
   svc: OAuthService,
   view: { client: ResolvedClient; txn: TransactionRecord; csrf: string; redirectUri: string },
   headers: Record<string, string>,
 ): Response {
   const { client, txn, csrf, redirectUri } = view;
-  const target = describeRedirect(redirectUri);
+  const host = new URL(svc.auth.publicUrl).host;
   const servers = txn.resource === svc.auth.publicUrl
     ? svc.servers.map((s) => s.name)
     : [txn.resource.slice(txn.resource.lastIndexOf("/") + 1)];
-  const allLoopback = client.redirectUris.every((u) => isLoopback(u));
-  const custom = isCustomScheme(redirectUri);
-  const githubScope = svc.policy.githubScope;
+  const may = txn.scope.split(" ").map((s) => SCOPE_WORDS[s] ?? s).join(", and ");
   const parts = [
     `<p><strong>${
       escapeHtml(client.name)
-    }</strong> <span class="note">(the name this application gives itself; the proxy cannot verify it)</span> asks to use your MCP servers through this proxy.</p>`,
-    `<p>After you sign in, you will be sent back to <code>${escapeHtml(target)}</code>.</p>`,
+    }</strong> <span class="note">(the name this application gives itself; the proxy cannot verify it)</span> asks to use MCP servers at <code>${
+      escapeHtml(host)
+    }</code> on your behalf.</p>`,
+    `<p>Servers: ${servers.map((s) => `<code>${escapeHtml(s)}</code>`).join(", ")}<br>` +
+    `It will be able to ${escapeHtml(may)}.</p>`,
+    `<p>After you sign in, you will be sent back to <code>${
+      escapeHtml(describeRedirect(redirectUri))
+    }</code>.</p>`,
+    ...warnings(client, redirectUri),
+    `<p class="note">Next you sign in with GitHub. The proxy asks GitHub for ${
+      svc.policy.githubScope
+        ? `<code>${
+          escapeHtml(svc.policy.githubScope)
+        }</code> (to check your organization or team membership)`
+        : "no access beyond your public profile (your user id)"
+    }. Only GitHub accounts the owner of this proxy has allowed get in. If you did not just start connecting an application, choose Deny.</p>`,
+    `<form method="post" action="${escapeHtml(svc.auth.publicUrl)}/consent">` +
+    `<input type="hidden" name="txn" value="${escapeHtml(txn.id)}">` +
+    `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">` +
+    `<button type="submit" name="action" value="allow" class="primary">Allow</button>` +
+    `<button type="submit" name="action" value="deny">Deny</button></form>`,
   ];
+  return page(`Allow access to the MCP servers at ${host}?`, parts.join("\n"), 200, headers);
+}
+
+/** Where the client's description came from, and warnings for redirects to this computer. */
+function warnings(client: ResolvedClient, redirectUri: string): string[] {
+  const out: string[] = [];
   if (client.cimdHost) {
-    parts.push(
+    out.push(
       `<p class="note">Its description was published by <code>${
         escapeHtml(client.cimdHost)
       }</code>.</p>`,
     );
   }
-  if (custom) {
-    parts.push(
+  if (isCustomScheme(redirectUri)) {
+    out.push(
       `<p class="warn">This sends you back to an application on your computer through the <code>${
         escapeHtml(new URL(redirectUri).protocol)
       }</code> link scheme. Allow only if you just started connecting from that application.</p>`,
     );
-  } else if (allLoopback) {
-    parts.push(
+  } else if (client.redirectUris.every((u) => isLoopback(u))) {
+    out.push(
       `<p class="warn">This application runs on a computer's own address (localhost). Allow only if you just started it yourself on this computer.</p>`,
     );
   }
-  parts.push(
-    `<p>Servers: ${servers.map((s) => `<code>${escapeHtml(s)}</code>`).join(", ")}<br>` +
-      `Access: ${txn.scope.split(" ").map((s) => `<code>${escapeHtml(s)}</code>`).join(" ")}</p>`,
-    `<p class="note">Next you sign in with GitHub. The proxy asks GitHub for ${
-      githubScope
-        ? `<code>${escapeHtml(githubScope)}</code> (to check your organization or team membership)`
-        : "no access beyond your public profile (your user id)"
-    }. Only allow-listed accounts get in.</p>`,
-    `<form method="post" action="${escapeHtml(svc.auth.publicUrl)}/consent">` +
-      `<input type="hidden" name="txn" value="${escapeHtml(txn.id)}">` +
-      `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">` +
-      `<button type="submit" name="action" value="allow">Allow</button>` +
-      `<button type="submit" name="action" value="deny">Deny</button></form>`,
-  );
-  return page("Allow access to your MCP servers?", parts.join("\n"), 200, headers);
+  return out;
 }
 
-/** The scheme, host and port the browser will be sent to (all of it, per the MCP spec). */
+/**
+ * The origin the browser will be sent to: scheme, host and any port that is not the scheme's
+ * default (`https://chatgpt.com`, `http://127.0.0.1:33418`); for a custom scheme, scheme and host.
+ */
 function describeRedirect(uri: string): string {
   const url = new URL(uri);
-  if (url.protocol === "http:" || url.protocol === "https:") {
-    const port = url.port || (url.protocol === "https:" ? "443" : "80");
-    return `${url.protocol}//${url.hostname}:${port}`;
-  }
+  if (url.protocol === "http:" || url.protocol === "https:") return url.origin;
   return `${url.protocol}//${url.host}`;
+}
+
+/**
+ * The page for an authorization request from a client the proxy does not know: what happened
+ * and what the person can do about it (shown, never redirected: the redirect URI is unverified).
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+export function unknownClientPage(svc: OAuthService, clientId: string, reason: string): Response {
+  const host = escapeHtml(new URL(svc.auth.publicUrl).host);
+  const parts = isCimdClientId(clientId)
+    ? [
+      `<p>The description of the application that sent you here could not be used, so the MCP proxy at <code>${host}</code> cannot let it in.</p>`,
+      `<p>Try connecting again in a minute. If it keeps failing, tell the owner of this proxy what the details below say.</p>`,
+      `<p class="note">Details: ${escapeHtml(reason)}</p>`,
+    ]
+    : [
+      `<p>The application that sent you here is not registered with the MCP proxy at <code>${host}</code>. This happens when the proxy's owner removed it, or when the proxy's data was reset.</p>`,
+      `<p><strong>To fix it:</strong> in ChatGPT, Claude or the application you were connecting, remove this connector (or MCP server) and add it again with the same URL. It then registers anew, and you will be asked to allow it.</p>`,
+    ];
+  return page("Unknown client", parts.join("\n"), 400);
 }

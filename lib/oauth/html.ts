@@ -23,7 +23,9 @@ const STYLE =
   `body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#222}
 h1{font-size:1.4em}code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
 .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em 1em}
-.note{color:#555;font-size:.9em}button{font-size:1em;padding:.5em 1.5em;margin-right:1em}`;
+.note{color:#555;font-size:.9em}
+button{font:inherit;padding:.5em 1.5em;margin-right:1em;border:1px solid #8c959f;border-radius:6px;background:#fff;color:#222;cursor:pointer}
+button.primary{background:#1f6feb;border-color:#1f6feb;color:#fff;font-weight:600}`;
 
 /** A complete page; `body` must already be escaped HTML. */
 export function page(

@@ -778,8 +778,19 @@ export class Page {
     return cookies as Cookie[];
   }
 
-  /** Save a PNG screenshot of the viewport. */
-  async screenshot(path: string): Promise<void> {
+  /**
+   * Save a PNG screenshot of the viewport; with `width`, of the whole page laid out at that width
+   * (the viewport is resized to the page's height first).
+   */
+  async screenshot(path: string, options: { width?: number } = {}): Promise<void> {
+    if (options.width) {
+      const metrics = { width: options.width, deviceScaleFactor: 1, mobile: false };
+      await this.#send("Emulation.setDeviceMetricsOverride", { ...metrics, height: 600 });
+      const height = await this.evaluate<number>(
+        "Math.ceil(document.body.getBoundingClientRect().bottom) + 48",
+      );
+      await this.#send("Emulation.setDeviceMetricsOverride", { ...metrics, height });
+    }
     const { data } = await this.#send("Page.captureScreenshot", { format: "png" });
     const bin = atob(data);
     const bytes = new Uint8Array(bin.length);

@@ -134,6 +134,24 @@ Deno.test("authorize and consent", async (t) => {
       assert.equal(githubHits(), 0);
     });
 
+    await t.step("the unknown-client page tells the person what to do", async () => {
+      const host = new URL(origin).host;
+      const gone = await browser().get(valid({ client_id: "mop_client_doesnotexist00000000" }));
+      assertErrorPage(gone);
+      assert.match(gone.body, /<title>Unknown client<\/title>/);
+      assert.ok(gone.body.includes(`<code>${host}</code>`), "names this proxy");
+      assert.match(gone.body, /remove this connector \(or MCP server\) and add it again/);
+      assert.match(gone.body, /ChatGPT, Claude/);
+      // A metadata document that could not be used: try again, or tell the owner the details.
+      const cimd = await browser().get(
+        valid({ client_id: "https://evil.example/oauth/client.json" }),
+      );
+      assertErrorPage(cimd);
+      assert.match(cimd.body, /Try connecting again/);
+      assert.match(cimd.body, /Details: [^<]*evil\.example/);
+      assert.doesNotMatch(cimd.body, /remove this connector/);
+    });
+
     await t.step("a missing or unregistered redirect_uri: error page, no redirect", async () => {
       const bad: (string | string[] | undefined)[] = [
         undefined,
@@ -342,11 +360,18 @@ Deno.test("authorize and consent", async (t) => {
         }
         const absent = await browser().get(valid({ scope: undefined }));
         assert.equal(absent.status, 200);
-        assert.match(absent.body, /Access: <code>mcp<\/code>/);
+        // Scopes in plain words: `mcp` is using the listed servers.
+        assert.match(absent.body, /It will be able to use the MCP servers listed above\.<\/p>/);
         const mixed = await browser().get(valid({ scope: "foo mcp bar" }));
         assert.equal(mixed.status, 200);
-        assert.match(mixed.body, /Access: <code>mcp<\/code><\/p>/);
+        assert.match(mixed.body, /It will be able to use the MCP servers listed above\.<\/p>/);
         assert.ok(!mixed.body.includes("foo"), "unknown scopes are dropped");
+        const offline = await browser().get(valid({ scope: "mcp offline_access" }));
+        assert.match(
+          offline.body,
+          /able to use the MCP servers listed above, and stay connected without asking you again\./,
+        );
+        assert.ok(!offline.body.includes("offline_access"), "no scope names on the page");
       },
     );
 
@@ -414,15 +439,20 @@ Deno.test("authorize and consent", async (t) => {
       const name = /<strong>Loop Client<\/strong>\s*(.{0,200})/.exec(page.body);
       assert.ok(name, "the client name is shown");
       assert.match(name[1], LABEL, "the name is labelled as supplied by the client");
+      // This proxy's host, in the title and the text; no "your servers" (an invited person reads it).
+      const host = new URL(origin).host;
+      assert.match(page.body, new RegExp(`<h1>Allow access to the MCP servers at ${host}\\?</h1>`));
+      assert.ok(page.body.includes(`MCP servers at <code>${host}</code> on your behalf`));
+      assert.doesNotMatch(page.body, /your MCP servers|allow-listed/);
       // The full redirect origin: scheme, host and port.
-      assert.ok(page.body.includes("http://127.0.0.1:9"), "the redirect origin with its port");
+      assert.ok(page.body.includes("<code>http://127.0.0.1:9</code>"), "the redirect origin");
       // Servers and scopes, and what GitHub is asked for (nothing for user-only lists).
       assert.match(page.body, /Servers: <code>fx<\/code>, <code>fy<\/code>/);
       assert.ok(!page.body.includes("read:org"), "no GitHub scope for a user-only allow-list");
       assert.match(page.body, /GitHub/);
       // Exactly two buttons: Allow and Deny.
       assert.deepEqual(buttons(page.body), ["Allow", "Deny"]);
-      assert.match(page.body, /<button[^>]*value="allow"[^>]*>Allow<\/button>/);
+      assert.match(page.body, /<button[^>]*value="allow" class="primary">Allow<\/button>/);
       assert.match(page.body, /<button[^>]*value="deny"[^>]*>Deny<\/button>/);
       const form = consentForm(page.body)!;
       assert.equal(form.action, `${origin}/consent`);
@@ -435,7 +465,9 @@ Deno.test("authorize and consent", async (t) => {
       // The https client shows its host, without the loopback warning.
       const claude = await browser().get(valid({ client_id: claudeClient, redirect_uri: CLAUDE }));
       assert.equal(claude.status, 200);
-      assert.match(claude.body, /https:\/\/claude\.ai(:443)?(?![\w.-])/);
+      // Without the scheme's default port.
+      assert.ok(claude.body.includes("sent back to <code>https://claude.ai</code>."), claude.body);
+      assert.ok(!claude.body.includes(":443"));
       assert.ok(!claude.body.includes("localhost"), "no loopback warning for a mixed client");
       assert.ok(!claude.body.includes('class="warn"'));
     });

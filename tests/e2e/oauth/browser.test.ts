@@ -18,6 +18,7 @@ import {
   redeem,
   register,
 } from "../../helpers/oauth-flows.ts";
+import { takeScreenshots } from "../../tools/screenshots.ts";
 
 Deno.test("browser: consent renders in Chromium; Allow completes the flow with a code; Deny returns access_denied; framing the consent page is refused", async (t) => {
   const gh = await fakeGitHub();
@@ -55,7 +56,7 @@ Deno.test("browser: consent renders in Chromium; Allow completes the flow with a
       const shown = await page.evaluate<string>("document.body.innerText");
       for (
         const expected of [
-          "Allow access to your MCP servers?",
+          `Allow access to the MCP servers at ${new URL(origin).host}?`,
           "Browser Test Client",
           "the name this application gives itself",
           `http://127.0.0.1:${new URL(redirectUri).port}`,
@@ -70,6 +71,20 @@ Deno.test("browser: consent renders in Chromium; Allow completes the flow with a
         })`,
       );
       assert.deepEqual(buttons, [["Allow", "allow", true], ["Deny", "deny", true]]);
+      // Allow is the visually primary button: filled with a colour, white text, bolder.
+      const looks = await page.evaluate<Record<string, string>[]>(
+        `[...document.querySelectorAll("form button")].map((b) => {
+          const s = getComputedStyle(b);
+          return { bg: s.backgroundColor, fg: s.color, weight: s.fontWeight };
+        })`,
+      );
+      assert.deepEqual(looks[0], {
+        bg: "rgb(31, 111, 235)",
+        fg: "rgb(255, 255, 255)",
+        weight: "600",
+      });
+      assert.equal(looks[1].bg, "rgb(255, 255, 255)");
+      assert.ok(Number(looks[1].weight) < 600, JSON.stringify(looks));
 
       const nav = await page.clickAndWaitForNavigation('button[value="allow"]', {
         allowNetError: true,
@@ -138,5 +153,26 @@ Deno.test("browser: consent renders in Chromium; Allow completes the flow with a
     await browser.close();
     await proxy?.stop();
     await gh.close();
+  }
+});
+
+Deno.test("browser: the docs' screenshot script renders the consent and unknown-client pages", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mop-screenshots-" });
+  try {
+    const written = await takeScreenshots(dir);
+    assert.deepEqual(written.map((p) => p.slice(dir.length + 1)), [
+      "consent.png",
+      "unknown-client.png",
+    ]);
+    for (const path of written) {
+      const png = await Deno.readFile(path);
+      // PNG signature, then the IHDR chunk with the width and height (big-endian).
+      assert.deepEqual([...png.slice(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], path);
+      const view = new DataView(png.buffer, png.byteOffset);
+      assert.equal(view.getUint32(16), 760, path);
+      assert.ok(view.getUint32(20) > 200, `${path}: height ${view.getUint32(20)}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
