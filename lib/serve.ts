@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { createHandler, listenHosts, listenOrigins } from "./server.ts";
+import { startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
 import { rangeDocumentUrls } from "./config/permissions.ts";
 import { createAccessLog } from "./edge/access-log.ts";
@@ -19,6 +20,8 @@ import { authenticateBearer } from "./oauth/bearer.ts";
 export interface RunningProxy {
   /** Origin the proxy listens on, e.g. http://127.0.0.1:8080. */
   origin: string;
+  /** Origin of the owner's loopback listener (/metrics, /healthz details), e.g. http://127.0.0.1:8081. */
+  admin: string;
   /** Stops accepting, ends streams, stops every child (and its process group). */
   shutdown(): Promise<void>;
   /** Applies a re-read config (SIGHUP): the allow-list changes without dropping sessions. */
@@ -82,6 +85,13 @@ export async function startProxy(
   });
   await edge.start();
   const control = store ? watchControlEpoch(store, () => oauth?.invalidate(), log) : undefined;
+  const admin = await startAdmin(config.admin.listen, {
+    servers: config.servers,
+    router,
+    mcp,
+    edge,
+    metrics,
+  });
   let onAddress!: (addr: Deno.NetAddr) => void;
   const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
   const server = Deno.serve({
@@ -97,18 +107,24 @@ export async function startProxy(
   const base = config.auth?.publicUrl ?? origin;
   const width = Math.max(...config.servers.map((s) => s.name.length));
   for (const s of config.servers) print(`${s.name.padEnd(width)}  ${base}/mcp/${s.name}`);
+  print(`Owner endpoints (this machine only): ${admin.origin}/metrics ${admin.origin}/healthz`);
   if (config.demo) printDemoHelp(print, origin);
   if (config.auth) {
     print(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
   }
-  log.info("listening", { origin, servers: config.servers.length, version: VERSION });
+  log.info("listening", {
+    origin,
+    admin: admin.origin,
+    servers: config.servers.length,
+    version: VERSION,
+  });
   router.start();
   mcp.start();
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("shutting down");
-      const closed = server.shutdown();
+      const closed = Promise.all([server.shutdown(), admin.shutdown()]);
       // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
       const children = router.close();
       mcp.shutdown();
@@ -127,7 +143,7 @@ export async function startProxy(
     log.info("network section reloaded");
     log.info("config reloaded; changes other than allow and network apply after a restart");
   };
-  return { origin, shutdown, reload, finished: server.finished };
+  return { origin, admin: admin.origin, shutdown, reload, finished: server.finished };
 }
 
 /**

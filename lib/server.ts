@@ -15,15 +15,16 @@ import type { OAuthService } from "./oauth/service.ts";
 import { oauthRoute } from "./oauth/routes.ts";
 import type { Edge } from "./edge/edge.ts";
 import type { AccessEntry, RequestNote } from "./edge/access-log.ts";
-import { isLoopback } from "./edge/cidr.ts";
 import type { RateLimiter } from "./edge/rate-limit.ts";
-import type { GaugeSample, Metrics } from "./metrics.ts";
+import type { Metrics } from "./metrics.ts";
 
 export interface RequestContext {
   /** The TCP peer's address. */
   peer: string;
   /** The client's address: the peer, or what a trusted proxy says. Set by the edge. */
   ip: string;
+  /** A caller on this machine (a loopback peer that is not a trusted proxy). */
+  local: boolean;
   /** What handlers learned, for the access log. */
   note: RequestNote;
 }
@@ -40,8 +41,6 @@ export interface App {
   allowedOrigins: Set<string>;
   /** The authorization server, when login is configured. */
   oauth?: OAuthService;
-  /** Extra details for loopback callers of /healthz. */
-  health?(): Record<string, unknown>;
   metrics: Metrics;
   /** Resolves who is calling an MCP endpoint, or the response that refuses them. */
   authenticate(
@@ -84,13 +83,12 @@ export function createHandler(
     : "";
   const maxHeaders = app.config.limits.maxHeaderBytes;
 
-  const route = (path: string, ip: string): Route | null => {
-    const local = isLoopback(ip);
+  // The owner's endpoints (metrics, health details) are never served here: a tunnel exposes this
+  // listener, and its daemon connects from loopback. They live on the admin listener (admin.ts).
+  const route = (path: string, local: boolean): Route | null => {
     if (path === "/healthz" && (base === "" || local)) {
       return { kind: "health", path, guarded: false };
     }
-    // Metrics name servers and count users: this machine only (after trusted-proxy resolution).
-    if (path === "/metrics" && local) return { kind: "metrics", path, guarded: false };
     // Discovery documents are found by inserting the secret path after the well-known prefix
     // (RFC 8414 §3, RFC 9728 §3.1); OpenID clients also append the well-known path to it.
     if (path.startsWith("/.well-known/")) {
@@ -143,15 +141,7 @@ export function createHandler(
   };
 
   const serve = async (req: Request, ctx: RequestContext, r: Route): Promise<Response> => {
-    if (r.kind === "health") return health(app, ctx);
-    if (r.kind === "metrics") {
-      return new Response(app.metrics.render(gauges(app)), {
-        headers: {
-          "content-type": "text/plain; version=0.0.4; charset=utf-8",
-          "cache-control": "no-store",
-        },
-      });
-    }
+    if (r.kind === "health") return health();
     if (app.oauth && r.kind !== "mcp" && r.kind !== "sse") {
       const answer = oauthRoute(app.oauth, req, r.path);
       if (answer) return await answer;
@@ -206,8 +196,8 @@ export function createHandler(
   return async (req, remote) => {
     const started = performance.now();
     // The resolver also normalises the peer (`::ffff:127.0.0.1` from a dual-stack socket).
-    const { ip, peer } = app.edge.clientIp(remote, req.headers);
-    const ctx: RequestContext = { peer, ip, note: {} };
+    const { ip, peer, local } = app.edge.clientIp(remote, req.headers);
+    const ctx: RequestContext = { peer, ip, local, note: {} };
     let kind = "none";
     let response: Response;
     try {
@@ -216,7 +206,7 @@ export function createHandler(
       } else if (!app.edge.hostAllowed(req.headers.get("host"), peer)) {
         response = jsonResponse(JSON.stringify({ error: "misdirected_request" }), 421);
       } else {
-        const r = route(new URL(req.url).pathname, ip);
+        const r = route(new URL(req.url).pathname, local);
         if (!r) response = notFound();
         else {
           kind = r.kind;
@@ -250,61 +240,9 @@ export function createHandler(
   };
 }
 
-/** The gauges of /metrics, read from the live state when scraped. */
-function gauges(app: App): GaugeSample[] {
-  const sessions = new Map<string, number>();
-  for (const s of app.mcp.sessions.all()) {
-    sessions.set(s.server.name, (sessions.get(s.server.name) ?? 0) + 1);
-  }
-  const children: GaugeSample["samples"] = [];
-  const restarts: GaugeSample["samples"] = [];
-  for (const [server, status] of Object.entries(app.router.status())) {
-    const list = (status as { children: Array<{ state: string; restarts: number }> }).children;
-    const byState = new Map<string, number>();
-    for (const c of list) byState.set(c.state, (byState.get(c.state) ?? 0) + 1);
-    for (const [state, value] of byState) children.push({ labels: { server, state }, value });
-    restarts.push({ labels: { server }, value: list.reduce((n, c) => n + c.restarts, 0) });
-  }
-  const lists = app.edge.status().lists as Array<
-    { url: string; count: number; ageSeconds: number | null }
-  >;
-  return [
-    {
-      name: "mop_sessions_active",
-      help: "Live MCP sessions per server.",
-      samples: app.config.servers.map((s) => ({
-        labels: { server: s.name },
-        value: sessions.get(s.name) ?? 0,
-      })),
-    },
-    { name: "mop_children", help: "Children per server and state.", samples: children },
-    {
-      name: "mop_child_restarts",
-      help: "Restarts of the children alive now, per server.",
-      samples: restarts,
-    },
-    {
-      name: "mop_ip_list_age_seconds",
-      help: "Age of each downloaded IP-range list (-1: never loaded).",
-      samples: lists.map((l) => ({ labels: { url: l.url }, value: l.ageSeconds ?? -1 })),
-    },
-    {
-      name: "mop_ip_list_prefixes",
-      help: "Prefixes in each downloaded IP-range list.",
-      samples: lists.map((l) => ({ labels: { url: l.url }, value: l.count })),
-    },
-  ];
-}
-
-function health(app: App, ctx: RequestContext): Response {
-  const body: Record<string, unknown> = { status: "ok" };
-  // Server names, child states and list ages are nobody else's business once a tunnel points here.
-  if (isLoopback(ctx.ip)) {
-    body.servers = app.router.status();
-    body.network = app.edge.status();
-    Object.assign(body, app.health?.());
-  }
-  return jsonResponse(JSON.stringify(body), 200, { "cache-control": "no-store" });
+/** The public health check says only that the proxy answers (details: the admin listener). */
+function health(): Response {
+  return jsonResponse(JSON.stringify({ status: "ok" }), 200, { "cache-control": "no-store" });
 }
 
 function preflight(origin: string | null): Response {

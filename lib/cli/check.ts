@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { derivePermissions } from "../config/permissions.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
+import { formatHostPort } from "../config/hosts.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { findCommand } from "./which.ts";
@@ -116,6 +117,9 @@ function printServers(io: Io, config: Config): void {
     for (const s of config.servers) io.out(`  ${s.name.padEnd(width)}  ${local}/mcp/${s.name}`);
     io.out(`login: not configured (no "github" section), so no GitHub callback URL`);
   }
+  const admin = formatHostPort(config.admin.listen).replace(/:0$/, ":<port chosen at start>");
+  const owner = `http://${admin}`;
+  io.out(`owner endpoints (this machine only): ${owner}/metrics, ${owner}/healthz`);
 }
 
 /** Everything worth a warning in a valid config (the data directory is probed apart). */

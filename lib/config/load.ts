@@ -4,6 +4,7 @@
  */
 import { Checker, ConfigError, isObject, keyPath } from "./check.ts";
 import { findDuplicateKeys, stripJsonComments } from "./jsonc.ts";
+import { defaultAdmin } from "./admin-schema.ts";
 import { absolutePath, dirname } from "./paths.ts";
 import {
   type Config,
@@ -64,7 +65,10 @@ export async function loadConfig(
   } catch (error) {
     if (error instanceof Deno.errors.NotFound && !options.explicit) {
       const config = demoConfig();
-      if (options.listen !== undefined) config.listen = checkDemoListen(options.listen);
+      if (options.listen !== undefined) {
+        config.listen = checkDemoListen(options.listen);
+        config.admin = defaultAdmin(config.listen) ?? config.admin;
+      }
       return { config, notices: [], envRefs: [], literalSecret: false };
     }
     if (error instanceof Deno.errors.NotFound) {
@@ -218,6 +222,7 @@ export function demoConfig(): Config {
       refreshIntervalMs: 12 * 3_600_000,
       protectMetadata: false,
     },
+    admin: defaultAdmin({ hostname: "127.0.0.1", port: 8080 })!,
   };
 }
 

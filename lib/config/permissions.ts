@@ -4,6 +4,7 @@
  * test with exactly these flags, so the tests prove they are enough.
  */
 import type { LoadedConfig } from "./load.ts";
+import { formatHostPort, type Listen } from "./hosts.ts";
 import { CONFIG_ENV } from "./load.ts";
 import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
 import { OPENAI_RANGE_URLS } from "../edge/ranges.ts";
@@ -20,9 +21,8 @@ export const KILL_COMMAND = "kill";
 /** Returns the minimal `deno run` flags for a loaded config read from `configPath`. */
 export function derivePermissions(loaded: LoadedConfig, configPath: string): string[] {
   const { config } = loaded;
-  const { hostname, port } = config.listen;
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  const net = [port === 0 ? host : `${host}:${port}`];
+  // The public listener and the owner's loopback listener (admin.listen).
+  const net = [config.listen, config.admin.listen].map(listenEntry);
   if (config.auth) {
     const { github, oauth } = config.auth;
     net.push(netHost(github.webUrl), netHost(github.apiUrl));
@@ -80,6 +80,12 @@ export const RELEASE_FLAGS = [
 /** The range documents a `network` section downloads. */
 export function rangeDocumentUrls(allow: string[], sources: string[]): string[] {
   return unique([...(allow.includes("openai") ? OPENAI_RANGE_URLS : []), ...sources]);
+}
+
+/** The `--allow-net` entry for a listen address: the host alone when the port is chosen at start. */
+function listenEntry(listen: Listen): string {
+  const entry = formatHostPort(listen);
+  return listen.port === 0 ? entry.slice(0, entry.lastIndexOf(":")) : entry;
 }
 
 /** The `--allow-net` entry for a URL: the host, with the port only when it is not the default. */

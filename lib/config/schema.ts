@@ -18,7 +18,8 @@ import {
   stringMap,
 } from "./check.ts";
 import { absolutePath } from "./paths.ts";
-import { isLoopbackHost } from "./hosts.ts";
+import { hostPortProblem, isLoopbackHost, type Listen, parseHostPort } from "./hosts.ts";
+import { type AdminSettings, parseAdmin } from "./admin-schema.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 
@@ -75,10 +76,7 @@ export interface Rate {
   periodMs: number;
 }
 
-export interface Listen {
-  hostname: string;
-  port: number;
-}
+export type { Listen };
 
 export interface Config {
   /** Absolute path of the config file, or null for the embedded demo. */
@@ -94,6 +92,8 @@ export interface Config {
   /** GitHub login and the OAuth server; null serves loopback only, without login. */
   auth: AuthConfig | null;
   network: NetworkSettings;
+  /** The loopback listener of the owner's endpoints. */
+  admin: AdminSettings;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -132,6 +132,7 @@ const TOP_KEYS = [
   "logLevel",
   "limits",
   "network",
+  "admin",
   ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
@@ -219,6 +220,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const limits = parseLimits(ck, root);
   const auth = parseAuth(ck, root);
   const network = parseNetwork(ck, root);
+  const admin = parseAdmin(ck, root, listen);
 
   if (listen && !auth && !isLoopbackHost(listen.hostname)) {
     ck.fail(
@@ -241,6 +243,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     limits,
     auth,
     network,
+    admin: admin!,
   };
 }
 
@@ -251,25 +254,7 @@ function parseListen(ck: Checker, root: JsonObject): Listen | undefined {
   return parsed;
 }
 
-/** Why `parseHostPort` refused `text`: a port out of range, or the shape. */
-export function hostPortProblem(text: string): string {
-  const port = /:(\d+)$/.exec(text)?.[1];
-  if (port !== undefined && Number(port) > 65535) {
-    return `port ${port} is out of range: ports go from 1 to 65535 (0 lets the system choose)`;
-  }
-  return `expected "HOST:PORT" such as "127.0.0.1:8080" or "[::1]:8080"`;
-}
-
-/** Parses "127.0.0.1:8080", "[::1]:8080" or "localhost:0". */
-export function parseHostPort(text: string): Listen | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port > 65535) return null;
-  return { hostname: m[1] ?? m[2], port };
-}
-
-export { isLoopbackHost };
+export { hostPortProblem, isLoopbackHost, parseHostPort };
 
 function parseServers(ck: Checker, root: JsonObject, baseDir: string): ServerConfig[] {
   const map = object(ck, root.mcpServers, "mcpServers");

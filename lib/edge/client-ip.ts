@@ -46,6 +46,13 @@ export interface ClientIp {
   ip: string;
   peer: string;
   via?: string;
+  /**
+   * The caller is on this machine: a loopback peer that is not a trusted proxy. A tunnel daemon
+   * connects from loopback too, so a trusted peer is never local, whatever its header says or
+   * lacks (a missing or malformed forwarded header falls back to the peer's address, not to
+   * "this machine").
+   */
+  local: boolean;
 }
 
 /** Maps a TCP peer (`info.remoteAddr.hostname`) and request headers to the client IP. */
@@ -59,13 +66,14 @@ function splitList(value: string): string[] {
   return value.split(",").map((v) => v.replace(/^[ \t]+|[ \t]+$/g, ""));
 }
 
-function direct(peer: string, parsed: ParsedIp | null): ClientIp {
+/** The peer is the client; `trusted` says the peer is a proxy whose header was not usable. */
+function direct(peer: string, parsed: ParsedIp | null, trusted: boolean): ClientIp {
   const address = parsed?.address ?? peer;
-  return { ip: address, peer: address };
+  return { ip: address, peer: address, local: !trusted && parsed !== null && isLoopback(parsed) };
 }
 
 function fromHeader(peer: ParsedIp, ip: ParsedIp, via: string): ClientIp {
-  return { ip: ip.address, peer: peer.address, via };
+  return { ip: ip.address, peer: peer.address, via, local: false };
 }
 
 function headerName(value: unknown): string {
@@ -86,29 +94,32 @@ function headerName(value: unknown): string {
 /** tailscaled overwrites XFF with one value, so more than one means someone else wrote it. */
 function tailscale(peer: string, headers: Headers): ClientIp {
   const p = parseIp(peer);
-  const value = p && isLoopback(p) ? headers.get(XFF) : null;
-  if (value === null || value.includes(",")) return direct(peer, p);
+  const trusted = p !== null && isLoopback(p);
+  const value = trusted ? headers.get(XFF) : null;
+  if (value === null || value.includes(",")) return direct(peer, p, trusted);
   const ip = parseIp(splitList(value)[0]);
-  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p);
+  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p, trusted);
 }
 
 /** ngrok appends the address it saw, so only the rightmost entry is ngrok's own. */
 function ngrok(peer: string, headers: Headers): ClientIp {
   const p = parseIp(peer);
-  const value = p && isLoopback(p) ? headers.get(XFF) : null;
-  if (value === null) return direct(peer, p);
+  const trusted = p !== null && isLoopback(p);
+  const value = trusted ? headers.get(XFF) : null;
+  if (value === null) return direct(peer, p, trusted);
   const ip = parseIp(splitList(value).at(-1)!);
-  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p);
+  return ip && p ? fromHeader(p, ip, XFF) : direct(peer, p, trusted);
 }
 
 /** cloudflared appends to XFF (left entries are client-written), so only CF-Connecting-IP. */
 function cloudflare(peer: string, headers: Headers): ClientIp {
   const p = parseIp(peer);
-  const value = p && isLoopback(p) ? headers.get(CF_CONNECTING_IP) : null;
+  const trusted = p !== null && isLoopback(p);
+  const value = trusted ? headers.get(CF_CONNECTING_IP) : null;
   // Two header lines (joined with ",") did not both come from Cloudflare's edge.
-  if (value === null || value.includes(",")) return direct(peer, p);
+  if (value === null || value.includes(",")) return direct(peer, p, trusted);
   const ip = parseIp(splitList(value)[0]);
-  return ip && p ? fromHeader(p, ip, CF_CONNECTING_IP) : direct(peer, p);
+  return ip && p ? fromHeader(p, ip, CF_CONNECTING_IP) : direct(peer, p, trusted);
 }
 
 function trustedSet(list: unknown[]): CidrSet {
@@ -141,8 +152,9 @@ function trustedSet(list: unknown[]): CidrSet {
 function walker(trusted: CidrSet, name: string): ClientIpResolver {
   return (peer, headers) => {
     const p = parseIp(peer);
-    const value = p && trusted.has(p) ? headers.get(name) : null;
-    if (value === null || !p) return direct(peer, p);
+    const trustedPeer = p !== null && trusted.has(p);
+    const value = trustedPeer ? headers.get(name) : null;
+    if (value === null || !p) return direct(peer, p, trustedPeer);
     let current = p;
     const entries = splitList(value);
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -151,7 +163,7 @@ function walker(trusted: CidrSet, name: string): ClientIpResolver {
       current = hop;
       if (!trusted.has(hop)) break;
     }
-    return current === p ? direct(peer, p) : fromHeader(p, current, name);
+    return current === p ? direct(peer, p, true) : fromHeader(p, current, name);
   };
 }
 
@@ -163,7 +175,7 @@ export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpR
   const name = headerName(options.clientIpHeader);
   const tp: unknown = options.trustedProxies;
   if (tp === undefined || tp === null || (Array.isArray(tp) && tp.length === 0)) {
-    return (peer) => direct(peer, parseIp(peer));
+    return (peer) => direct(peer, parseIp(peer), false);
   }
   if (typeof tp === "string") {
     switch (tp) {

@@ -87,6 +87,7 @@ Deno.test("check: a good config prints URLs, the callback and the flags, with no
         "  notes  https://pi.tail1234.ts.net/mcp/notes",
         "GitHub OAuth App callback URL: https://pi.tail1234.ts.net/auth/callback",
         "GitHub OAuth App homepage URL: https://pi.tail1234.ts.net",
+        "owner endpoints (this machine only): http://127.0.0.1:8081/metrics, http://127.0.0.1:8081/healthz",
         "",
         'permission flags ("deno task start" runs the proxy with exactly these):',
         `  ${flags}`,
@@ -417,6 +418,10 @@ Deno.test("check: a config without login shows local URLs", async () => {
       /servers \(local, without login: serve it with --no-auth\):\n {2}files {2}http:\/\/127\.0\.0\.1:<port chosen at start>\/mcp\/files\n/,
     );
     assert.match(res.stdout, /login: not configured/);
+    assert.match(
+      res.stdout,
+      /^owner endpoints \(this machine only\): http:\/\/127\.0\.0\.1:<port chosen at start>\/metrics, /m,
+    );
     assert.deepEqual(res.warnings, []);
   });
 });

@@ -153,7 +153,7 @@ Deno.test("childrenTotal: starting one more child stops the least recently used 
       /stopping the least recently used child.*child="a#1" limit=childrenTotal/,
     );
     assert.equal(text(await c.client.callTool({ name: "echo", arguments: { text: "c" } })), "c");
-    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const health = await (await fetch(`${proxy.admin}/healthz`)).json();
     const running = Object.values(health.servers as Record<string, { state: string }>).filter((s) =>
       s.state === "running"
     );

@@ -1,4 +1,7 @@
-/** /metrics (this machine only) counts what happened; every tool call leaves one audit line. */
+/**
+ * /metrics (on the owner's loopback listener) counts what happened; every tool call leaves one
+ * audit line.
+ */
 import assert from "node:assert/strict";
 import { fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { text } from "../helpers/client.ts";
@@ -16,7 +19,7 @@ function metric(body: string, name: string, labels: string): number {
   return line ? Number(line.split(" ").at(-1)) : NaN;
 }
 
-Deno.test("metrics and audit: counts, loopback only (through a trusted proxy too), no arguments by default", async () => {
+Deno.test("metrics and audit: counts on the admin listener, never on the public one, no arguments by default", async () => {
   const gh = await fakeGitHub();
   const proxy = await startProxy({
     mcpServers: { fx: fixtureServer(), logged: fixtureServer({ logArguments: true }) },
@@ -64,7 +67,7 @@ Deno.test("metrics and audit: counts, loopback only (through a trusted proxy too
     );
     assert.deepEqual(add.arguments, { a: 20, b: 22 }, "logArguments opts in");
 
-    const res = await fetch(`${proxy.origin}/metrics`);
+    const res = await fetch(`${proxy.admin}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
     const body = await res.text();
@@ -80,12 +83,12 @@ Deno.test("metrics and audit: counts, loopback only (through a trusted proxy too
     assert.ok(metric(body, "mop_sessions_active", '{server="fx"}') >= 0);
     assert.match(body, /# TYPE mop_ip_list_age_seconds gauge/);
 
-    // From elsewhere, directly or through the trusted proxy's header: the same 404 as any path.
-    const remote = await fetch(`${proxy.origin}/metrics`, {
-      headers: { "x-forwarded-for": "198.51.100.9" },
-    });
-    assert.equal(remote.status, 404);
-    assert.deepEqual(await remote.json(), { error: "not_found" });
+    // The public listener: the same 404 as any path, from this machine too.
+    for (const headers of [{}, { "x-forwarded-for": "198.51.100.9" }] as HeadersInit[]) {
+      const remote = await fetch(`${proxy.origin}/metrics`, { headers });
+      assert.equal(remote.status, 404);
+      assert.deepEqual(await remote.json(), { error: "not_found" });
+    }
   } finally {
     await proxy.stop();
     await gh.close();

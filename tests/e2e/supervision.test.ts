@@ -65,7 +65,7 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
     assert.equal(refused.status, 503);
     assert.ok(Number(refused.headers.get("retry-after")) >= 1);
     assert.match((await refused.json()).error.message, /unavailable after repeated crashes/);
-    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const health = await (await fetch(`${proxy.admin}/healthz`)).json();
     assert.equal(health.servers.fx.state, "unavailable");
 
     await Deno.remove(marker);

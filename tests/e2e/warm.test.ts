@@ -10,7 +10,7 @@ interface ChildStatus {
 }
 
 async function children(proxy: ProxyProcess, server: string): Promise<ChildStatus[]> {
-  const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+  const health = await (await fetch(`${proxy.admin}/healthz`)).json();
   return health.servers[server].children;
 }
 

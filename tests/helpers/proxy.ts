@@ -38,6 +38,8 @@ export function crashingServer(marker: string, extra: Record<string, unknown> = 
 
 export interface ProxyProcess {
   origin: string;
+  /** The owner's loopback listener (/metrics, /healthz details), e.g. http://127.0.0.1:8081. */
+  admin: string;
   /** The MCP endpoint URL printed for a server. */
   url(name: string): string;
   process: Deno.ChildProcess;
@@ -76,6 +78,8 @@ export async function startProxy(
   const full: Record<string, unknown> = {
     listen: config.github ? `127.0.0.1:${await freePort()}` : "127.0.0.1:0",
     dataDir: `${dir}/data`,
+    // The default admin port (listen port + 1) may be taken by a parallel test: pick a free one.
+    ...(config.github ? { admin: { listen: `127.0.0.1:${await freePort()}` } } : {}),
     ...config,
   };
   if (full.github && !full.publicUrl) {
@@ -152,6 +156,7 @@ export async function startProxy(
   };
 
   const urls = new Map<string, string>();
+  let admin = "";
   const names = Object.entries(full.mcpServers as Record<string, { disabled?: boolean }>)
     .filter(([, s]) => !s.disabled).map(([n]) => n);
   try {
@@ -160,8 +165,10 @@ export async function startProxy(
         for (const line of out.split("\n")) {
           const m = /^(\S+)\s+(https?:\/\/\S+)$/.exec(line.trim());
           if (m) urls.set(m[1], m[2]);
+          const a = /^Owner endpoints .*?(http:\/\/\S+)\/metrics /.exec(line);
+          if (a) admin = a[1];
         }
-        return names.every((n) => urls.has(n)) ? "ok" : undefined;
+        return names.every((n) => urls.has(n)) && admin ? "ok" : undefined;
       },
       30_000,
       "the server URLs",
@@ -180,6 +187,7 @@ export async function startProxy(
   let stopped: Promise<Deno.CommandStatus> | undefined;
   return {
     origin,
+    admin,
     url: (name) => urls.get(name) ?? `${origin}/mcp/${name}`,
     process,
     dir,

@@ -150,7 +150,7 @@ Deno.test("permission flags for a login config add the GitHub and metadata hosts
   });
   assert.deepEqual(derivePermissions(loaded, SOURCE), [
     "--no-prompt",
-    "--allow-net=127.0.0.1:8080,ghe.example.com,claude.ai,claude.com,chatgpt.com,clients.example.org",
+    "--allow-net=127.0.0.1:8080,127.0.0.1:8081,ghe.example.com,claude.ai,claude.com,chatgpt.com,clients.example.org",
     "--allow-read=/srv/mop/config.json,/var/lib/mop",
     "--allow-write=/var/lib/mop",
     "--allow-run=npx,kill",
@@ -162,7 +162,7 @@ Deno.test("permission flags for a login config add the GitHub and metadata hosts
     derivePermissions(load({ ...base, listen: "127.0.0.1:8080", dataDir: "/d" }), SOURCE)[1];
   assert.equal(
     gh,
-    "--allow-net=127.0.0.1:8080,github.com,api.github.com,claude.ai,claude.com,chatgpt.com",
+    "--allow-net=127.0.0.1:8080,127.0.0.1:8081,github.com,api.github.com,claude.ai,claude.com,chatgpt.com",
   );
 });
 

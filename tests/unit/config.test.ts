@@ -224,7 +224,7 @@ Deno.test("permission flags are derived from the config, nothing broader", () =>
   );
   assert.deepEqual(derivePermissions(loaded, SOURCE), [
     "--no-prompt",
-    "--allow-net=127.0.0.1:8080",
+    "--allow-net=127.0.0.1:8080,127.0.0.1:8081",
     "--allow-read=/etc/mop/config.json,/var/lib/mop",
     "--allow-write=/var/lib/mop",
     "--allow-run=npx,uvx,kill",
@@ -232,5 +232,5 @@ Deno.test("permission flags are derived from the config, nothing broader", () =>
     "--v8-flags=--max-semi-space-size=1",
   ]);
   const v6 = load({ listen: "[::1]:0", dataDir: "/d", mcpServers: { files } });
-  assert.equal(derivePermissions(v6, SOURCE)[1], "--allow-net=[::1]");
+  assert.equal(derivePermissions(v6, SOURCE)[1], "--allow-net=[::1],127.0.0.1");
 });

@@ -40,18 +40,24 @@ function app(access: AccessEntry[] = []) {
 const get = (path: string, headers: Record<string, string> = {}) =>
   new Request(`http://127.0.0.1:8080${path}`, { headers: { host: "127.0.0.1:8080", ...headers } });
 
-Deno.test("/healthz shows server state to loopback clients only", async () => {
+Deno.test("the public listener serves no owner endpoint: /healthz says only ok, /metrics is 404, to loopback callers too", async () => {
   const handle = app();
-  for (const ip of ["203.0.113.5", "10.0.0.1", "::ffff:192.168.1.2", "2001:db8::1"]) {
-    const res = await handle(get("/healthz", { "x-forwarded-for": ip }), "127.0.0.1");
-    assert.deepEqual(await res.json(), { status: "ok" }, ip);
-  }
-  for (const peer of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
-    const body = await (await handle(get("/healthz"), peer)).json();
-    assert.equal(body.status, "ok");
-    assert.equal(body.servers.demo.mode, "per-user");
-    assert.equal(body.servers.demo.state, "idle");
-    assert.equal(body.network.enabled, false);
+  const callers: [string, Record<string, string>][] = [
+    ...["203.0.113.5", "10.0.0.1", "::ffff:192.168.1.2", "2001:db8::1"].map((
+      ip,
+    ): [string, Record<string, string>] => ["127.0.0.1", { "x-forwarded-for": ip }]),
+    // The trusted tunnel daemon without a header, with garbage, or claiming to be local.
+    ["127.0.0.1", {}],
+    ["::1", { "x-forwarded-for": "junk" }],
+    ["::ffff:127.0.0.1", { "x-forwarded-for": "127.0.0.1" }],
+  ];
+  for (const [peer, headers] of callers) {
+    const what = `${peer} ${JSON.stringify(headers)}`;
+    const health = await handle(get("/healthz", headers), peer);
+    assert.deepEqual(await health.json(), { status: "ok" }, what);
+    const metrics = await handle(get("/metrics", headers), peer);
+    assert.equal(metrics.status, 404, what);
+    assert.deepEqual(await metrics.json(), { error: "not_found" }, what);
   }
 });
 

@@ -100,12 +100,16 @@ Deno.test("secret path: full login and tool call, and every root path a scanner 
       }
     }
     assert.equal(bodies.size, 1, [...bodies].join(" | "));
-    // The health check answers under the secret path, and at the root only to this machine.
+    // The health check answers under the secret path. At the root it is 404 even without a
+    // forwarded header: the peer is the trusted tunnel daemon, never "this machine".
     assert.deepEqual(
       await (await fetch(`${proxy.origin}${SECRET}/healthz`, { headers: outside })).json(),
       { status: "ok" },
     );
-    const local = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const root = await fetch(`${proxy.origin}/healthz`);
+    await root.body?.cancel();
+    assert.equal(root.status, 404);
+    const local = await (await fetch(`${proxy.admin}/healthz`)).json();
     assert.equal(local.servers.fx.state, "running");
   } finally {
     await proxy.stop();
