@@ -22,7 +22,7 @@ async function failedInit(): Promise<Record<string, number>> {
     const failed = results.filter((r) => r.includes('"error"')).length;
     const spawnsBefore = count(proxy.logs(), /child started/);
     await new Promise((r) => setTimeout(r, 20_000));
-    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const health = await (await fetch(`${proxy.admin}/healthz`)).json();
     return {
       failedInitializes: failed,
       slotsLeft: health.servers.gone.children.length,

@@ -38,7 +38,7 @@ Deno.test("per-session without spares: failed initializes leave no slot", async 
     for (let i = 0; i < 5; i++) {
       assert.equal((await (await postMcp(proxy.url("gone"))).json()).error.code, -32603);
     }
-    assert.deepEqual((await health(proxy.origin)).gone.children, []);
+    assert.deepEqual((await health(proxy.admin)).gone.children, []);
   } finally {
     await proxy.stop();
   }
@@ -75,7 +75,7 @@ Deno.test("childrenTotal: a ready child with a call in flight is not evicted eit
   try {
     const a = await connect(proxy.url("a"));
     const slow = a.client.callTool({ name: "slow", arguments: { ms: 3000 } });
-    await untilChildren(proxy.origin, "a", (c) => c[0]?.inFlight === 1);
+    await untilChildren(proxy.admin, "a", (c) => c[0]?.inFlight === 1);
     const refused = await postMcp(proxy.url("b"));
     assert.equal(refused.status, 503);
     assert.match((await refused.json()).error.message, /limits\.childrenTotal/);
@@ -102,13 +102,13 @@ Deno.test("a timer-driven restart obeys childrenTotal: with no idle child to sto
     const good = await connect(proxy.url("good"));
     const busy = good.client.callTool({ name: "slow", arguments: { ms: 60_000 } });
     busy.catch(() => {});
-    await untilChildren(proxy.origin, "good", (c) => c[0]?.inFlight === 1);
+    await untilChildren(proxy.admin, "good", (c) => c[0]?.inFlight === 1);
     await Deno.remove(marker);
     const line = await proxy.waitForLog(/restart postponed until the next request/, 30_000);
     assert.match(line, /server=bad/);
     assert.match(line, /limits\.childrenTotal/);
-    await untilChildren(proxy.origin, "bad", (c) => c.length === 1 && c[0].state === "stopped");
-    await untilChildren(proxy.origin, "good", (c) => c.length === 1 && c[0].state === "running");
+    await untilChildren(proxy.admin, "bad", (c) => c.length === 1 && c[0].state === "stopped");
+    await untilChildren(proxy.admin, "good", (c) => c.length === 1 && c[0].state === "running");
     await good.close();
   } finally {
     await proxy.stop();

@@ -159,7 +159,7 @@ Deno.test("calls open at shutdown (in flight, queued) get a JSON-RPC error befor
         (error: Error & { code?: number }) => error,
       )
     );
-    await waitInFlight(proxy.origin, 1);
+    await waitInFlight(proxy.admin, 1);
     const status = proxy.stop("SIGTERM");
     for (const error of await Promise.all(calls)) {
       assert.equal(error.code, -32000, String(error));
@@ -180,14 +180,14 @@ Deno.test("a slow start logs 'still starting' and /healthz shows the child start
   try {
     const pending = postMcp(proxy.url("fx"));
     await proxy.waitForLog(/child started child="fx#1"/);
-    const health = await (await fetch(`${proxy.origin}/healthz`)).json();
+    const health = await (await fetch(`${proxy.admin}/healthz`)).json();
     const [child] = health.servers.fx.children;
     assert.equal(child.state, "starting");
     assert.equal(typeof child.startingSeconds, "number");
     assert.equal(health.servers.fx.state, "starting");
     const line = await proxy.waitForLog(/still starting/, 20_000);
     assert.match(line, /still starting \(no answer to initialize yet\) child="fx#1" seconds=\d+/);
-    const later = (await (await fetch(`${proxy.origin}/healthz`)).json()).servers.fx.children[0];
+    const later = (await (await fetch(`${proxy.admin}/healthz`)).json()).servers.fx.children[0];
     assert.ok(later.startingSeconds >= 1, JSON.stringify(later));
     await proxy.stop();
     await pending.catch(() => {});

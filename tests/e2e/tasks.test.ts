@@ -29,6 +29,8 @@ async function configs(listen = "127.0.0.1:0") {
     good,
     JSON.stringify({
       listen,
+      // The owner's listener on a port chosen at start (the default, listen + 1, may be taken).
+      admin: { listen: "127.0.0.1:0" },
       dataDir: "data",
       mcpServers: {
         demo: { command: "deno", args: ["run", "--no-prompt", `${ROOT}/examples/demo-server.ts`] },
@@ -116,7 +118,7 @@ Deno.test("deno task start --config --listen: the proxy gets exactly the flags f
       cwd: ROOT,
     });
     assert.deepEqual(flagsOf(proxy.args, "/main.ts"), expected.flags);
-    assert.ok(expected.flags.includes(`--allow-net=${listen}`));
+    assert.ok(expected.flags.includes(`--allow-net=${listen},127.0.0.1`));
     assert.ok(expected.flags.includes(`--allow-read=${good},${dir}/data`));
 
     // A reload (SIGHUP) sent to the launcher reaches the proxy.
@@ -271,7 +273,7 @@ Deno.test("compile tasks: the config's flags for --config/--installed-config/--l
         "--allow-read=/var/lib/mcp-oauth-proxy/config.json,/var/lib/mcp-oauth-proxy/data",
       ),
     );
-    assert.ok(expected.flags.includes(`--allow-net=${listen}`));
+    assert.ok(expected.flags.includes(`--allow-net=${listen},127.0.0.1`));
     const args = [
       "--config",
       good,
