@@ -6,7 +6,7 @@ import type { Logger } from "../log.ts";
 import type { Limits, ServerConfig } from "../config/schema.ts";
 import { UnavailableError } from "../children/supervisor.ts";
 import { ProcessGroups } from "../children/group.ts";
-import { type Completion, type Downstream, Mux, type Reply } from "./mux.ts";
+import { type Completion, type Downstream, Mux, type Reply, SHUTTING_DOWN } from "./mux.ts";
 import {
   errorBody,
   ErrorCode,
@@ -322,8 +322,14 @@ export class Router {
 
   /** Starts a stopped child (the supervisor asks `#makeRoom` first) and waits until it is ready. */
   async #ready(mux: Mux): Promise<void> {
-    if (this.#closed) throw new UnavailableError("the proxy is shutting down", 5000);
-    await mux.supervisor.ready();
+    if (this.#closed) throw new UnavailableError(SHUTTING_DOWN, 5000);
+    try {
+      await mux.supervisor.ready();
+    } catch (error) {
+      // A start cut short by the shutdown says so, not "exited during start-up (SIGTERM)".
+      if (this.#closed) throw new UnavailableError(SHUTTING_DOWN, 5000);
+      throw error;
+    }
   }
 
   /**

@@ -147,9 +147,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-Deno.test("calls open at shutdown (in flight, queued) get a JSON-RPC error before the children stop", async () => {
+Deno.test("calls open at shutdown (in flight, queued, starting) get an answer before the children stop", async () => {
   const proxy = await startProxy({
-    mcpServers: { fx: fixtureServer({ maxInFlight: 1 }) },
+    mcpServers: {
+      fx: fixtureServer({ maxInFlight: 1 }),
+      late: fixtureServer({ requestTimeout: "60s", warm: 0 }, ["--init-delay=60000"]),
+    },
   });
   try {
     const c = await connect(proxy.url("fx"));
@@ -160,11 +163,16 @@ Deno.test("calls open at shutdown (in flight, queued) get a JSON-RPC error befor
       )
     );
     await waitInFlight(proxy.admin, 1);
+    const starting = postMcp(proxy.url("late"));
+    await proxy.waitForLog(/child started child="late#\d+"/);
     const status = proxy.stop("SIGTERM");
     for (const error of await Promise.all(calls)) {
       assert.equal(error.code, -32000, String(error));
       assert.match(error.message, /proxy shutting down/);
     }
+    const refused = await starting;
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).error.message, /proxy shutting down/);
     assert.equal((await status).code, 0);
   } finally {
     await proxy.stop();
