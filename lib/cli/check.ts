@@ -16,7 +16,8 @@ import { findCommand } from "./which.ts";
 import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
 import { tunnelAdvice } from "../config/advice.ts";
 
-export const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--print-flags]
+export const CHECK_USAGE =
+  `Usage: main.ts check [--config FILE] [--listen HOST:PORT] [--print-flags]
 
 Validates the config (mistakes exit 2, as "serve" would), prints each server's URL, the GitHub
 OAuth App callback URL and the permission flags "deno task start" uses, and warns about what
@@ -24,6 +25,8 @@ would stop clients later. Exit codes: 0 valid (warnings included), 2 config erro
 
 Options:
   -c, --config FILE   config file (default: $MCP_PROXY_CONFIG, else ./config.json)
+  -l, --listen ADDR   check with this address instead of the config's "listen" (as serve's
+                      --listen)
       --print-flags   print the Deno flags check needs for this config, and exit
   -h, --help          show this help
 
@@ -42,6 +45,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
       allowPositionals: false,
       options: {
         config: { type: "string", short: "c" },
+        listen: { type: "string", short: "l" },
         "print-flags": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -56,14 +60,14 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   }
   if (values["print-flags"]) {
     const quiet = { ...io, err: () => {} };
-    const cfg = await loadCliConfig(values.config, quiet);
+    const cfg = await loadCliConfig(values.config, quiet, values.listen);
     const flags = cfg === 2
       ? fallbackFlags(configFile(values.config, io))
       : commandFlags("check", cfg, { cwd: io.cwd, path: io.env("PATH") });
     io.out(flags.join(" "));
     return 0;
   }
-  const cfg = await loadCliConfig(values.config, io);
+  const cfg = await loadCliConfig(values.config, io, values.listen);
   if (cfg === 2) return 2;
   const { config } = cfg.loaded;
   // What the proxy would fail on at start is an error here too.

@@ -65,11 +65,15 @@ const UNSET_SECRET =
  * `./config.json`, the demo when that is missing), except that an unset client-secret variable
  * is tolerated. On a config error prints it as `serve` does and returns exit code 2.
  */
-export async function loadCliConfig(flag: string | undefined, io: Io): Promise<CliConfig | 2> {
+export async function loadCliConfig(
+  flag: string | undefined,
+  io: Io,
+  listen?: string,
+): Promise<CliConfig | 2> {
   const where = configPathFrom(flag, io.env);
   const absolute = absolutePath(io.cwd, where.path);
   const load = (env: (name: string) => string | undefined) =>
-    loadConfig(where.path, { explicit: where.explicit, env, cwd: io.cwd });
+    loadConfig(where.path, { explicit: where.explicit, env, cwd: io.cwd, listen });
   let problems: string[];
   try {
     return { ...where, absolute, loaded: await load(io.env), unsetSecrets: [] };

@@ -128,7 +128,11 @@ async function planCommand(
 ): Promise<Run[] | number> {
   const scanned = scanArgs(args);
   if (scanned.help) return [bare([command, ...args])];
-  const cfg = await loadCliConfig(scanned.config, io);
+  const cfg = await loadCliConfig(
+    scanned.config,
+    io,
+    command === "check" ? scanned.listen : undefined,
+  );
   if (cfg === 2) return 2;
   const flags = commandFlags(command === "check" ? "check" : "owner", cfg, {
     cwd: io.cwd,
@@ -227,20 +231,30 @@ function usageError(message: string, io: Io): number {
   return 2;
 }
 
+interface Scanned {
+  config?: string;
+  listen?: string;
+  help: boolean;
+}
+
 /**
- * The `--config` value and whether help was asked, read the way the commands' own parsers read
- * them (`-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`; `--` ends the options). The
- * command itself still parses everything and reports mistakes.
+ * The `--config` and `--listen` values and whether help was asked, read the way the commands'
+ * own parsers read them (`-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`, likewise `-l`
+ * and `--listen`; `--` ends the options). The command itself still parses everything and
+ * reports mistakes.
  */
-export function scanArgs(args: string[]): { config?: string; help: boolean } {
-  const out: { config?: string; help: boolean } = { help: false };
+export function scanArgs(args: string[]): Scanned {
+  const out: Scanned = { help: false };
+  const names = { config: "c", listen: "l" } as const;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") break;
     if (arg === "-h" || arg === "--help") out.help = true;
-    else if (arg === "-c" || arg === "--config") out.config = args[++i];
-    else if (arg.startsWith("--config=")) out.config = arg.slice("--config=".length);
-    else if (arg.startsWith("-c") && !arg.startsWith("--")) out.config = arg.slice(2);
+    for (const [name, short] of Object.entries(names) as [keyof typeof names, string][]) {
+      if (arg === `-${short}` || arg === `--${name}`) out[name] = args[++i];
+      else if (arg.startsWith(`--${name}=`)) out[name] = arg.slice(name.length + 3);
+      else if (arg.startsWith(`-${short}`) && !arg.startsWith("--")) out[name] = arg.slice(2);
+    }
   }
   return out;
 }

@@ -221,13 +221,19 @@ Deno.test("help and flag mistakes need no config; exit codes pass through", asyn
   }
 });
 
-Deno.test("check-config, clients, grants and init honour --config through deno task", async () => {
+Deno.test("check-config (with --listen), clients, grants and init honour --config through deno task", async () => {
   const { dir, good, login } = await configs();
   try {
-    const check = await runTask("check-config", ["--config", good]);
+    const check = await runTask("check-config", ["--config", good, "--listen", "127.0.0.1:8097"]);
     assert.equal(check.code, 0, check.stderr);
-    assert.ok(check.stdout.startsWith(`${good}: valid\n`), check.stdout);
-    assert.match(check.stdout, new RegExp(`--allow-read=${good},${dir}/data `));
+    assert.ok(check.stdout.includes(`${good}: valid\n`), check.stdout);
+    // The flags "deno task start" would use with the same --config and --listen.
+    assert.match(
+      check.stdout,
+      new RegExp(
+        `--allow-net=127\\.0\\.0\\.1:8097,127\\.0\\.0\\.1 --allow-read=${good},${dir}/data `,
+      ),
+    );
     for (const command of ["clients", "grants"]) {
       const list = await runTask(command, ["list", `--config=${login}`]);
       assert.equal(list.code, 0, list.stderr);

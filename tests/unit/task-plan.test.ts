@@ -24,6 +24,15 @@ Deno.test("scanArgs reads --config the way the commands do, and stops at --", ()
   assert.deepEqual(scanArgs(["-c", "c.json", "-h"]), { config: "c.json", help: true });
   assert.deepEqual(scanArgs(["-cd.json"]), { config: "d.json", help: false });
   assert.deepEqual(scanArgs(["revoke", "--", "--config", "-h"]), { help: false });
+  assert.deepEqual(scanArgs(["-l", "127.0.0.1:1", "--listen=[::1]:2"]), {
+    listen: "[::1]:2",
+    help: false,
+  });
+  assert.deepEqual(scanArgs(["-l127.0.0.1:3", "-c", "e.json"]), {
+    config: "e.json",
+    listen: "127.0.0.1:3",
+    help: false,
+  });
 });
 
 Deno.test("help, version and flag mistakes run main.ts with no permission", async () => {
