@@ -56,6 +56,10 @@ export interface Limits {
   maxMessageInBytes: number;
   maxMessageOutBytes: number;
   sessionsTotal: number;
+  /** Live sessions one identity may hold; at the share its own oldest session is ended. */
+  sessionsPerUser: number;
+  /** Bytes of sent SSE events kept, across all sessions, for `Last-Event-ID` resumption. */
+  resumeBufferBytes: number;
   sessionIdleTimeoutMs: number;
   sseKeepAliveMs: number;
   maxHeaderBytes: number;
@@ -102,6 +106,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxMessageInBytes: 4 * 1024 * 1024,
   maxMessageOutBytes: 16 * 1024 * 1024,
   sessionsTotal: 1000,
+  sessionsPerUser: 100,
+  resumeBufferBytes: 32 * 1024 * 1024,
   sessionIdleTimeoutMs: 60 * 60_000,
   sseKeepAliveMs: 25_000,
   maxHeaderBytes: 16 * 1024,
@@ -172,6 +178,8 @@ const LIMIT_KEYS = [
   "maxMessageIn",
   "maxMessageOut",
   "sessionsTotal",
+  "sessionsPerUser",
+  "resumeBuffer",
   "sessionIdleTimeout",
   "sseKeepAlive",
   "maxHeaderBytes",
@@ -351,6 +359,10 @@ function parseLimits(ck: Checker, root: JsonObject): Limits {
       d.maxMessageOutBytes,
     sessionsTotal: integer(ck, limits, "sessionsTotal", p, { min: 1, max: 1_000_000 }) ??
       d.sessionsTotal,
+    sessionsPerUser: integer(ck, limits, "sessionsPerUser", p, { min: 1, max: 1_000_000 }) ??
+      d.sessionsPerUser,
+    resumeBufferBytes: size(ck, limits, "resumeBuffer", p, { min: 0, max: 1024 ** 3 }) ??
+      d.resumeBufferBytes,
     sessionIdleTimeoutMs:
       duration(ck, limits, "sessionIdleTimeout", p, { min: 1000, max: 30 * 24 * HOUR }) ??
         d.sessionIdleTimeoutMs,

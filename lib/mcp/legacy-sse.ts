@@ -13,13 +13,16 @@ import {
   ErrorCode,
   type JsonRpcId,
   LEGACY_VERSIONS,
+  NOT_JSON,
+  parseJson,
+  requestId,
   resultBody,
 } from "./protocol.ts";
 import { bodyError, mediaType, readBody, rpcError } from "./http.ts";
 import { Session } from "./sessions.ts";
 import { formatEvent, SSE_HEADERS, SseWriter } from "./sse.ts";
 import type { McpService } from "./service.ts";
-import { clientCapabilities, clientName } from "./streamable-http.ts";
+import { childError, clientCapabilities, clientName } from "./streamable-http.ts";
 
 const initialized = new WeakSet<Session>();
 const replies = new WeakMap<Session, Reply>();
@@ -39,6 +42,8 @@ export function openLegacyStream(
     clientCapabilities({}),
     "unknown",
   );
+  const refused = svc.sessions.refusal(identity.key);
+  if (refused) return childError(refused, null);
   const writer = new SseWriter(svc.registry);
   session.legacy = writer;
   svc.sessions.add(session);
@@ -55,33 +60,33 @@ export async function postLegacyMessage(
   server: ServerConfig,
   identity: Identity,
 ): Promise<Response> {
-  const id = new URL(req.url).searchParams.get("sessionId") ?? "";
-  const session = svc.sessions.get(id);
-  // sessionId only routes; the caller must still be the person who opened the stream.
-  if (
-    !session || session.transport !== "legacy-sse" || session.server.name !== server.name ||
-    !session.belongsTo(identity) || !session.legacy || session.legacy.closed
-  ) {
-    return rpcError(404, null, ErrorCode.SessionNotFound, "session not found");
-  }
-  if (mediaType(req.headers.get("content-type")) !== "application/json") {
-    return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
-  }
+  // The body is read first so that every error below can echo the request's id.
   let text: string;
   try {
     text = await readBody(req, svc.limits.maxMessageInBytes, svc.limits.bodyTimeoutMs);
   } catch (error) {
     return bodyError(error);
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
+  const body = parseJson(text);
+  const rid = requestId(body);
+  const sid = new URL(req.url).searchParams.get("sessionId") ?? "";
+  const session = svc.sessions.get(sid);
+  // sessionId only routes; the caller must still be the person who opened the stream.
+  if (
+    !session || session.transport !== "legacy-sse" || session.server.name !== server.name ||
+    !session.belongsTo(identity) || !session.legacy || session.legacy.closed
+  ) {
+    return rpcError(404, rid, ErrorCode.SessionNotFound, "session not found");
+  }
+  if (mediaType(req.headers.get("content-type")) !== "application/json") {
+    return rpcError(415, rid, ErrorCode.InvalidRequest, "Content-Type must be application/json");
+  }
+  if (body === NOT_JSON) {
     return rpcError(400, null, ErrorCode.ParseError, "parse error: the body is not valid JSON");
   }
   const messages = Array.isArray(body) ? body : [body];
   if (messages.length === 0 || messages.some((m) => classify(m) === "invalid")) {
-    return rpcError(400, null, ErrorCode.InvalidRequest, "invalid JSON-RPC 2.0 message");
+    return rpcError(400, rid, ErrorCode.InvalidRequest, "invalid JSON-RPC 2.0 message");
   }
   session.lastActive = Date.now();
   for (const message of messages as Record<string, unknown>[]) {

@@ -57,6 +57,28 @@ export function classify(message: unknown): Kind {
   return hasResult !== hasError ? "response" : "invalid";
 }
 
+/** What `parseJson` returns for text that is not JSON. */
+export const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/** Parses a request body; NOT_JSON when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/**
+ * The id an error about this body must carry (JSON-RPC 2.0 §5): the id of a single message
+ * when it is a valid one, else null (not JSON, a batch, or no usable id).
+ */
+export function requestId(body: unknown): JsonRpcId | null {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return null;
+  const id = (body as Record<string, unknown>).id;
+  return isValidId(id) ? id : null;
+}
+
 /** Serialises a JSON-RPC error response. */
 export function errorBody(
   id: JsonRpcId | null,

@@ -18,9 +18,14 @@ export class McpService {
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly router: Router, readonly limits: Limits, readonly log: Logger) {
-    this.sessions = new SessionStore(limits.sessionsTotal, (session) => {
-      this.#end(session, "idle or over limits.sessionsTotal").catch(() => {});
-    });
+    this.sessions = new SessionStore(
+      limits.sessionsTotal,
+      (session) => {
+        this.#end(session, "idle, or made room under limits.sessionsTotal/sessionsPerUser")
+          .catch(() => {});
+      },
+      limits.sessionsPerUser,
+    );
   }
 
   start(): void {
@@ -35,7 +40,7 @@ export class McpService {
     this.sessions.sweep(now, this.limits.sessionIdleTimeoutMs);
   }
 
-  /** Registers an initialized session. */
+  /** Registers an initialized session; throws UnavailableError when no session may make room. */
   open(session: Session): void {
     this.sessions.add(session);
     this.router.attach(session);

@@ -6,6 +6,7 @@ import type { ServerConfig } from "../config/schema.ts";
 import type { Identity, RoutedSession } from "../router/router.ts";
 import { base64url, randomBytes } from "../crypto.ts";
 import { EventLog, formatEvent, type SseWriter } from "./sse.ts";
+import { UnavailableError } from "../children/supervisor.ts";
 
 export type TransportKind = "streamable" | "legacy-sse";
 
@@ -98,29 +99,58 @@ export class Session implements RoutedSession {
   }
 }
 
-/** All live sessions, bounded in number and idle time. */
+/** How long a caller refused for lack of session room is told to wait. */
+export const SESSIONS_FULL_RETRY_MS = 30_000;
+
+/**
+ * All live sessions, bounded in number, per identity, and in idle time. Room is made fairly:
+ * an identity at its own share loses its own least recently active session; at total capacity
+ * the newcomer may only displace a session of an identity holding more sessions than it would
+ * (the largest such holder), else its own; with neither, it is refused (503 + Retry-After,
+ * RFC 9110 §15.6.4 and §10.2.3).
+ */
 export class SessionStore {
   #sessions = new Map<string, Session>();
+  #byIdentity = new Map<string, Set<Session>>();
 
   constructor(
     private readonly maxSessions: number,
     private readonly onEvict: (s: Session) => void,
+    private readonly maxPerIdentity = maxSessions,
   ) {}
 
   get size(): number {
     return this.#sessions.size;
   }
 
-  /** Registers a session, evicting the least recently active one when full. */
+  /** Sessions held by one identity. */
+  countOf(identityKey: string): number {
+    return this.#byIdentity.get(identityKey)?.size ?? 0;
+  }
+
+  /**
+   * Registers a session, ending the one the fairness rule picks when full. Adding a session
+   * that is already stored changes nothing. Throws UnavailableError when no session may go.
+   */
   add(session: Session): void {
-    if (this.#sessions.size >= this.maxSessions) {
-      let oldest: Session | undefined;
-      for (const s of this.#sessions.values()) {
-        if (!oldest || s.lastActive < oldest.lastActive) oldest = s;
-      }
-      if (oldest) this.#evict(oldest);
-    }
+    if (this.#sessions.has(session.id)) return;
+    const victim = this.#makeRoom(session.identityKey);
+    if (victim) this.#evict(victim);
     this.#sessions.set(session.id, session);
+    let own = this.#byIdentity.get(session.identityKey);
+    if (!own) this.#byIdentity.set(session.identityKey, own = new Set());
+    own.add(session);
+  }
+
+  /** The refusal `add` would throw for a new session of `identityKey`, without ending any. */
+  refusal(identityKey: string): UnavailableError | null {
+    try {
+      this.#makeRoom(identityKey);
+      return null;
+    } catch (error) {
+      if (error instanceof UnavailableError) return error;
+      throw error;
+    }
   }
 
   get(id: string): Session | undefined {
@@ -128,7 +158,12 @@ export class SessionStore {
   }
 
   delete(session: Session): boolean {
-    return this.#sessions.delete(session.id);
+    if (this.#sessions.get(session.id) !== session) return false;
+    this.#sessions.delete(session.id);
+    const own = this.#byIdentity.get(session.identityKey);
+    own?.delete(session);
+    if (own?.size === 0) this.#byIdentity.delete(session.identityKey);
+    return true;
   }
 
   /** Ends sessions idle for `idleMs` that hold no open stream. */
@@ -142,10 +177,34 @@ export class SessionStore {
     return this.#sessions.values();
   }
 
-  #evict(session: Session): void {
-    this.#sessions.delete(session.id);
-    this.onEvict(session);
+  /** The session to end so that one more of `key` fits: null when there is room. */
+  #makeRoom(key: string): Session | null {
+    const own = this.#byIdentity.get(key);
+    const count = own?.size ?? 0;
+    if (own && count >= this.maxPerIdentity) return leastActive(own);
+    if (this.#sessions.size < this.maxSessions) return null;
+    let largest: Set<Session> | undefined;
+    for (const [other, sessions] of this.#byIdentity) {
+      if (other !== key && (!largest || sessions.size > largest.size)) largest = sessions;
+    }
+    // Only a holder that would still have more than the newcomer gives up a session.
+    if (largest && largest.size > count + 1) return leastActive(largest);
+    if (own && count > 0) return leastActive(own);
+    throw new UnavailableError(
+      "too many sessions (limits.sessionsTotal); try again later",
+      SESSIONS_FULL_RETRY_MS,
+    );
   }
+
+  #evict(session: Session): void {
+    if (this.delete(session)) this.onEvict(session);
+  }
+}
+
+function leastActive(sessions: Iterable<Session>): Session {
+  let oldest: Session | undefined;
+  for (const s of sessions) if (!oldest || s.lastActive < oldest.lastActive) oldest = s;
+  return oldest!;
 }
 
 /** 128 random bits, base64url: visible ASCII as the transport requires. */

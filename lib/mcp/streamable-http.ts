@@ -9,8 +9,12 @@ import { isRecord, UnavailableError } from "../children/supervisor.ts";
 import {
   classify,
   ErrorCode,
+  isValidId,
   type JsonRpcId,
   META_VERSION_KEY,
+  NOT_JSON,
+  parseJson,
+  requestId,
   resultBody,
   STATELESS_ERA_VERSION,
   STREAMABLE_VERSIONS,
@@ -55,33 +59,31 @@ async function post(
   identity: Identity,
   note: RequestNote,
 ) {
-  if (mediaType(req.headers.get("content-type")) !== "application/json") {
-    return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
-  }
-  const headerVersion = req.headers.get("mcp-protocol-version");
-  if (headerVersion !== null && !STREAMABLE_VERSIONS.includes(headerVersion as never)) {
-    return unsupportedVersion(null, headerVersion);
-  }
+  // The body is read first so that every error below can echo the request's id.
   let text: string;
   try {
     text = await readBody(req, svc.limits.maxMessageInBytes, svc.limits.bodyTimeoutMs);
   } catch (error) {
     return bodyError(error);
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
+  const body = parseJson(text);
+  const id = requestId(body);
+  if (mediaType(req.headers.get("content-type")) !== "application/json") {
+    return rpcError(415, id, ErrorCode.InvalidRequest, "Content-Type must be application/json");
+  }
+  const headerVersion = req.headers.get("mcp-protocol-version");
+  if (headerVersion !== null && !STREAMABLE_VERSIONS.includes(headerVersion as never)) {
+    return unsupportedVersion(id, headerVersion);
+  }
+  if (body === NOT_JSON) {
     return rpcError(400, null, ErrorCode.ParseError, "parse error: the body is not valid JSON");
   }
   const messages = Array.isArray(body) ? body : [body];
   if (messages.length === 0) return rpcError(400, null, ErrorCode.InvalidRequest, "empty batch");
   for (const message of messages) {
     if (classify(message) === "invalid") {
-      const id = isRecord(message) && typeof message.id !== "object"
-        ? message.id as JsonRpcId
-        : null;
-      return rpcError(400, id ?? null, ErrorCode.InvalidRequest, "invalid JSON-RPC 2.0 message");
+      const bad = isRecord(message) && isValidId(message.id) ? message.id : null;
+      return rpcError(400, bad, ErrorCode.InvalidRequest, "invalid JSON-RPC 2.0 message");
     }
   }
   const first = messages[0] as Record<string, unknown>;
@@ -92,7 +94,7 @@ async function post(
     note.tool = first.params.name.slice(0, 128);
   }
   const era = statelessEraVersion(first);
-  if (era) return unsupportedVersion(first.id as JsonRpcId ?? null, era);
+  if (era) return unsupportedVersion(id, era);
 
   if (messages.some((m) => (m as Record<string, unknown>).method === "initialize")) {
     if (messages.length > 1) {
@@ -106,7 +108,7 @@ async function post(
     return initialize(svc, req, server, identity, first);
   }
 
-  const found = findSession(svc, req, server, identity);
+  const found = findSession(svc, req, server, identity, id);
   if (found instanceof Response) return found;
   const session = found;
   if (Array.isArray(body) && session.protocolVersion !== "2025-03-26") {
@@ -176,13 +178,21 @@ async function initialize(
     clientCapabilities(params.capabilities),
     clientName(params.clientInfo),
   );
+  // Refuse before a child is started for a session that would not be kept.
+  const refused = svc.sessions.refusal(identity.key);
+  if (refused) return childError(refused, id);
   let result: Record<string, unknown>;
   try {
     result = await svc.router.initialize(session, params.protocolVersion, STREAMABLE_VERSIONS);
   } catch (error) {
     return childError(error, id);
   }
-  svc.open(session);
+  try {
+    svc.open(session);
+  } catch (error) {
+    await svc.router.detach(session); // Others took the room meanwhile.
+    return childError(error, id);
+  }
   const body = resultBody(id, result);
   const headers = { "mcp-session-id": session.id };
   const accept = acceptance(req.headers.get("accept"));
@@ -220,16 +230,25 @@ async function del(svc: McpService, req: Request, server: ServerConfig, identity
   return new Response(null, { status: 204 });
 }
 
-/** The session named by Mcp-Session-Id, or the error response the transport requires. */
+/**
+ * The session named by Mcp-Session-Id, or the error response the transport requires, carrying
+ * the id of the request being refused when there is one (JSON-RPC 2.0 §5).
+ */
 function findSession(
   svc: McpService,
   req: Request,
   server: ServerConfig,
   identity: Identity,
+  requestId: JsonRpcId | null = null,
 ): Session | Response {
   const id = req.headers.get("mcp-session-id");
   if (!id) {
-    return rpcError(400, null, ErrorCode.ConnectionClosed, "Mcp-Session-Id header is required");
+    return rpcError(
+      400,
+      requestId,
+      ErrorCode.ConnectionClosed,
+      "Mcp-Session-Id header is required",
+    );
   }
   const session = svc.sessions.get(id);
   // Another person's session, or another server's, is as unknown as a missing one.
@@ -237,7 +256,7 @@ function findSession(
     !session || session.transport !== "streamable" || session.server.name !== server.name ||
     !session.belongsTo(identity)
   ) {
-    return rpcError(404, null, ErrorCode.SessionNotFound, "session not found");
+    return rpcError(404, requestId, ErrorCode.SessionNotFound, "session not found");
   }
   session.lastActive = Date.now();
   return session;

@@ -45,6 +45,16 @@ async function openSession(proxy: ProxyProcess, version = "2025-06-18"): Promise
   return res.headers.get("mcp-session-id")!;
 }
 
+/** Opens a legacy SSE stream and returns its message endpoint (the stream stays open). */
+async function legacySession(proxy: ProxyProcess): Promise<string> {
+  const res = await fetch(`${proxy.origin}/sse/fx`, { headers: { accept: "text/event-stream" } });
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/^data: (\S+)$/m.test(seen)) seen += (await reader.read()).value ?? "";
+  return `${proxy.origin}${/^data: (\S+)$/m.exec(seen)![1]}`;
+}
+
 let proxy: ProxyProcess;
 
 Deno.test("bad input", async (t) => {
@@ -181,7 +191,7 @@ Deno.test("bad input", async (t) => {
         }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" });
         assert.equal(r.res.status, 400);
         assert.equal(r.error?.code, -32022);
-        assert.equal(r.json?.id, null);
+        assert.equal(r.json?.id, 9);
         const r2 = await post(url, {
           jsonrpc: "2.0",
           id: 10,
@@ -300,6 +310,47 @@ Deno.test("bad input", async (t) => {
     await t.step("legacy SSE: unknown sessionId is 404, and messages need JSON", async () => {
       const r = await post(`${proxy.origin}/sse/fx/messages?sessionId=nope`, init());
       assert.equal(r.res.status, 404);
+    });
+
+    await t.step("every error answer carries the request id when it can be read", async () => {
+      const probe = (id: number | string) => ({ jsonrpc: "2.0", id, method: "server/discover" });
+      const sid = await openSession(proxy);
+      const legacy = await legacySession(proxy);
+      const cases: Array<[string, string, unknown, Record<string, string>, number]> = [
+        // A 2026-07-28 client announces its revision in the header on every request.
+        ["-32022 from the header", url, probe("server-discover-probe-1"), {
+          "mcp-protocol-version": "2026-07-28",
+        }, 400],
+        [
+          "unsupported header version",
+          url,
+          probe(11),
+          { "mcp-protocol-version": "1999-01-01" },
+          400,
+        ],
+        ["wrong content type", url, probe(12), { "content-type": "text/plain" }, 415],
+        ["missing session id", url, probe(13), {}, 400],
+        ["unknown session", url, probe(14), { "mcp-session-id": "nope" }, 404],
+        ["another server's session", proxy.url("other"), probe(15), { "mcp-session-id": sid }, 404],
+        ["invalid message with an id", url, { jsonrpc: "2.0", id: 16, method: 5 }, {}, 400],
+        [
+          "legacy: unknown session",
+          `${proxy.origin}/sse/fx/messages?sessionId=nope`,
+          probe(17),
+          {},
+          404,
+        ],
+        ["legacy: wrong content type", legacy, probe(18), { "content-type": "text/plain" }, 415],
+        ["legacy: invalid message", legacy, { jsonrpc: "2.0", id: 19, method: 5 }, {}, 400],
+      ];
+      for (const [what, target, body, headers, status] of cases) {
+        const r = await post(target, body, headers);
+        assert.equal(r.res.status, status, `${what}: ${r.text}`);
+        assert.equal(r.json?.id, (body as { id: unknown }).id, `${what}: ${r.text}`);
+      }
+      // Where no id can be read, it is null: not JSON, or a batch.
+      assert.equal((await post(url, "{not json", { "mcp-session-id": sid })).json?.id, null);
+      assert.equal((await post(url, [probe(20)], { "mcp-session-id": sid })).json?.id, null);
     });
   } finally {
     await proxy.stop();
