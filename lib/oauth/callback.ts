@@ -7,7 +7,8 @@
 import { base64url, randomBytes, randomToken, sha256 } from "../crypto.ts";
 import type { GrantRecord, TransactionRecord } from "../store/kv.ts";
 import { readCookie, setCookie, transactionCookie } from "./cookies.ts";
-import { errorPage, escapeHtml, page } from "./html.ts";
+import { join, markup } from "../html.ts";
+import { errorPage, page } from "./html.ts";
 import { appendParams } from "./redirect.ts";
 import { approval, csrfToken, redirectTo, withState } from "./authorize.ts";
 import { GitHubError, type GitHubToken, type GitHubUser } from "./github.ts";
@@ -90,17 +91,7 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
       error_description: "this GitHub account is not allowed",
     });
     return withCookies(
-      page(
-        "Not allowed",
-        `<p>You signed in to GitHub as <strong>@${
-          escapeHtml(user.login)
-        }</strong> (id ${user.id}). ` +
-          `This account is not on this proxy's allow-list, so it cannot use these MCP servers.</p>` +
-          `<p>If that is the wrong GitHub account, sign out of GitHub and connect again. ` +
-          `Otherwise ask the owner of this proxy to add you.</p>` +
-          `<p><a href="${escapeHtml(target)}">Return to the application</a></p>`,
-        403,
-      ),
+      notAllowedPage(user, target),
       [clearTxn],
     );
   }
@@ -159,6 +150,18 @@ async function createGrant(
   const record = await svc.store.getClient(txn.clientId);
   if (record && !record.grantedAt) await svc.store.putClient({ ...record, grantedAt: now });
   return grant;
+}
+
+/** Which GitHub account was refused, and the way back to the application. */
+function notAllowedPage(user: GitHubUser, target: string): Response {
+  const parts = [
+    markup`<p>You signed in to GitHub as <strong>@${user.login}</strong> (id ${user.id}). `,
+    markup`This account is not on this proxy's allow-list, so it cannot use these MCP servers.</p>`,
+    markup`<p>If that is the wrong GitHub account, sign out of GitHub and connect again. `,
+    markup`Otherwise ask the owner of this proxy to add you.</p>`,
+    markup`<p><a href="${target}">Return to the application</a></p>`,
+  ];
+  return page("Not allowed", join(parts, ""), 403);
 }
 
 function withCookies(response: Response, cookies: string[]): Response {

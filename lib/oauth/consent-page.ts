@@ -5,7 +5,8 @@
  * transaction's CSRF token.
  */
 import type { TransactionRecord } from "../store/kv.ts";
-import { escapeHtml, page } from "./html.ts";
+import { type Html, join, markup } from "../html.ts";
+import { page } from "./html.ts";
 import { isCustomScheme, isLoopback } from "./redirect.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 import { isCimdClientId } from "./cimd.ts";
@@ -32,57 +33,55 @@ export function consentPage(
     ? svc.servers.map((s) => s.name)
     : [txn.resource.slice(txn.resource.lastIndexOf("/") + 1)];
   const may = txn.scope.split(" ").map((s) => SCOPE_WORDS[s] ?? s).join(", and ");
+  const githubAsk = svc.policy.githubScope
+    ? markup`<code>${svc.policy.githubScope}</code> (to check your organization or team membership)`
+    : "no access beyond your public profile (your user id)";
+  const serverList = join(servers.map((s) => markup`<code>${s}</code>`), ", ");
   const parts = [
-    `<p><strong>${
-      escapeHtml(client.name)
-    }</strong> <span class="note">(the name this application gives itself; the proxy cannot verify it)</span> asks to use MCP servers at <code>${
-      escapeHtml(host)
-    }</code> on your behalf.</p>`,
-    `<p>Servers: ${servers.map((s) => `<code>${escapeHtml(s)}</code>`).join(", ")}<br>` +
-    `It will be able to ${escapeHtml(may)}.</p>`,
-    `<p>After you sign in, you will be sent back to <code>${
-      escapeHtml(describeRedirect(redirectUri))
+    markup`<p><strong>${client.name}</strong> <span class="note">(the name this application gives itself; the proxy cannot verify it)</span> asks to use MCP servers at <code>${host}</code> on your behalf.</p>`,
+    markup`<p>Servers: ${serverList}<br>It will be able to ${may}.</p>`,
+    markup`<p>After you sign in, you will be sent back to <code>${
+      describeRedirect(redirectUri)
     }</code>.</p>`,
     ...warnings(client, redirectUri),
-    `<p class="note">Next you sign in with GitHub. The proxy asks GitHub for ${
-      svc.policy.githubScope
-        ? `<code>${
-          escapeHtml(svc.policy.githubScope)
-        }</code> (to check your organization or team membership)`
-        : "no access beyond your public profile (your user id)"
-    }. Only GitHub accounts the owner of this proxy has allowed get in. If you did not just start connecting an application, choose Deny.</p>`,
-    `<form method="post" action="${escapeHtml(svc.auth.publicUrl)}/consent">` +
-    `<input type="hidden" name="txn" value="${escapeHtml(txn.id)}">` +
-    `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">` +
-    `<button type="submit" name="action" value="allow" class="primary">Allow</button>` +
-    `<button type="submit" name="action" value="deny">Deny</button></form>`,
+    markup`<p class="note">Next you sign in with GitHub. The proxy asks GitHub for ${githubAsk}. Only GitHub accounts the owner of this proxy has allowed get in. If you did not just start connecting an application, choose Deny.</p>`,
+    consentForm(svc, txn, csrf),
   ];
-  return page(`Allow access to the MCP servers at ${host}?`, parts.join("\n"), 200, headers);
+  return page(`Allow access to the MCP servers at ${host}?`, join(parts, "\n"), 200, headers);
 }
 
 /** Where the client's description came from, and warnings for redirects to this computer. */
-function warnings(client: ResolvedClient, redirectUri: string): string[] {
-  const out: string[] = [];
+function warnings(client: ResolvedClient, redirectUri: string): Html[] {
+  const out: Html[] = [];
   if (client.cimdHost) {
     out.push(
-      `<p class="note">Its description was published by <code>${
-        escapeHtml(client.cimdHost)
-      }</code>.</p>`,
+      markup`<p class="note">Its description was published by <code>${client.cimdHost}</code>.</p>`,
     );
   }
   if (isCustomScheme(redirectUri)) {
+    const scheme = new URL(redirectUri).protocol;
     out.push(
-      `<p class="warn">This sends you back to an application on your computer through the <code>${
-        escapeHtml(new URL(redirectUri).protocol)
-      }</code> link scheme. Allow only if you just started connecting from that application.</p>`,
+      markup`<p class="warn">This sends you back to an application on your computer through the <code>${scheme}</code> link scheme. Allow only if you just started connecting from that application.</p>`,
     );
   } else if (client.redirectUris.every((u) => isLoopback(u))) {
     out.push(
-      `<p class="warn">This application runs on a computer's own address (localhost). Allow only if you just started it yourself on this computer.</p>`,
+      markup`<p class="warn">This application runs on a computer's own address (localhost). Allow only if you just started it yourself on this computer.</p>`,
     );
   }
   return out;
 }
+
+/** The Allow and Deny buttons, carrying the transaction and its CSRF token. */
+function consentForm(svc: OAuthService, txn: TransactionRecord, csrf: string): Html {
+  const hidden = (name: string, value: string) =>
+    markup`<input type="hidden" name="${name}" value="${value}">`;
+  return markup`<form method="post" action="${svc.auth.publicUrl}/consent">${
+    hidden("txn", txn.id)
+  }${hidden("csrf", csrf)}${ALLOW_DENY}</form>`;
+}
+
+const ALLOW_DENY =
+  markup`<button type="submit" name="action" value="allow" class="primary">Allow</button><button type="submit" name="action" value="deny">Deny</button>`;
 
 /**
  * The origin the browser will be sent to: scheme, host and any port that is not the scheme's
@@ -100,16 +99,16 @@ function describeRedirect(uri: string): string {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
  */
 export function unknownClientPage(svc: OAuthService, clientId: string, reason: string): Response {
-  const host = escapeHtml(new URL(svc.auth.publicUrl).host);
+  const host = new URL(svc.auth.publicUrl).host;
   const parts = isCimdClientId(clientId)
     ? [
-      `<p>The description of the application that sent you here could not be used, so the MCP proxy at <code>${host}</code> cannot let it in.</p>`,
-      `<p>Try connecting again in a minute. If it keeps failing, tell the owner of this proxy what the details below say.</p>`,
-      `<p class="note">Details: ${escapeHtml(reason)}</p>`,
+      markup`<p>The description of the application that sent you here could not be used, so the MCP proxy at <code>${host}</code> cannot let it in.</p>`,
+      markup`<p>Try connecting again in a minute. If it keeps failing, tell the owner of this proxy what the details below say.</p>`,
+      markup`<p class="note">Details: ${reason}</p>`,
     ]
     : [
-      `<p>The application that sent you here is not registered with the MCP proxy at <code>${host}</code>. This happens when the proxy's owner removed it, or when the proxy's data was reset.</p>`,
-      `<p><strong>To fix it:</strong> in ChatGPT, Claude or the application you were connecting, remove this connector (or MCP server) and add it again with the same URL. It then registers anew, and you will be asked to allow it.</p>`,
+      markup`<p>The application that sent you here is not registered with the MCP proxy at <code>${host}</code>. This happens when the proxy's owner removed it, or when the proxy's data was reset.</p>`,
+      markup`<p><strong>To fix it:</strong> in ChatGPT, Claude or the application you were connecting, remove this connector (or MCP server) and add it again with the same URL. It then registers anew, and you will be asked to allow it.</p>`,
     ];
-  return page("Unknown client", parts.join("\n"), 400);
+  return page("Unknown client", join(parts, "\n"), 400);
 }
