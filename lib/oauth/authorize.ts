@@ -27,98 +27,197 @@ const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_STATE = 2048;
 const BROWSER_NONCE = /^[A-Za-z0-9_-]{22,64}$/;
 
-/** `GET /authorize`. */
+/**
+ * A check whose refusal is shown to the person as a page, never redirected: until the client and
+ * its redirect URI are known, the redirect URI cannot be trusted.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+type ShownCheck = (request: AuthorizeRequest) => Promise<Response | null> | Response | null;
+
+/** The query of an authorization request, and its client, looked up once when first needed. */
+interface AuthorizeRequest {
+  svc: OAuthService;
+  q: URLSearchParams;
+  client(): Promise<ResolvedClient | OAuthError>;
+}
+
+/** The checks whose refusals are shown, in order: the first refusal wins. */
+const SHOWN_CHECKS: readonly ShownCheck[] = [
+  ({ q }) => {
+    // RFC 6749 §3.1: parameters must not be sent more than once (RFC 8707 allows `resource`).
+    const repeated = [...new Set(q.keys())].find((k) => k !== "resource" && q.getAll(k).length > 1);
+    return repeated === undefined
+      ? null
+      : errorPage("Invalid request", `The parameter "${repeated}" appears more than once.`);
+  },
+  ({ q }) => q.get("client_id") ? null : errorPage("Invalid request", "client_id is missing."),
+  async ({ svc, q, client }) => {
+    const found = await client();
+    return found instanceof OAuthError
+      ? unknownClientPage(svc, q.get("client_id")!, found.description)
+      : null;
+  },
+  ({ q }) =>
+    q.get("redirect_uri") ? null : errorPage("Invalid request", "redirect_uri is missing."),
+  // The client was found: the check before this one refused otherwise.
+  async ({ svc, q, client }) =>
+    svc.redirectAllowed(await client() as ResolvedClient, q.get("redirect_uri")!)
+      ? null
+      : errorPage(
+        "Invalid redirect URI",
+        "The redirect_uri is not registered for this client, so the proxy will not send you there.",
+      ),
+];
+
+/** An error redirected to the client: the OAuth error code and its description. */
+export type RedirectedError = [code: string, description: string];
+
+/** A check whose refusal goes back to the client's (verified) redirect URI. */
+export type RedirectedCheck = (
+  q: URLSearchParams,
+  audience: (resource: string | null) => string | null,
+) => RedirectedError | null;
+
+/**
+ * The checks whose refusals are redirected to the client with `state` and `iss`, in order.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4.1
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ */
+export const REDIRECTED_CHECKS: readonly RedirectedCheck[] = [
+  (q) =>
+    (q.get("state")?.length ?? 0) > MAX_STATE ? ["invalid_request", "state is too long"] : null,
+  (q) =>
+    q.get("response_type") === "code"
+      ? null
+      : ["unsupported_response_type", "only response_type=code is supported"],
+  (q) => q.get("code_challenge") ? null : ["invalid_request", "code_challenge is required (PKCE)"],
+  (q) =>
+    q.get("code_challenge_method") === "S256"
+      ? null
+      : ["invalid_request", "code_challenge_method must be S256"],
+  (q) =>
+    CHALLENGE.test(q.get("code_challenge")!)
+      ? null
+      : ["invalid_request", "code_challenge is malformed"],
+  (q) => requestedScope(q) ? null : ["invalid_scope", "no supported scope requested (use mcp)"],
+  (q) =>
+    q.getAll("resource").length > 1
+      ? ["invalid_target", "only one resource may be requested"]
+      : null,
+  (q, audience) =>
+    audience(q.get("resource"))
+      ? null
+      : ["invalid_target", "resource is not an MCP endpoint of this proxy"],
+];
+
+/** The first refusal of `checks` for this request, or null when it passes them all. */
+export function firstRefusal(
+  q: URLSearchParams,
+  audience: (resource: string | null) => string | null,
+  checks: readonly RedirectedCheck[] = REDIRECTED_CHECKS,
+): RedirectedError | null {
+  for (const check of checks) {
+    const refusal = check(q, audience);
+    if (refusal) return refusal;
+  }
+  return null;
+}
+
+/** The supported scopes requested (default `mcp`, unknown ones dropped), or "" for none. */
+function requestedScope(q: URLSearchParams): string {
+  const requested = (q.get("scope") ?? "mcp").split(" ").filter(Boolean);
+  return [...new Set(requested.filter((s) => (SCOPES as readonly string[]).includes(s)))].join(
+    " ",
+  );
+}
+
+/**
+ * `GET /authorize`: the shown checks, then the redirected ones, then the transaction, and
+ * consent (or straight to GitHub when this browser already approved this client).
+ * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.1.1
+ */
 export async function handleAuthorize(svc: OAuthService, req: Request): Promise<Response> {
   const q = new URL(req.url).searchParams;
-  for (const key of new Set(q.keys())) {
-    if (key !== "resource" && q.getAll(key).length > 1) {
-      return errorPage("Invalid request", `The parameter "${key}" appears more than once.`);
-    }
-  }
-  const clientId = q.get("client_id");
-  if (!clientId) return errorPage("Invalid request", "client_id is missing.");
-  let client: ResolvedClient;
-  try {
-    client = await svc.client(clientId);
-  } catch (error) {
-    const message = error instanceof OAuthError ? error.description : "unknown client";
-    return unknownClientPage(svc, clientId, message);
-  }
-  const redirectUri = q.get("redirect_uri");
-  if (!redirectUri) return errorPage("Invalid request", "redirect_uri is missing.");
-  if (!svc.redirectAllowed(client, redirectUri)) {
-    return errorPage(
-      "Invalid redirect URI",
-      "The redirect_uri is not registered for this client, so the proxy will not send you there.",
+  let found: Promise<ResolvedClient | OAuthError> | undefined;
+  const client = () =>
+    found ??= svc.client(q.get("client_id")!).catch((error) =>
+      error instanceof OAuthError ? error : new OAuthError("invalid_client", "unknown client")
     );
+  for (const check of SHOWN_CHECKS) {
+    const refusal = await check({ svc, q, client });
+    if (refusal) return refusal;
   }
-
-  // From here on, errors go back to the client.
+  const redirectUri = q.get("redirect_uri")!;
   const state = q.get("state");
-  const fail = (code: string, description: string) =>
-    redirectTo(
-      appendParams(
-        redirectUri,
-        withState({ error: code, error_description: description }, state, svc),
-      ),
+  const refusal = firstRefusal(q, (resource) => svc.audience(resource));
+  if (refusal) {
+    const [error, error_description] = refusal;
+    return redirectTo(
+      appendParams(redirectUri, withState({ error, error_description }, state, svc)),
     );
-  if (state !== null && state.length > MAX_STATE) {
-    return fail("invalid_request", "state is too long");
   }
-  if (q.get("response_type") !== "code") {
-    return fail("unsupported_response_type", "only response_type=code is supported");
-  }
-  const challenge = q.get("code_challenge");
-  const method = q.get("code_challenge_method");
-  if (!challenge) return fail("invalid_request", "code_challenge is required (PKCE)");
-  if (method !== "S256") return fail("invalid_request", "code_challenge_method must be S256");
-  if (!CHALLENGE.test(challenge)) return fail("invalid_request", "code_challenge is malformed");
-  const requested = (q.get("scope") ?? "mcp").split(" ").filter(Boolean);
-  const scopes = requested.filter((s) => (SCOPES as readonly string[]).includes(s));
-  if (scopes.length === 0) return fail("invalid_scope", "no supported scope requested (use mcp)");
-  const resources = q.getAll("resource");
-  if (resources.length > 1) return fail("invalid_target", "only one resource may be requested");
-  const audience = svc.audience(resources[0] ?? null);
-  if (!audience) return fail("invalid_target", "resource is not an MCP endpoint of this proxy");
+  return await startTransaction(svc, req, await client() as ResolvedClient, q);
+}
 
-  const scope = [...new Set(scopes)].join(" ");
-  // The transaction id is derived from the request and this browser's random binding cookie, so
-  // a reload, a duplicate GET or a prefetch in one browser lands on the same transaction and the
-  // same CSRF token, while another browser loading the same URL (an attacker reading the form)
-  // gets a transaction and token of its own.
+/**
+ * The transaction for a valid request, and the consent page (or GitHub, when approved before).
+ * The transaction id is derived from the request and this browser's random binding cookie, so
+ * a reload, a duplicate GET or a prefetch in one browser lands on the same transaction and the
+ * same CSRF token, while another browser loading the same URL (an attacker reading the form)
+ * gets a transaction and token of its own.
+ */
+async function startTransaction(
+  svc: OAuthService,
+  req: Request,
+  client: ResolvedClient,
+  q: URLSearchParams,
+): Promise<Response> {
   const sentNonce = readCookie(req, BROWSER_COOKIE);
   const nonce = sentNonce && BROWSER_NONCE.test(sentNonce) ? sentNonce : base64url(randomBytes(16));
   const browserCookie = setCookie(BROWSER_COOKIE, nonce, TXN_TTL_MS / 1000);
-  const txnId = (await svc.hmac.sign(
-    JSON.stringify(["txn", nonce, clientId, redirectUri, challenge, state, scope, audience]),
-  ))
-    .slice(0, 32);
-  const now = svc.now();
-  let txn = await svc.store.getTransaction(txnId, now);
-  if (!txn) {
-    txn = {
-      id: txnId,
-      clientId,
-      redirectUri,
-      challenge,
-      scope,
-      resource: audience,
-      state,
-      createdAt: now,
-      expiresAt: now + TXN_TTL_MS,
-    };
-    await svc.store.putTransaction(txn);
-  }
+  const txn = await transaction(svc, nonce, {
+    clientId: client.clientId,
+    redirectUri: q.get("redirect_uri")!,
+    challenge: q.get("code_challenge")!,
+    state: q.get("state"),
+    scope: requestedScope(q),
+    resource: svc.audience(q.get("resource"))!,
+  });
   const csrf = await csrfToken(svc, txn);
-  const txnCookie = setCookie(transactionCookie(txnId), csrf, TXN_TTL_MS / 1000);
-  if (await hasApproval(svc, req, client, redirectUri)) {
+  const txnCookie = setCookie(transactionCookie(txn.id), csrf, TXN_TTL_MS / 1000);
+  if (await hasApproval(svc, req, client, txn.redirectUri)) {
     return toGitHub(svc, txn, [browserCookie, txnCookie]);
   }
-  const response = consentPage(svc, { client, txn, csrf, redirectUri }, {
+  const response = consentPage(svc, { client, txn, csrf, redirectUri: txn.redirectUri }, {
     "set-cookie": browserCookie,
   });
   response.headers.append("set-cookie", txnCookie);
   return response;
+}
+
+/** What an authorization request asks for, as stored in its transaction. */
+type Asked = Pick<
+  TransactionRecord,
+  "clientId" | "redirectUri" | "challenge" | "state" | "scope" | "resource"
+>;
+
+/** The transaction of this browser (`nonce`) for this request: the stored one, or a new one. */
+async function transaction(
+  svc: OAuthService,
+  nonce: string,
+  asked: Asked,
+): Promise<TransactionRecord> {
+  const { clientId, redirectUri, challenge, state, scope, resource } = asked;
+  const id = (await svc.hmac.sign(
+    JSON.stringify(["txn", nonce, clientId, redirectUri, challenge, state, scope, resource]),
+  )).slice(0, 32);
+  const now = svc.now();
+  const stored = await svc.store.getTransaction(id, now);
+  if (stored) return stored;
+  const txn = { id, ...asked, createdAt: now, expiresAt: now + TXN_TTL_MS };
+  await svc.store.putTransaction(txn);
+  return txn;
 }
 
 /** `POST /consent`: the Allow or Deny button. */
