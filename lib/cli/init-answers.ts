@@ -1,14 +1,10 @@
 /**
- * What `init` asks for and how each answer is checked: the real config parser judges the values
- * that end up in the file (one field at a time, the others stand-ins), plus the shape of the
- * GitHub client ID and of the secret's variable name, which the parser cannot know.
+ * What `init` collects: the answers a starter config is made of, their defaults and the option
+ * that sets each, and the checks of what the config parser cannot know (the shape of the GitHub
+ * client ID and of the secret's variable name). init-config.ts renders and validates them.
  */
-import { ConfigError } from "../config/check.ts";
-import { parseConfigText } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
 import { printable } from "./common.ts";
-import { renderConfig } from "./init-output.ts";
-import { parseTunnel, type Tunnel } from "./init-tunnels.ts";
+import type { Tunnel } from "./init-tunnels.ts";
 
 export const DEFAULT_SECRET_ENV = "GITHUB_CLIENT_SECRET";
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
@@ -49,7 +45,7 @@ export const FLAG: Record<Field, string> = {
 };
 
 /** Stand-ins for the fields not being checked, so one field can be validated on its own. */
-const PLACEHOLDER: InitAnswers = {
+export const PLACEHOLDER: InitAnswers = {
   tunnel: "none",
   publicUrl: "https://example.com",
   clientId: "Ov23liPlaceholder000",
@@ -81,75 +77,11 @@ export function clientIdProblem(id: string): string | undefined {
     `as Ov23liAbCdEfGh123456 (20 hex digits for older apps)`;
 }
 
-function envNameProblem(name: string): string | undefined {
+/** The problem with a variable name for the client secret, if any. */
+export function envNameProblem(name: string): string | undefined {
   return ENV_NAME.test(name)
     ? undefined
     : `"${name}" is not a variable name (letters, digits and _, not starting with a digit)`;
-}
-
-/** The problem with one field's value, checked by the real parser (others are placeholders). */
-export function fieldProblem<F extends Field>(field: F, value: InitAnswers[F]): string | undefined {
-  if (field === "secretEnv") return envNameProblem(value as string);
-  if (field === "tunnel") {
-    const tunnel = parseTunnel(value as string);
-    return typeof tunnel === "string" ? undefined : tunnel.problem;
-  }
-  if (field === "clientId" && clientIdProblem(value as string)) {
-    return clientIdProblem(value as string);
-  }
-  const result = validate({ ...PLACEHOLDER, [field]: value }, "/config.json");
-  return "problems" in result ? result.problems.join("; ") : undefined;
-}
-
-/** Renders the starter config and parses it with the real parser, as `serve` would. */
-export function validate(
-  answers: InitAnswers,
-  target: string,
-): { text: string; config: Config } | { problems: string[] } {
-  const shape = [
-    ["github.clientId", clientIdProblem(answers.clientId)],
-    ["--github-secret-env", envNameProblem(answers.secretEnv)],
-  ].filter(([, problem]) => problem).map(([key, problem]) => `${key}: ${problem}`);
-  if (shape.length) return { problems: shape };
-  const parse = (text: string) =>
-    parseConfigText(text, {
-      source: target,
-      // The secret is set only when the proxy starts: treat its variable as set.
-      env: (name) => name === answers.secretEnv ? "set-when-the-proxy-starts" : undefined,
-    }).config;
-  try {
-    let text = renderConfig(answers);
-    let config = parse(text);
-    // Write the canonical public URL (no trailing slash, lower-case host), as it is advertised.
-    const canonical = config.auth?.publicUrl;
-    if (canonical && canonical !== answers.publicUrl) {
-      text = renderConfig({ ...answers, publicUrl: canonical });
-      config = parse(text);
-    }
-    return { text, config };
-  } catch (error) {
-    if (error instanceof ConfigError) return { problems: error.problems };
-    throw error;
-  }
-}
-
-/** Adds the option that sets each key to the problems, for the non-interactive error. */
-export function describe(problems: string[]): string {
-  const byKey: [string, Field][] = [
-    ["publicUrl", "publicUrl"],
-    ["github.clientId", "clientId"],
-    ["github.webUrl", "githubUrl"],
-    ["github.apiUrl", "githubUrl"],
-    ["allow", "users"],
-    ["listen", "listen"],
-  ];
-  return problems.map((p) => {
-    let field = byKey.find(([key]) => p.startsWith(key))?.[1];
-    if (!field && p.startsWith("mcpServers")) {
-      field = /\.args\b/.test(p) ? "args" : /\.command\b/.test(p) ? "command" : "server";
-    }
-    return field ? `${p} (${FLAG[field].split(" ")[0]})` : p;
-  }).join("\n  ");
 }
 
 export function canonicalPublicUrl(text: string): string {

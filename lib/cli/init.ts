@@ -12,17 +12,15 @@ import {
   canonicalPublicUrl,
   DEFAULT_LISTEN,
   DEFAULT_SECRET_ENV,
-  describe,
   type Field,
-  fieldProblem,
   FLAG,
   type Given,
   type InitAnswers,
   placeholderAnswers,
   splitList,
   splitWords,
-  validate,
 } from "./init-answers.ts";
+import { describe, fieldProblem, validate } from "./init-config.ts";
 import { appSettings, printNextSteps, summary } from "./init-output.ts";
 import {
   guessTunnel,
