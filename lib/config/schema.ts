@@ -48,6 +48,11 @@ export interface ServerConfig {
    * initialized for the next new session.
    */
   warm: number;
+  /**
+   * Freshness hint (`ttlMs`) on the lists and resource reads answered to MCP 2026-07-28 clients;
+   * absent means 0 (the answer may be reused only after revalidation).
+   */
+  cacheTtlMs?: number;
 }
 
 export interface Limits {
@@ -156,6 +161,7 @@ const SERVER_KEYS = [
   "restartDelay",
   "logArguments",
   "warm",
+  "cacheTtl",
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -325,6 +331,7 @@ function parseServer(
     SERVER_DEFAULTS.maxInFlight;
   const restartDelayMs = duration(ck, entry, "restartDelay", path, { min: 10, max: 60_000 }) ??
     SERVER_DEFAULTS.restartDelayMs;
+  const cacheTtlMs = duration(ck, entry, "cacheTtl", path, { min: 0, max: 24 * HOUR });
   if (command === undefined) return undefined;
   return {
     name,
@@ -339,6 +346,7 @@ function parseServer(
     restartDelayMs,
     logArguments: boolean(ck, entry, "logArguments", path) ?? false,
     warm: integer(ck, entry, "warm", path, { min: 0, max: 32 }) ?? SERVER_DEFAULTS.warm,
+    ...(cacheTtlMs === undefined ? {} : { cacheTtlMs }),
   };
 }
 

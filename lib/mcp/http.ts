@@ -1,5 +1,5 @@
 /** HTTP helpers of the MCP transports: JSON-RPC error replies and Accept negotiation. */
-import { BodyTimeout, BodyTooLarge, mediaType } from "../http.ts";
+import { BodyTimeout, BodyTooLarge, mediaType, readBody } from "../http.ts";
 import { errorBody, ErrorCode, type JsonRpcId } from "./protocol.ts";
 
 export { mediaType, readBody } from "../http.ts";
@@ -54,4 +54,29 @@ export function acceptance(header: string | null): { json: boolean; sse: boolean
     json: any || types.includes("application/json") || types.includes("application/*"),
     sse: types.includes("text/event-stream"),
   };
+}
+
+/**
+ * Reads and parses a JSON-RPC POST body: 415 unless `Content-Type: application/json`, then the
+ * body errors of `bodyError`, then 400 / -32700 for text that is not JSON.
+ */
+export async function readJsonBody(
+  req: Request,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<{ value: unknown } | Response> {
+  if (mediaType(req.headers.get("content-type")) !== "application/json") {
+    return rpcError(415, null, ErrorCode.InvalidRequest, "Content-Type must be application/json");
+  }
+  let text: string;
+  try {
+    text = await readBody(req, maxBytes, timeoutMs);
+  } catch (error) {
+    return bodyError(error);
+  }
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    return rpcError(400, null, ErrorCode.ParseError, "parse error: the body is not valid JSON");
+  }
 }

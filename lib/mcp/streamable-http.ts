@@ -24,6 +24,7 @@ import { type ClientCapabilities, Session } from "./sessions.ts";
 import { formatEvent, parseEventId, SSE_HEADERS, SseWriter } from "./sse.ts";
 import type { McpService } from "./service.ts";
 import type { RequestNote } from "../edge/access-log.ts";
+import { handleModern, wantsModern } from "./modern/handler.ts";
 
 /** How long a request may run before its response switches from JSON to an SSE stream. */
 export const SSE_AFTER_MS = 10_000;
@@ -38,6 +39,8 @@ export function handleStreamable(
   identity: Identity,
   note: RequestNote = {},
 ): Promise<Response> | Response {
+  // A request naming a version the 2025-era revisions do not know takes the sessionless lane.
+  if (wantsModern(req)) return handleModern(svc, req, server, identity, note);
   switch (req.method) {
     case "POST":
       return post(svc, req, server, identity, note);
@@ -94,7 +97,16 @@ async function post(
     note.tool = first.params.name.slice(0, 128);
   }
   const era = statelessEraVersion(first);
-  if (era) return unsupportedVersion(id, era);
+  if (era) {
+    // Per-request _meta without a version header, session or initialize: the sessionless lane.
+    if (
+      headerVersion === null && !req.headers.has("mcp-session-id") && !Array.isArray(body) &&
+      first.method !== "initialize"
+    ) {
+      return handleModern(svc, req, server, identity, note, { value: body });
+    }
+    return unsupportedVersion(id, era);
+  }
 
   if (messages.some((m) => (m as Record<string, unknown>).method === "initialize")) {
     if (messages.length > 1) {

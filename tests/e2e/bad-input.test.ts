@@ -181,7 +181,7 @@ Deno.test("bad input", async (t) => {
     );
 
     await t.step(
-      "a 2026-07-28 request gets the UnsupportedProtocolVersionError fallback",
+      "a 2026-07-28 request takes the sessionless lane: its errors echo the id",
       async () => {
         const r = await post(url, {
           jsonrpc: "2.0",
@@ -190,7 +190,7 @@ Deno.test("bad input", async (t) => {
           params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
         }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" });
         assert.equal(r.res.status, 400);
-        assert.equal(r.error?.code, -32022);
+        assert.equal(r.error?.code, -32602); // clientCapabilities is missing
         assert.equal(r.json?.id, 9);
         const r2 = await post(url, {
           jsonrpc: "2.0",
@@ -199,7 +199,7 @@ Deno.test("bad input", async (t) => {
           params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
         });
         assert.equal(r2.res.status, 400);
-        assert.equal(r2.error?.code, -32022);
+        assert.equal(r2.error?.code, -32602);
         assert.equal(r2.json?.id, 10);
       },
     );

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { ROOT, startProxy } from "../helpers/proxy.ts";
+import { compare, readExpected, runConformance } from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.1.16";
 const FIXTURE = `${ROOT}/tests/fixtures/conformance-server.ts`;
@@ -49,54 +50,6 @@ const SCENARIOS = [
   "dns-rebinding-protection",
 ];
 
-interface Check {
-  id: string;
-  name: string;
-  status: "SUCCESS" | "FAILURE" | "WARNING" | "INFO" | string;
-  description?: string;
-  errorMessage?: string;
-}
-
-/** The scenario names listed under `server:` in the baseline file (a YAML list of strings). */
-async function readBaseline(): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(BASELINE);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-  const names: string[] = [];
-  let inServer = false;
-  for (const raw of text.split("\n")) {
-    const line = raw.replace(/#.*$/, "").trimEnd();
-    if (line.trim() === "") continue;
-    if (/^\S/.test(line)) {
-      inServer = /^server:\s*$/.test(line);
-      continue;
-    }
-    const m = /^\s+-\s+["']?([^"'\s]+)["']?$/.exec(line);
-    if (inServer && m) names.push(m[1]);
-  }
-  return names;
-}
-
-/** Reads results/server-<scenario>-<timestamp>/checks.json under `dir`. */
-async function readResults(dir: string): Promise<Map<string, Check[]>> {
-  const results = new Map<string, Check[]>();
-  for await (const entry of Deno.readDir(dir)) {
-    const m = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(entry.name);
-    if (!entry.isDirectory || !m) continue;
-    const checks = JSON.parse(await Deno.readTextFile(`${dir}/${entry.name}/checks.json`));
-    results.set(m[1], checks as Check[]);
-  }
-  return results;
-}
-
-function describe(check: Check): string {
-  return `${check.status} ${check.id}: ${check.errorMessage ?? check.description ?? ""}`;
-}
-
 // per-session passes too, but the CLI never ends its sessions (no DELETE), so each of its ~45
 // sessions would keep a child running until the limits evict them; it is left out for speed.
 for (const mode of ["per-user", "shared"] as const) {
@@ -104,62 +57,24 @@ for (const mode of ["per-user", "shared"] as const) {
     const proxy = await startProxy({
       mcpServers: { conf: { command: "deno", args: ["run", "--no-prompt", FIXTURE], mode } },
     });
-    const work = await Deno.makeTempDir({ prefix: "mop-conformance-" });
     try {
-      const baseline = await readBaseline();
+      const baseline = await readExpected(BASELINE);
       for (const name of baseline) {
         assert.ok(SCENARIOS.includes(name), `baseline names an unknown scenario: ${name}`);
       }
-      const args = [
-        "run",
-        "-A",
-        CONFORMANCE,
-        "server",
-        "--url",
-        proxy.url("conf"),
-        "--suite",
-        "all",
-        "-o",
-        `${work}/results`,
-      ];
+      const args = ["--suite", "all"];
       if (baseline.length > 0) args.push("--expected-failures", BASELINE);
-      const out = await new Deno.Command(Deno.execPath(), {
+      const { results, code, transcript } = await runConformance(
+        CONFORMANCE,
+        proxy.url("conf"),
         args,
-        cwd: work,
-        env: { NO_COLOR: "1" },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(out.stdout);
-      const stderr = new TextDecoder().decode(out.stderr);
-      const transcript = `\n--- conformance stdout (tail) ---\n${stdout.slice(-4000)}` +
-        `\n--- conformance stderr (tail) ---\n${stderr.slice(-2000)}`;
-
-      const results = await readResults(`${work}/results`).catch((error) => {
-        throw new Error(`no conformance results (${error}); exit ${out.code}${transcript}`);
-      });
+      );
       assert.deepEqual(
         [...results.keys()].sort(),
         [...SCENARIOS].sort(),
         `the CLI ran a different set of scenarios${transcript}`,
       );
-
-      const unexpected: string[] = [];
-      const stale: string[] = [];
-      for (const scenario of SCENARIOS) {
-        const checks = results.get(scenario)!;
-        // The CLI's baseline logic counts a WARNING as failing too.
-        const bad = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
-        const expected = baseline.includes(scenario);
-        if (bad.length > 0 && !expected) {
-          unexpected.push(`${scenario}:\n${bad.map((c) => `    ${describe(c)}`).join("\n")}`);
-        }
-        if (bad.length === 0 && expected) stale.push(scenario);
-        if (bad.length === 0 && !checks.some((c) => c.status === "SUCCESS")) {
-          unexpected.push(`${scenario}: no check succeeded`);
-        }
-      }
+      const { unexpected, stale } = compare(results, baseline);
       assert.deepEqual(
         unexpected,
         [],
@@ -172,10 +87,9 @@ for (const mode of ["per-user", "shared"] as const) {
         `these scenarios now pass; remove them from ${BASELINE}: ${stale.join(", ")}`,
       );
       // The CLI applies the same baseline; its verdict must agree.
-      assert.equal(out.code, 0, `the conformance CLI exited ${out.code}${transcript}`);
+      assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
     } finally {
       await proxy.stop();
-      await Deno.remove(work, { recursive: true }).catch(() => {});
     }
   });
 }

@@ -1,0 +1,120 @@
+/**
+ * The official MCP conformance suite's 2026-07-28 requirement set (`server --requirements
+ * 2026-07-28`: the sessionless revision), run end to end against the proxy's `/mcp/<name>` in
+ * front of tests/fixtures/conformance-server.ts, a 2025-era stdio server: the 2026 behaviour is
+ * the proxy's.
+ *
+ * What does not pass yet is listed, with the reason, in
+ * tests/fixtures/conformance-2026-expected-failures.yml; the test asserts that exact set (an
+ * entry newly passing or a new failure both fail it).
+ */
+import assert from "node:assert/strict";
+import { ROOT, startProxy } from "../helpers/proxy.ts";
+import { compare, readExpected, runConformance, table } from "../helpers/conformance.ts";
+
+const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
+const FIXTURE = `${ROOT}/tests/fixtures/conformance-server.ts`;
+const EXPECTED = `${ROOT}/tests/fixtures/conformance-2026-expected-failures.yml`;
+
+/** The 2026-07-28 requirement set of the pinned package: 37 scored and 13 not scored. */
+const SCENARIOS = [
+  "server-stateless",
+  "completion-complete",
+  "tools-list",
+  "tools-call-simple-text",
+  "tools-call-image",
+  "tools-call-audio",
+  "tools-call-embedded-resource",
+  "tools-call-mixed-content",
+  "tools-call-error",
+  "tools-call-with-progress",
+  "server-sse-multiple-streams",
+  "resources-list",
+  "resources-read-text",
+  "resources-read-binary",
+  "resources-templates-read",
+  "sep-2164-resource-not-found",
+  "prompts-list",
+  "prompts-get-simple",
+  "prompts-get-with-args",
+  "prompts-get-embedded-resource",
+  "prompts-get-with-image",
+  "dns-rebinding-protection",
+  "caching",
+  "input-required-result-basic-elicitation",
+  "input-required-result-basic-sampling",
+  "input-required-result-basic-list-roots",
+  "input-required-result-request-state",
+  "input-required-result-multiple-input-requests",
+  "input-required-result-multi-round",
+  "input-required-result-missing-input-response",
+  "input-required-result-non-tool-request",
+  "input-required-result-result-type",
+  "input-required-result-unsupported-methods",
+  "input-required-result-tampered-state",
+  "input-required-result-capability-check",
+  "input-required-result-ignore-extra-params",
+  "input-required-result-validate-input",
+  // Not scored: the tasks extension, and scenarios pending in the suite.
+  "tasks-lifecycle",
+  "tasks-capability-negotiation",
+  "tasks-wire-fields",
+  "tasks-request-state-removal",
+  "tasks-mrtr-input",
+  "tasks-request-headers",
+  "tasks-dispatch-and-envelope",
+  "tasks-status-notifications",
+  "tasks-required-task-error",
+  "tasks-mrtr-composition",
+  "json-schema-2020-12",
+  "http-header-validation",
+  "http-custom-header-server-validation",
+];
+
+/** Runs only against a server offering the tasks extension; every check is skipped here. */
+const VACUOUS = ["tasks-status-notifications"];
+
+// Sessionless requests make no sessions, so per-session runs as cheaply as the other modes.
+for (const mode of ["per-user", "shared", "per-session"] as const) {
+  Deno.test(`conformance 2026-07-28 (${mode}): the requirement set passes but for the listed`, async () => {
+    const proxy = await startProxy({
+      mcpServers: { conf: { command: "deno", args: ["run", "--no-prompt", FIXTURE], mode } },
+    });
+    try {
+      const expected = await readExpected(EXPECTED);
+      for (const entry of expected) {
+        const scenario = entry.split(":")[0];
+        assert.ok(SCENARIOS.includes(scenario), `${EXPECTED} names an unknown scenario: ${entry}`);
+      }
+      const { results, code, transcript } = await runConformance(CONFORMANCE, proxy.url("conf"), [
+        "--requirements",
+        "2026-07-28",
+        "--expected-failures",
+        EXPECTED,
+      ]);
+      assert.deepEqual(
+        [...results.keys()].sort(),
+        [...SCENARIOS].sort(),
+        `the CLI ran a different set of scenarios${transcript}`,
+      );
+      const { unexpected, stale } = compare(results, expected, VACUOUS);
+      const summary = `\n--- results ---\n${table(results, expected)}`;
+      assert.deepEqual(
+        unexpected,
+        [],
+        `conformance checks failed:\n${
+          unexpected.join("\n")
+        }${summary}\n--- proxy log (tail) ---\n` +
+          proxy.logs().slice(-3000),
+      );
+      assert.deepEqual(
+        stale,
+        [],
+        `these now pass; remove them from ${EXPECTED}: ${stale.join(", ")}${summary}`,
+      );
+      assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
+    } finally {
+      await proxy.stop();
+    }
+  });
+}

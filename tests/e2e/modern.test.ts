@@ -1,0 +1,358 @@
+/**
+ * MCP 2026-07-28 (sessionless) on `/mcp/<name>` in front of a 2025-era stdio child: the official
+ * SDK v2 client pinned to the revision through the full login, next to 2025-era clients on the
+ * same URL; the per-request validation; routing per mode; cancellation.
+ */
+import assert from "node:assert/strict";
+import {
+  Client as ModernClient,
+  type OAuthDiscoveryState,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
+import { fixtureServer, startProxy } from "../helpers/proxy.ts";
+import { connect } from "../helpers/client.ts";
+import {
+  connectWithLogin,
+  fakeGitHub,
+  LOGIN_ENV,
+  loginConfig,
+  TestProvider,
+} from "../helpers/oauth.ts";
+
+const VERSION = "2026-07-28";
+
+/** The test provider plus the discovery state the SDK v2 client checks the callback against. */
+class ModernProvider extends TestProvider {
+  discovery?: OAuthDiscoveryState;
+  saveDiscoveryState(state: OAuthDiscoveryState) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery;
+  }
+}
+const ENVELOPE = {
+  "io.modelcontextprotocol/protocolVersion": VERSION,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  json: Record<string, unknown> & {
+    id?: unknown;
+    result?: Record<string, unknown>;
+    error?: { code: number; message: string; data?: Record<string, unknown> };
+  };
+}
+
+/** POSTs one JSON-RPC message with the standard 2026 headers (override or drop with `headers`). */
+async function post(
+  url: string,
+  message: Record<string, unknown>,
+  headers: Record<string, string | null> = {},
+): Promise<Answer> {
+  const params = message.params as Record<string, unknown> | undefined;
+  const base: Record<string, string | null> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": VERSION,
+    "mcp-method": String(message.method),
+  };
+  if (typeof params?.name === "string") base["mcp-name"] = params.name;
+  const merged = { ...base, ...headers };
+  const sent: Record<string, string> = {};
+  for (const [k, v] of Object.entries(merged)) if (v !== null) sent[k] = v;
+  const res = await fetch(url, { method: "POST", headers: sent, body: JSON.stringify(message) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : {} };
+}
+
+function call(id: number, method: string, params: Record<string, unknown> = {}) {
+  return { jsonrpc: "2.0", id, method, params: { ...params, _meta: ENVELOPE } };
+}
+
+/** A modern client pinned to 2026-07-28 with the given capabilities and handlers. */
+function modernClient(capabilities: Record<string, unknown> = {}) {
+  return new ModernClient({ name: "sdk-v2", version: "2.4.0" }, {
+    capabilities,
+    versionNegotiation: { mode: { pin: VERSION } },
+  });
+}
+
+Deno.test("sessionless: the SDK v2 client through login, next to 2025-era clients", async () => {
+  const gh = await fakeGitHub();
+  const proxy = await startProxy({
+    ...loginConfig(gh),
+    mcpServers: { fx: fixtureServer() },
+  }, { env: LOGIN_ENV });
+  const provider = new ModernProvider();
+  let client = modernClient();
+  try {
+    // First connect: 401, discovery, registration, consent, fake GitHub, code.
+    let transport = new ModernTransport(new URL(proxy.url("fx")), { authProvider: provider });
+    await assert.rejects(client.connect(transport));
+    await transport.finishAuth(new URL(provider.lastAuthorization!.finalUrl).searchParams);
+    client = modernClient();
+    transport = new ModernTransport(new URL(proxy.url("fx")), { authProvider: provider });
+    await client.connect(transport);
+    assert.equal(client.getNegotiatedProtocolVersion(), VERSION);
+    assert.equal(transport.sessionId, undefined);
+
+    const tools = await client.listTools();
+    assert.ok(tools.tools.some((t) => t.name === "echo"));
+    const echoed = await client.callTool({ name: "echo", arguments: { text: "hi" } });
+    assert.deepEqual(echoed.content, [{ type: "text", text: "hi" }]);
+
+    const progress: number[] = [];
+    const done = await client.callTool({ name: "progress", arguments: { steps: 3 } }, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    assert.deepEqual(done.content, [{ type: "text", text: "done 3" }]);
+    assert.deepEqual(progress, [1, 2, 3]);
+
+    // The client declared no sampling: the child's request is refused, the call fails -32021.
+    await assert.rejects(
+      client.callTool({ name: "sample", arguments: { prompt: "x" } }),
+      (error: { code?: number; data?: { requiredCapabilities?: unknown } }) => {
+        assert.equal(error.code, -32021);
+        assert.deepEqual(error.data?.requiredCapabilities, { sampling: {} });
+        return true;
+      },
+    );
+
+    // A 2025-era client (SDK v1) and the legacy endpoint keep working with the same login.
+    const v1 = await connectWithLogin(proxy.url("fx"), new TestProvider());
+    const r1 = await v1.client.callTool({ name: "echo", arguments: { text: "v1" } });
+    assert.deepEqual(r1.content, [{ type: "text", text: "v1" }]);
+    await v1.client.close();
+    const sse = await connectWithLogin(
+      proxy.url("fx").replace("/mcp/", "/sse/"),
+      new TestProvider(),
+      undefined,
+      "sse",
+    );
+    const r2 = await sse.client.callTool({ name: "echo", arguments: { text: "sse" } });
+    assert.deepEqual(r2.content, [{ type: "text", text: "sse" }]);
+    await sse.client.close();
+
+    // Without the token, a 2026 request is refused like any other.
+    const anonymous = await post(proxy.url("fx"), call(1, "tools/list"));
+    assert.equal(anonymous.status, 401);
+  } finally {
+    await client.close().catch(() => {});
+    await proxy.stop();
+    await gh.close();
+  }
+});
+
+Deno.test("sessionless: per-request validation, every error echoing the id", async (t) => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  const url = proxy.url("fx");
+  try {
+    await t.step("missing _meta fields: 400 / -32602", async () => {
+      const noMeta = await post(url, { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+      assert.equal(noMeta.status, 400);
+      assert.equal(noMeta.json.error?.code, -32602);
+      assert.equal(noMeta.json.id, 1);
+      const noCaps = await post(url, {
+        jsonrpc: "2.0",
+        id: "two",
+        method: "tools/list",
+        params: { _meta: { "io.modelcontextprotocol/protocolVersion": VERSION } },
+      });
+      assert.equal(noCaps.status, 400);
+      assert.equal(noCaps.json.error?.code, -32602);
+      assert.equal(noCaps.json.id, "two");
+    });
+
+    await t.step("header and body disagree: 400 / -32020", async () => {
+      const version = await post(url, {
+        ...call(3, "tools/list"),
+        params: {
+          _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "2027-01-01" },
+        },
+      });
+      assert.equal(version.status, 400);
+      assert.equal(version.json.error?.code, -32020);
+      assert.equal(version.json.id, 3);
+      const method = await post(url, call(4, "tools/list"), { "mcp-method": "prompts/list" });
+      assert.equal(method.json.error?.code, -32020);
+      assert.equal(method.json.id, 4);
+      const noMethod = await post(url, call(5, "tools/list"), { "mcp-method": null });
+      assert.equal(noMethod.json.error?.code, -32020);
+      const name = await post(url, call(6, "tools/call", { name: "echo", arguments: {} }), {
+        "mcp-name": "add",
+      });
+      assert.equal(name.status, 400);
+      assert.equal(name.json.error?.code, -32020);
+      const noName = await post(url, call(7, "tools/call", { name: "echo", arguments: {} }), {
+        "mcp-name": null,
+      });
+      assert.equal(noName.json.error?.code, -32020);
+      const badB64 = await post(url, call(8, "tools/call", { name: "echo", arguments: {} }), {
+        "mcp-name": "=?base64?!!!?=",
+      });
+      assert.equal(badB64.json.error?.code, -32020);
+    });
+
+    await t.step("Mcp-Name in the =?base64?…?= form is decoded", async () => {
+      const r = await post(url, call(9, "tools/call", { name: "echo", arguments: { text: "b" } }), {
+        "mcp-name": `=?base64?${btoa("echo")}?=`,
+      });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.id, 9);
+      assert.equal(r.json.result?.resultType, "complete");
+    });
+
+    await t.step("an unsupported version: 400 / -32022 listing both eras", async () => {
+      const r = await post(url, {
+        ...call(10, "server/discover"),
+        params: {
+          _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "v999.0.0" },
+        },
+      }, { "mcp-protocol-version": "v999.0.0" });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error?.code, -32022);
+      assert.equal(r.json.id, 10);
+      assert.deepEqual(r.json.error?.data, {
+        supported: ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"],
+        requested: "v999.0.0",
+      });
+    });
+
+    await t.step("removed and unknown methods: 404 / -32601", async () => {
+      for (const method of ["initialize", "ping", "logging/setLevel", "resources/subscribe"]) {
+        const r = await post(url, call(11, method));
+        assert.equal(r.status, 404, method);
+        assert.equal(r.json.error?.code, -32601, method);
+        assert.equal(r.json.id, 11);
+      }
+      const unknown = await post(url, call(12, "unknown/method"));
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.json.error?.code, -32601);
+    });
+
+    await t.step("GET and DELETE: 405; notifications: 202; no session minted", async () => {
+      for (const method of ["GET", "DELETE"]) {
+        const res = await fetch(url, { method, headers: { "mcp-protocol-version": VERSION } });
+        await res.body?.cancel();
+        assert.equal(res.status, 405, method);
+      }
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "mcp-protocol-version": VERSION },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: 99 },
+        }),
+      });
+      await res.body?.cancel();
+      assert.equal(res.status, 202);
+      const listed = await post(url, call(13, "tools/list"), { "mcp-session-id": "bogus" });
+      assert.equal(listed.status, 200);
+      assert.equal(listed.headers.get("mcp-session-id"), null);
+    });
+
+    await t.step("server/discover from the child's InitializeResult", async () => {
+      const r = await post(url, call(14, "server/discover"));
+      assert.equal(r.status, 200);
+      const result = r.json.result!;
+      assert.equal(result.resultType, "complete");
+      assert.deepEqual(result.supportedVersions, [
+        "2026-07-28",
+        "2025-11-25",
+        "2025-06-18",
+        "2025-03-26",
+      ]);
+      const caps = result.capabilities as Record<string, Record<string, unknown>>;
+      assert.ok(caps.tools && caps.resources && caps.prompts);
+      // Change notifications need subscriptions/listen, which is not served yet.
+      assert.equal(caps.tools.listChanged, undefined);
+      const meta = result._meta as Record<string, { name: string }>;
+      assert.equal(meta["io.modelcontextprotocol/serverInfo"].name, "fixture");
+    });
+
+    await t.step("results: resultType, caching hints, serverInfo", async () => {
+      const r = await post(url, call(15, "tools/list"));
+      const result = r.json.result!;
+      assert.equal(result.resultType, "complete");
+      assert.equal(result.ttlMs, 0);
+      // No login and a per-user child: still one child per person, so private.
+      assert.equal(result.cacheScope, "private");
+      assert.ok((result._meta as Record<string, unknown>)["io.modelcontextprotocol/serverInfo"]);
+      const called = await post(
+        url,
+        call(16, "tools/call", { name: "echo", arguments: { text: "x" } }),
+      );
+      assert.equal(called.json.result?.ttlMs, undefined);
+    });
+
+    await t.step("a 2025-era session on the same URL is untouched", async () => {
+      const v1 = await connect(url);
+      const r = await v1.client.callTool({ name: "echo", arguments: { text: "old" } });
+      assert.deepEqual(r.content, [{ type: "text", text: "old" }]);
+      assert.ok(v1.sessionId());
+      await v1.close();
+    });
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("sessionless: closing the request cancels it at the child", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  const url = proxy.url("fx");
+  try {
+    await post(url, call(1, "tools/list")); // the child is running
+    const aborter = new AbortController();
+    const pending = fetch(url, {
+      method: "POST",
+      signal: aborter.signal,
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": VERSION,
+        "mcp-method": "tools/call",
+        "mcp-name": "slow",
+      },
+      body: JSON.stringify(call(2, "tools/call", { name: "slow", arguments: { ms: 60_000 } })),
+    });
+    await proxy.waitForLog(/"rpc":"tools\/list"/);
+    setTimeout(() => aborter.abort(), 200);
+    await assert.rejects(pending);
+    await proxy.waitForLog(/fixture: cancelled/);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+Deno.test("sessionless: routing per mode (per-session serves them per person)", async () => {
+  const proxy = await startProxy({
+    mcpServers: {
+      ps: fixtureServer({ mode: "per-session", warm: 0 }),
+      sh: fixtureServer({ mode: "shared", cacheTtl: "30s" }),
+    },
+  });
+  try {
+    const pid = async (name: string, id: number) => {
+      const r = await post(proxy.url(name), call(id, "tools/call", { name: "pid", arguments: {} }));
+      return (r.json.result!.content as { text: string }[])[0].text;
+    };
+    const a = await pid("ps", 1);
+    assert.equal(await pid("ps", 2), a);
+    const session = await connect(proxy.url("ps"));
+    const own = await session.client.callTool({ name: "pid", arguments: {} });
+    assert.notEqual((own.content as { text: string }[])[0].text, a);
+    await session.close();
+
+    // A shared child without login answers everyone alike: public, with the configured TTL.
+    const listed = await post(proxy.url("sh"), call(3, "tools/list"));
+    assert.equal(listed.json.result?.cacheScope, "public");
+    assert.equal(listed.json.result?.ttlMs, 30_000);
+  } finally {
+    await proxy.stop();
+  }
+});
