@@ -24,6 +24,29 @@ export interface ExitInfo {
   lastStderr: string;
 }
 
+/**
+ * What the supervisor needs of a child process: `Child` is the real one; unit tests supply fakes
+ * through `SupervisorOptions.spawn`.
+ */
+export interface StdioChild {
+  readonly id: number;
+  readonly pid: number;
+  readonly label: string;
+  /** Settles once the process has exited and its pipes are drained. */
+  readonly exited: Promise<ExitInfo>;
+  /** True once a stop was requested. */
+  readonly stopping: boolean;
+  /** Called with each parsed JSON value the child writes to stdout. */
+  onMessage: (message: unknown) => void;
+  /** Queues one line (a serialised JSON-RPC message) for the child's stdin. */
+  send(line: string): void;
+  /** Ends the child (and its process group). */
+  stop(reason: string): Promise<ExitInfo>;
+}
+
+/** Starts a child; throws SpawnError when the command cannot start at all. */
+export type SpawnChild = (spec: ChildSpec, log: Logger, groups: ProcessGroups) => StdioChild;
+
 /** Thrown when a command cannot be started at all (not found, not permitted). */
 export class SpawnError extends Error {
   constructor(message: string) {
@@ -38,7 +61,7 @@ const STDERR_LINES_PER_SECOND = 20;
 const STDERR_LINE_CHARS = 1000;
 
 /** A running child process. Create with `Child.spawn`. */
-export class Child {
+export class Child implements StdioChild {
   readonly id = nextChildId++;
   readonly exited: Promise<ExitInfo>;
   lastStderr = "";
@@ -223,7 +246,6 @@ export class Child {
   }
 
   async #readStderr(): Promise<void> {
-    const decoder = new TextDecoder();
     let buffered = "";
     try {
       for await (const chunk of this.process.stderr.pipeThrough(new TextDecoderStream())) {
@@ -242,7 +264,6 @@ export class Child {
       // Closed with the child.
     }
     if (buffered) this.#stderrLine(buffered);
-    decoder.decode();
   }
 
   #stderrLine(raw: string): void {

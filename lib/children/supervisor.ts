@@ -3,7 +3,14 @@
  * it with exponential backoff after an exit, and marks the server unavailable in a crash loop.
  */
 import type { Logger } from "../log.ts";
-import { Child, type ChildSpec, type ExitInfo, SpawnError } from "./child.ts";
+import {
+  Child,
+  type ChildSpec,
+  type ExitInfo,
+  type SpawnChild,
+  SpawnError,
+  type StdioChild,
+} from "./child.ts";
 import { ProcessGroups } from "./group.ts";
 
 export type BackendState = "stopped" | "starting" | "ready" | "restarting" | "unavailable";
@@ -39,9 +46,13 @@ export interface SupervisorOptions {
   protocolVersion: string;
   clientInfo: { name: string; version: string };
   initTimeoutMs: number;
+  /** The first restart delay; it doubles with each exit in the crash window. */
   restartDelayMs: number;
+  /** The longest restart delay (default 60 s). */
   maxRestartDelayMs?: number;
+  /** This many exits within `crashWindowMs` mark the server unavailable (default 5). */
   crashLimit?: number;
+  /** How long an exit counts towards the crash limit (default 60 s). */
   crashWindowMs?: number;
   log: Logger;
   /** Where spawned process groups are tracked (one per proxy, for the shutdown sweep). */
@@ -53,7 +64,11 @@ export interface SupervisorOptions {
   admit?: () => void;
   /** First "still starting" log line after this long, then at doubling intervals. */
   slowStartMs?: number;
+  /** Starts a child process (default `Child.spawn`); unit tests supply a fake child. */
+  spawn?: SpawnChild;
+  /** The clock for crash windows, retry times and activity (default `Date.now`). */
   now?: () => number;
+  /** The random source of the restart jitter, in [0, 1) (default `Math.random`). */
   random?: () => number;
 }
 
@@ -71,8 +86,7 @@ const SLOW_START_MS = 5000;
 
 /** One supervised child slot: at most one child at a time, restarted on failure. */
 export class Supervisor {
-  state: BackendState = "stopped";
-  child: Child | null = null;
+  child: StdioChild | null = null;
   initResult: InitializeResult | null = null;
   lastActivity: number;
   restarts = 0;
@@ -84,13 +98,35 @@ export class Supervisor {
   #restartPending = false;
   #closed = false;
   #startedAt = 0;
+  #state: BackendState = "stopped";
+  /** Settles at the next state change: what `ready()` waits for while a restart is pending. */
+  #stateChanged = Promise.withResolvers<void>();
   readonly #now: () => number;
+  readonly #spawn: SpawnChild;
   readonly #groups: ProcessGroups;
 
   constructor(readonly options: SupervisorOptions, private readonly events: SupervisorEvents) {
     this.#now = options.now ?? Date.now;
+    this.#spawn = options.spawn ?? Child.spawn;
     this.#groups = options.groups ?? new ProcessGroups(options.log);
     this.lastActivity = this.#now();
+  }
+
+  get state(): BackendState {
+    return this.#state;
+  }
+
+  #setState(state: BackendState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    const changed = this.#stateChanged;
+    this.#stateChanged = Promise.withResolvers<void>();
+    changed.resolve();
+  }
+
+  /** When the scheduled restart is due (the supervisor's clock); 0 when none was scheduled. */
+  get retryAt(): number {
+    return this.#retryAt;
   }
 
   /** How long the current child has been starting, in whole seconds; null when not starting. */
@@ -103,8 +139,13 @@ export class Supervisor {
     return this.child?.label ?? this.options.spec.server;
   }
 
-  /** Resolves once a child is initialized; starts one if needed. */
-  async ready(): Promise<Child> {
+  /**
+   * Resolves once a child is initialized (MCP lifecycle, initialization phase:
+   * https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle#initialization);
+   * starts one if needed, waits for a scheduled restart, and throws UnavailableError in a
+   * crash loop.
+   */
+  async ready(): Promise<StdioChild> {
     this.lastActivity = this.#now();
     for (;;) {
       if (this.#closed) throw new StartError("the proxy is shutting down");
@@ -125,8 +166,8 @@ export class Supervisor {
         await this.#starting;
         continue;
       }
-      // Restarting: wait for the scheduled restart to begin.
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      // Restarting (or a failed start still ending): wait until that changes.
+      await this.#stateChanged.promise;
     }
   }
 
@@ -137,7 +178,7 @@ export class Supervisor {
     const child = this.child;
     this.child = null;
     this.initResult = null;
-    if (this.state !== "unavailable") this.state = "stopped";
+    if (this.state !== "unavailable") this.#setState("stopped");
     if (child) {
       this.options.log.info("stopping child", { child: child.label, reason });
       await child.stop(reason);
@@ -148,7 +189,7 @@ export class Supervisor {
   async close(reason = "shutdown"): Promise<void> {
     this.#closed = true;
     await this.stop(reason);
-    this.state = "stopped";
+    this.#setState("stopped");
   }
 
   /** Sends a line to the ready child; false if there is none. */
@@ -161,14 +202,14 @@ export class Supervisor {
   }
 
   async #start(restarted: boolean): Promise<void> {
-    this.state = "starting";
+    this.#setState("starting");
     this.#startedAt = this.#now();
     const { spec, log } = this.options;
-    let child: Child;
+    let child: StdioChild;
     try {
-      child = Child.spawn(spec, log, this.#groups);
+      child = this.#spawn(spec, log, this.#groups);
     } catch (error) {
-      this.state = "stopped";
+      this.#setState("stopped");
       this.#starting = null;
       this.lastError = (error as Error).message;
       log.error("cannot start server", { server: spec.server, error: this.lastError });
@@ -189,7 +230,7 @@ export class Supervisor {
     }
     child.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
     this.initResult = result;
-    this.state = "ready";
+    this.#setState("ready");
     this.lastActivity = this.#now();
     log.info("child ready", {
       child: child.label,
@@ -201,7 +242,7 @@ export class Supervisor {
   }
 
   /** Sends the proxy's own `initialize`; resolves with the result, or the reason it failed. */
-  async #initialize(child: Child): Promise<InitializeResult | Error> {
+  async #initialize(child: StdioChild): Promise<InitializeResult | Error> {
     const { spec } = this.options;
     let settle!: (result: InitializeResult | Error) => void;
     const answered = new Promise<InitializeResult | Error>((resolve) => settle = resolve);
@@ -252,7 +293,7 @@ export class Supervisor {
    * Logs "still starting" while the child has not answered `initialize`: first after
    * `slowStartMs` (5 s), then each time the wait doubles. Returns the current timer's getter.
    */
-  #watchSlowStart(child: Child): () => ReturnType<typeof setTimeout> {
+  #watchSlowStart(child: StdioChild): () => ReturnType<typeof setTimeout> {
     const first = this.options.slowStartMs ?? SLOW_START_MS;
     const hint = slowStartHint(this.options.spec.command);
     let timer: ReturnType<typeof setTimeout>;
@@ -271,7 +312,7 @@ export class Supervisor {
     return () => timer;
   }
 
-  #onExit(child: Child, info: ExitInfo): void {
+  #onExit(child: StdioChild, info: ExitInfo): void {
     if (this.child !== child) return; // Stopped on purpose, or already replaced.
     this.child = null;
     this.initResult = null;
@@ -287,8 +328,7 @@ export class Supervisor {
     const limit = this.options.crashLimit ?? 5;
     const wasReady = this.state === "ready";
     if (this.#exits.length >= limit) {
-      this.state = "unavailable";
-      this.#retryAt = now + delay;
+      this.#setState("unavailable");
       log.error("server marked unavailable after repeated exits", {
         server: spec.server,
         exits: this.#exits.length,
@@ -297,7 +337,7 @@ export class Supervisor {
         last: description,
       });
     } else {
-      this.state = "restarting";
+      this.#setState("restarting");
       log.warn("child exited; restarting", { child: child.label, exit: description, in_ms: delay });
     }
     if (wasReady) this.events.onExit(info, description);
@@ -307,6 +347,7 @@ export class Supervisor {
   #scheduleRestart(delay: number): void {
     clearTimeout(this.#retryTimer);
     this.#restartPending = true;
+    this.#retryAt = this.#now() + delay;
     this.#retryTimer = setTimeout(() => {
       if (!this.#restartPending || this.#closed) return;
       this.#restartPending = false;
@@ -314,7 +355,7 @@ export class Supervisor {
         this.options.admit?.();
       } catch (error) {
         // No room under the child limits: the next request starts it, within the limits.
-        this.state = "stopped";
+        this.#setState("stopped");
         this.options.log.warn("restart postponed until the next request", {
           server: this.options.spec.server,
           reason: (error as Error).message,
@@ -332,12 +373,27 @@ export class Supervisor {
   }
 
   #backoff(exits: number): number {
-    const base = this.options.restartDelayMs;
-    const max = this.options.maxRestartDelayMs ?? 60_000;
-    const exp = Math.min(max, base * 2 ** Math.max(0, exits - 1));
-    const jitter = 1 + (this.options.random ?? Math.random)() * 0.25;
-    return Math.round(Math.min(max, exp * jitter));
+    return restartDelay(
+      exits,
+      this.options.restartDelayMs,
+      this.options.maxRestartDelayMs ?? 60_000,
+      this.options.random ?? Math.random,
+    );
   }
+}
+
+/**
+ * The delay before restarting after the `exits`-th exit in the crash window: exponential backoff
+ * (`base`, doubling per exit) with up to 25 % random jitter, never over `max`.
+ */
+export function restartDelay(
+  exits: number,
+  base: number,
+  max: number,
+  random: () => number,
+): number {
+  const exp = Math.min(max, base * 2 ** Math.max(0, exits - 1));
+  return Math.round(Math.min(max, exp * (1 + random() * 0.25)));
 }
 
 function parseInitializeResult(
