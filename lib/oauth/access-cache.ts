@@ -40,8 +40,4 @@ export class AccessCache {
   clear(): void {
     this.#entries.clear();
   }
-
-  get size(): number {
-    return this.#entries.size;
-  }
 }

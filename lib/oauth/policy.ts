@@ -11,9 +11,15 @@ import { type GitHubClient, GitHubError, type GitHubUser } from "./github.ts";
 
 export const RECHECK_MS = 15 * 60_000;
 
+/** GitHub refused the kept token even after a refresh: the user revoked the app. */
+const REVOKED_BY_USER: Verdict = {
+  allowed: false,
+  reason: "the user revoked the GitHub authorization",
+};
+
 export type Verdict =
   | { allowed: true; via: string }
-  | { allowed: false; reason: string; revoked?: boolean; transient?: boolean };
+  | { allowed: false; reason: string; transient?: boolean };
 
 export interface TokenVault {
   /** The user's GitHub token, if the proxy kept one. */
@@ -157,7 +163,7 @@ export class Policy {
         const fresh = await this.deps.vault.refresh(user.id);
         if (fresh) verdict = await this.#memberships(user, fresh);
       }
-      return verdict === "unauthorized" ? revokedByUser() : verdict;
+      return verdict === "unauthorized" ? REVOKED_BY_USER : verdict;
     } catch (error) {
       const message = error instanceof GitHubError ? error.message : String(error);
       return {
@@ -190,8 +196,4 @@ export class Policy {
     }
     return { allowed: false, reason: "not an active member of an allow-listed org or team" };
   }
-}
-
-function revokedByUser(): Verdict {
-  return { allowed: false, reason: "the user revoked the GitHub authorization", revoked: true };
 }

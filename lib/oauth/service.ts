@@ -177,7 +177,12 @@ export class OAuthService {
     return true;
   }
 
-  /** The client behind a client_id; throws OAuthError(invalid_client) when there is none. */
+  /**
+   * The client behind a client_id (registered, or described by a metadata document); throws
+   * OAuthError(invalid_client) when there is none.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.2
+   * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-client-id-metadata-document-00#section-4
+   */
   async client(clientId: string): Promise<ResolvedClient> {
     if (isCimdClientId(clientId)) {
       try {
@@ -210,11 +215,12 @@ export class OAuthService {
     };
   }
 
-  /** Whether `requested` matches one of the client's redirect URIs (loopback on any port). */
+  /**
+   * Whether `requested` matches one of the client's redirect URIs (loopback on any port).
+   * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.1
+   * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+   */
   redirectAllowed(client: ResolvedClient, requested: string): boolean {
-    if (client.cimdHost) {
-      return this.cimd.redirectAllowed({ redirect_uris: client.redirectUris }, requested);
-    }
     return client.redirectUris.some((registered) => RedirectPolicy.matches(registered, requested));
   }
 

@@ -6,15 +6,7 @@
  * grant.
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
  */
-import {
-  base64url,
-  deriveKey,
-  open,
-  randomToken,
-  seal,
-  sha256,
-  timingSafeEqual,
-} from "../crypto.ts";
+import { deriveKey, open, randomToken, seal, sha256, timingSafeEqual } from "../crypto.ts";
 import type { GrantRecord, TokenRecord } from "../store/kv.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
@@ -47,7 +39,11 @@ async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `POST /token`. */
+/**
+ * `POST /token`: the authorization_code and refresh_token grants.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
 export async function handleToken(svc: OAuthService, req: Request): Promise<Response> {
   const form = await readForm(req, svc.bodyTimeoutMs);
   const client = await authenticateClient(svc, req, form);
@@ -177,7 +173,8 @@ async function redeemOnce(
     );
   }
   if (record.expiresAt <= now) throw new OAuthError("invalid_grant", "the code expired");
-  if (!VERIFIER.test(verifier) || base64url(await sha256Bytes(verifier)) !== record.challenge) {
+  // RFC 7636 §4.6: S256 is BASE64URL(SHA256(ASCII(code_verifier))), which is what sha256 gives.
+  if (!VERIFIER.test(verifier) || await sha256(verifier) !== record.challenge) {
     throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
   }
   if (redirectUri !== null && redirectUri !== record.redirectUri) {
@@ -348,10 +345,6 @@ function checkResource(svc: OAuthService, form: URLSearchParams, granted: string
     throw new OAuthError("invalid_target", "resource is not within the grant");
   }
   return audience;
-}
-
-async function sha256Bytes(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
 /**
