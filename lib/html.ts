@@ -69,7 +69,10 @@ export function markup(strings: TemplateStringsArray, ...values: HtmlValue[]): H
   return new SafeHtml(out);
 }
 
-/** The values rendered one after the other with `separator` between them (escaped likewise). */
+/**
+ * The values rendered one after the other with `separator` between them (escaped likewise).
+ * @see https://html.spec.whatwg.org/multipage/parsing.html#escapingString
+ */
 export function join(values: readonly HtmlValue[], separator: HtmlValue): Html {
   return new SafeHtml(values.map(render).join(render(separator)));
 }
@@ -77,6 +80,7 @@ export function join(values: readonly HtmlValue[], separator: HtmlValue): Html {
 /**
  * Marks trusted markup (a constant, never input) to be inserted unescaped. The only way around
  * the escaping, so every use can be found with one search.
+ * @see https://html.spec.whatwg.org/multipage/parsing.html#escapingString
  */
 export function raw(markup: string): Html {
   return new SafeHtml(markup);

@@ -111,7 +111,10 @@ export const REDIRECTED_CHECKS: readonly RedirectedCheck[] = [
       : ["invalid_target", "resource is not an MCP endpoint of this proxy"],
 ];
 
-/** The first refusal of `checks` for this request, or null when it passes them all. */
+/**
+ * The first refusal of `checks` for this request, or null when it passes them all.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
 export function firstRefusal(
   q: URLSearchParams,
   audience: (resource: string | null) => string | null,
@@ -220,7 +223,12 @@ async function transaction(
   return txn;
 }
 
-/** `POST /consent`: the Allow or Deny button. */
+/**
+ * `POST /consent`: the Allow or Deny button, accepted only with the transaction's CSRF token in
+ * both the form and the cookie.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
+ * @see https://modelcontextprotocol.io/specification/2025-06-18/basic/security_best_practices#confused-deputy-problem
+ */
 export async function handleConsent(svc: OAuthService, req: Request): Promise<Response> {
   let form: URLSearchParams;
   try {
@@ -277,7 +285,10 @@ async function toGitHub(
   return new Response(null, { status: 303, headers });
 }
 
-/** The double-submit token: the same for every render of one transaction. */
+/**
+ * The double-submit token: the same for every render of one transaction.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
+ */
 export function csrfToken(svc: OAuthService, txn: TransactionRecord): Promise<string> {
   return svc.hmac.sign(`csrf|${txn.id}|${txn.clientId}`);
 }
@@ -293,7 +304,11 @@ async function hasApproval(
   return readCookie(req, name) === value;
 }
 
-/** The approval cookie for (client, redirect URI), bound to the client's current redirect URIs. */
+/**
+ * The approval cookie for (client, redirect URI), bound to the client's current redirect URIs:
+ * consent is asked again when they change.
+ * @see https://modelcontextprotocol.io/specification/2025-06-18/basic/security_best_practices#confused-deputy-problem
+ */
 export async function approval(svc: OAuthService, client: ResolvedClient, redirectUri: string) {
   const key = (await svc.hmac.sign(`approval-name|${client.clientId}|${redirectUri}`)).slice(0, 16);
   const value = await svc.hmac.sign(
@@ -306,7 +321,11 @@ export async function approval(svc: OAuthService, client: ResolvedClient, redire
   };
 }
 
-/** Adds `state` (when the client sent one) and `iss` to an authorization response. */
+/**
+ * Adds `state` (when the client sent one) and `iss` to an authorization response.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ * @see https://www.rfc-editor.org/rfc/rfc9207#section-2
+ */
 export function withState(
   params: Record<string, string>,
   state: string | null,
@@ -318,6 +337,11 @@ export function withState(
   return out;
 }
 
+/**
+ * A redirect of the browser back to the client, never cached and without a Referer.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.2.4
+ */
 export function redirectTo(location: string, status = 302): Response {
   return new Response(null, {
     status,

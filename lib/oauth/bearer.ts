@@ -13,7 +13,12 @@ import type { OAuthService } from "./service.ts";
 
 const BEARER = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
 
-/** Resolves the caller of an MCP endpoint, or the 401/403 response that refuses them. */
+/**
+ * Resolves the caller of an MCP endpoint, or the 401/403 response that refuses them.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ * @see https://modelcontextprotocol.io/specification/2025-06-18/basic/authorization#token-handling
+ */
 export async function authenticateBearer(
   svc: OAuthService,
   req: Request,

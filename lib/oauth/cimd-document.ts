@@ -57,7 +57,10 @@ function isLiteralLoopback(hostname: string): boolean {
   return hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
-/** Why `id` cannot name a metadata document ("is empty", "must use https"…), or null. */
+/**
+ * Why `id` cannot name a metadata document ("is empty", "must use https"…), or null.
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-client-id-metadata-document-00#section-3
+ */
 export function clientIdProblem(id: string): string | null {
   if (typeof id !== "string" || id.length === 0) return "is empty";
   if (id.length > MAX_CLIENT_ID_LENGTH) return "is too long";

@@ -32,7 +32,10 @@ function isPublicAddress(text: string): boolean {
   return !text.includes("%") && isGlobalUnicast(text);
 }
 
-/** The system resolver's A and AAAA answers together. */
+/**
+ * The system resolver's A and AAAA answers together.
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-client-id-metadata-document-00#section-6
+ */
 export async function systemResolveDns(host: string): Promise<string[]> {
   const answers = await Promise.allSettled([
     Deno.resolveDns(host, "A"),

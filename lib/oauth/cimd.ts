@@ -86,7 +86,11 @@ function canonicalHost(entry: string): string | null {
   return url && url.hostname !== "" && url.host === written ? url.host : null;
 }
 
-/** The cache lifetime a response asks for, clamped to [60 s, 24 h]; see the module notes. */
+/**
+ * The cache lifetime a response asks for, clamped to [60 s, 24 h]; see the module notes.
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9111#section-5.1
+ */
 export function cacheLifetimeMs(headers: Headers): number {
   const cc = (headers.get("cache-control") ?? "").toLowerCase();
   const directives = cc.split(",").map((d) => d.trim());

@@ -14,6 +14,8 @@ export const MAX_CLIENT_NAME_LENGTH = 200;
  * The name with every control, format (bidi overrides and isolates, zero-width characters) and
  * line or paragraph separator replaced by a space, runs of white space collapsed, trimmed and cut
  * to MAX_CLIENT_NAME_LENGTH characters. An empty result means the client gave no usable name.
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @see https://www.unicode.org/reports/tr9/#Explicit_Directional_Overrides
  */
 export function cleanClientName(name: string): string {
   const flat = name.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, " ").replace(/\s+/g, " ").trim();

@@ -25,7 +25,10 @@ export const OAUTH_CORS: Record<string, string> = {
   "access-control-max-age": "600",
 };
 
-/** A JSON response from an OAuth endpoint. */
+/**
+ * A JSON response from an OAuth endpoint, never cached.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
 export function oauthJson(
   body: unknown,
   status = 200,
@@ -43,7 +46,11 @@ export function oauthJson(
   });
 }
 
-/** The JSON body of an OAuthError. */
+/**
+ * The JSON body of an OAuthError.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3.2.2
+ */
 export function oauthErrorResponse(error: OAuthError): Response {
   return oauthJson(
     { error: error.code, error_description: error.description },
@@ -52,12 +59,18 @@ export function oauthErrorResponse(error: OAuthError): Response {
   );
 }
 
-/** Answers a CORS preflight for an OAuth endpoint. */
+/**
+ * Answers a CORS preflight for an OAuth endpoint.
+ * @see https://fetch.spec.whatwg.org/#cors-preflight-fetch
+ */
 export function preflight(): Response {
   return new Response(null, { status: 204, headers: OAUTH_CORS });
 }
 
-/** Reads an `application/x-www-form-urlencoded` body, bounded; throws OAuthError otherwise. */
+/**
+ * Reads an `application/x-www-form-urlencoded` body, bounded; throws OAuthError otherwise.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2
+ */
 export async function readForm(
   req: Request,
   timeoutMs: number,
@@ -77,7 +90,10 @@ export async function readForm(
   return form;
 }
 
-/** Reads a body as text, refusing more than `maxBytes` with a 413 OAuth error. */
+/**
+ * Reads a body as text, refusing more than `maxBytes` with a 413 OAuth error.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14
+ */
 export async function readText(req: Request, maxBytes: number, timeoutMs: number): Promise<string> {
   try {
     return await readBody(req, maxBytes, timeoutMs);

@@ -78,8 +78,10 @@ export class GitHubClient {
   }
 
   /**
-   * Exchanges the code GitHub sent to the callback. GitHub answers errors with HTTP 200 and an
+   * Exchanges the code GitHub sent to the callback (with the PKCE verifier). GitHub answers errors with HTTP 200 and an
    * `error` member; they are turned into a 400 first so oauth4webapi reports them as errors.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+   * @see https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#2-users-are-redirected-back-to-your-site-by-github
    */
   async exchangeCode(
     callback: URL,
@@ -173,7 +175,10 @@ export class GitHubClient {
     return new Response(text, { status, headers: { "content-type": "application/json" } });
   }
 
-  /** The signed-in user: the numeric id is what the allow-list keys on. */
+  /**
+   * The signed-in user: the numeric id is what the allow-list keys on.
+   * @see https://docs.github.com/en/rest/users/users#get-the-authenticated-user
+   */
   async user(token: string): Promise<GitHubUser> {
     const res = await this.#api("/user", token);
     if (res.status === 401) {
@@ -185,7 +190,10 @@ export class GitHubClient {
     return toUser(await res.json());
   }
 
-  /** Resolves a login to its account; null when no such account exists. */
+  /**
+   * Resolves a login to its account; null when no such account exists.
+   * @see https://docs.github.com/en/rest/users/users#get-a-user
+   */
   async userByLogin(login: string): Promise<GitHubUser | null> {
     const res = await this.#api(`/users/${encodeURIComponent(login)}`);
     if (res.status === 404) {
@@ -239,7 +247,10 @@ export class GitHubClient {
     return body.state === "active" ? "active" : body.state === "pending" ? "pending" : "none";
   }
 
-  /** Revokes a GitHub token this proxy no longer needs. */
+  /**
+   * Revokes a GitHub token this proxy no longer needs.
+   * @see https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-token
+   */
   async revokeToken(token: string): Promise<void> {
     const basic = btoa(`${this.config.clientId}:${this.config.clientSecret}`);
     const res = await this.deps.fetch(

@@ -208,12 +208,18 @@ function tryParse(text: string): ParsedRedirect | null {
   }
 }
 
-/** Whether `uri` is a valid loopback redirect (`http:` to 127.0.0.0/8, `[::1]` or `localhost`). */
+/**
+ * Whether `uri` is a valid loopback redirect (`http:` to 127.0.0.0/8, `[::1]` or `localhost`).
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ */
 export function isLoopback(uri: string): boolean {
   return tryParse(uri)?.kind === "loopback";
 }
 
-/** Whether `uri` is a valid redirect with a custom (non-http(s)) scheme, e.g. `cursor:`. */
+/**
+ * Whether `uri` is a valid redirect with a custom (non-http(s)) scheme, e.g. `cursor:`.
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.1
+ */
 export function isCustomScheme(uri: string): boolean {
   return tryParse(uri)?.kind === "custom";
 }

@@ -22,7 +22,11 @@ const AS_PATHS = new Set([
   "/.well-known/openid-configuration",
 ]);
 
-/** Answers an OAuth path, or returns null when `path` is not one. */
+/**
+ * Answers an OAuth path, or returns null when `path` is not one.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ */
 export function oauthRoute(
   svc: OAuthService,
   req: Request,
