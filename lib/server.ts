@@ -9,7 +9,7 @@ import type { Identity, Router } from "./router/router.ts";
 import type { McpService } from "./mcp/service.ts";
 import { handleStreamable } from "./mcp/streamable-http.ts";
 import { openLegacyStream, postLegacyMessage } from "./mcp/legacy-sse.ts";
-import { ErrorCode } from "./mcp/protocol.ts";
+import { ErrorCode } from "./jsonrpc.ts";
 import { jsonResponse, rpcError } from "./mcp/http.ts";
 import type { OAuthService } from "./oauth/service.ts";
 import { oauthRoute } from "./oauth/routes.ts";

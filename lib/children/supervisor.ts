@@ -12,6 +12,7 @@ import {
   type StdioChild,
 } from "./child.ts";
 import { ProcessGroups } from "./group.ts";
+import { isRecord } from "../jsonrpc.ts";
 
 export type BackendState = "stopped" | "starting" | "ready" | "restarting" | "unavailable";
 
@@ -438,10 +439,6 @@ export function describeExit(server: string, info: ExitInfo, when: string): stri
   const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
   const why = info.reason ?? info.lastStderr;
   return `server "${server}" exited${when ? ` ${when}` : ""} (${how})${why ? `: ${why}` : ""}`;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export { SpawnError };

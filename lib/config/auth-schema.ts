@@ -5,7 +5,6 @@
 import {
   Checker,
   duration,
-  isObject,
   type JsonObject,
   keyPath,
   knownKeys,
@@ -14,6 +13,7 @@ import {
   stringArray,
   typeName,
 } from "./check.ts";
+import { isRecord } from "../jsonrpc.ts";
 import { OAuthConfigError, RedirectPolicy } from "../oauth/redirect.ts";
 import { isLoopbackHost } from "./hosts.ts";
 import { CimdResolver } from "../oauth/cimd.ts";
@@ -154,7 +154,7 @@ function nestedServerUrl(
   { base, ending }: { base: string; ending: string },
   root: JsonObject,
 ): string {
-  const servers = isObject(root.mcpServers) ? Object.keys(root.mcpServers) : [];
+  const servers = isRecord(root.mcpServers) ? Object.keys(root.mcpServers) : [];
   const name = servers[0] ?? "NAME";
   return `ends in ${ending}, like a server's URL, but it is the proxy's base address: each ` +
     `server is served at <publicUrl>/mcp/<name>, so ${name} would be at ` +
@@ -222,7 +222,7 @@ function parseAllow(ck: Checker, root: JsonObject): AllowList {
 }
 
 function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
-  const section = isObject(root.oauth) ? root.oauth : (object(ck, root.oauth, "oauth") ?? {});
+  const section = isRecord(root.oauth) ? root.oauth : (object(ck, root.oauth, "oauth") ?? {});
   knownKeys(ck, section, "oauth", OAUTH_KEYS);
   const hosts = stringArray(ck, section, "clientMetadataHosts", "oauth") ?? [];
   const redirectUris = stringArray(ck, section, "redirectUris", "oauth") ?? [];

@@ -2,12 +2,21 @@
  * Small validation helpers for the config file: every error names its key path
  * (`mcpServers.files.args[1]: expected a string`), and unknown keys suggest the nearest known one.
  */
+import { isRecord } from "../jsonrpc.ts";
 
 /** One or more config mistakes, each already prefixed with its key path. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(problems.join("\n"));
     this.name = "ConfigError";
+  }
+}
+
+/** A bad `network.*` setting; `path` is the config key path, e.g. `network.allow[2]`. */
+export class NetworkConfigError extends Error {
+  override name = "NetworkConfigError";
+  constructor(readonly path: string, readonly reason: string) {
+    super(`${path}: ${reason}`);
   }
 }
 
@@ -49,14 +58,10 @@ export function typeName(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Returns the object at `path` or records "expected an object". */
 export function object(ck: Checker, value: unknown, path: string): JsonObject | undefined {
   if (value === undefined) return undefined;
-  if (!isObject(value)) return ck.fail(path, `expected an object, got ${typeName(value)}`);
+  if (!isRecord(value)) return ck.fail(path, `expected an object, got ${typeName(value)}`);
   return value;
 }
 

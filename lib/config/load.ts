@@ -2,7 +2,8 @@
  * Finds, reads and validates the config file: `--config FILE`, else `$MCP_PROXY_CONFIG`, else
  * `./config.json`. With no file at the default path, the embedded demo config is used.
  */
-import { Checker, ConfigError, isObject, keyPath } from "./check.ts";
+import { Checker, ConfigError, keyPath } from "./check.ts";
+import { isRecord } from "../jsonrpc.ts";
 import { findDuplicateKeys, stripJsonComments } from "./jsonc.ts";
 import { defaultAdmin } from "./admin-schema.ts";
 import { absolutePath, dirname } from "./paths.ts";
@@ -111,7 +112,7 @@ export function parseConfigText(
   const envRefs = new Set<string>();
   const substituted = substitute(raw, "", options.env, ck, envRefs);
   ck.throwIfFailed();
-  if (options.listen !== undefined && isObject(substituted)) substituted.listen = options.listen;
+  if (options.listen !== undefined && isRecord(substituted)) substituted.listen = options.listen;
   const config = parseConfig(substituted, {
     source: options.source,
     baseDir: dirname(options.source),
@@ -126,7 +127,7 @@ export function parseConfigText(
 
 /** Whether the file holds a client secret itself (a non-empty string without `${`). */
 function isLiteralSecret(raw: unknown): boolean {
-  const secret = isObject(raw) && isObject(raw.github) ? raw.github.clientSecret : undefined;
+  const secret = isRecord(raw) && isRecord(raw.github) ? raw.github.clientSecret : undefined;
   return typeof secret === "string" && secret !== "" && !secret.includes("${");
 }
 
@@ -161,7 +162,7 @@ function substitute(
   if (Array.isArray(value)) {
     return value.map((item, i) => substitute(item, keyPath(path, i), env, ck, refs));
   }
-  if (isObject(value)) {
+  if (isRecord(value)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       out[k] = substitute(v, keyPath(path, k), env, ck, refs);

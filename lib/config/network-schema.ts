@@ -9,11 +9,11 @@ import {
   duration,
   type JsonObject,
   knownKeys,
+  NetworkConfigError,
   object,
   string,
   stringArray,
 } from "./check.ts";
-import { NetworkConfigError } from "../edge/cidr.ts";
 import { createClientIpResolver } from "../edge/client-ip.ts";
 import { NetworkAllowList } from "../edge/ip-allowlist.ts";
 

@@ -17,16 +17,9 @@
  * ```
  * @module
  */
-import {
-  CidrError,
-  CidrSet,
-  isLoopback,
-  NetworkConfigError,
-  parseConfigCidr,
-  parseIp,
-  show,
-} from "./cidr.ts";
-import type { Cidr, ParsedIp } from "./cidr.ts";
+import { CidrError, CidrSet, isLoopback, parseConfigCidr, parseIp, show } from "../net/cidr.ts";
+import type { Cidr, ParsedIp } from "../net/cidr.ts";
+import { NetworkConfigError } from "../config/check.ts";
 
 /** Tunnel presets for `network.trustedProxies`. */
 export const TRUSTED_PROXY_PRESETS = ["tailscale", "ngrok", "cloudflare"] as const;

@@ -11,7 +11,8 @@
  * ```
  * @module
  */
-import { CidrError, CidrSet, NetworkConfigError, parseConfigCidr, show } from "./cidr.ts";
+import { CidrError, CidrSet, parseConfigCidr, show } from "../net/cidr.ts";
+import { NetworkConfigError } from "../config/check.ts";
 import {
   ALLOW_PRESETS,
   ANTHROPIC_RANGES,

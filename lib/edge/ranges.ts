@@ -8,8 +8,9 @@
  * never loaded matches nothing.
  * @module
  */
-import { CidrError, CidrSet, parseCidr, show } from "./cidr.ts";
+import { CidrError, CidrSet, parseCidr, show } from "../net/cidr.ts";
 import { BodyTooLarge, readCapped } from "../http.ts";
+import { isRecord } from "../jsonrpc.ts";
 
 /** The documents behind the `openai` preset, as OpenAI lists them (see above). */
 export const OPENAI_RANGE_URLS: readonly string[] = [
@@ -45,10 +46,6 @@ export interface RangeDocument {
   creationTime?: string;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Validate a whole `{creationTime, prefixes:[{ipv4Prefix}|{ipv6Prefix}]}` document or throw. */
 export function validateRangeDocument(text: string): RangeDocument {
   let doc: unknown;
@@ -58,7 +55,7 @@ export function validateRangeDocument(text: string): RangeDocument {
     // The parser's message quotes the body; keep untrusted text out of logs.
     throw new RangeDocumentError("not valid JSON");
   }
-  if (!isObject(doc)) throw new RangeDocumentError("top level is not a JSON object");
+  if (!isRecord(doc)) throw new RangeDocumentError("top level is not a JSON object");
   if (doc.creationTime !== undefined && typeof doc.creationTime !== "string") {
     throw new RangeDocumentError("creationTime is not a string");
   }
@@ -67,7 +64,7 @@ export function validateRangeDocument(text: string): RangeDocument {
   if (doc.prefixes.length === 0) throw new RangeDocumentError("prefixes is empty");
   const prefixes = doc.prefixes.map((entry: unknown, i: number) => {
     const at = `prefixes[${i}]`;
-    if (!isObject(entry)) throw new RangeDocumentError(`${at} is not an object`);
+    if (!isRecord(entry)) throw new RangeDocumentError(`${at} is not an object`);
     const has4 = Object.hasOwn(entry, "ipv4Prefix");
     if (has4 === Object.hasOwn(entry, "ipv6Prefix")) {
       throw new RangeDocumentError(`${at} must have exactly one of ipv4Prefix or ipv6Prefix`);

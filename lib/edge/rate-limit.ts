@@ -9,7 +9,7 @@
  * one overflow bucket, which fails closed for them and leaves everyone already tracked alone.
  */
 import type { Rate } from "../config/schema.ts";
-import { networkKey } from "./cidr.ts";
+import { networkKey } from "../net/cidr.ts";
 
 interface Bucket {
   tokens: number;

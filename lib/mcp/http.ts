@@ -1,6 +1,6 @@
 /** HTTP helpers of the MCP transports: JSON-RPC error replies and Accept negotiation. */
 import { BodyTimeout, BodyTooLarge, mediaType, readBody } from "../http.ts";
-import { errorBody, ErrorCode, type JsonRpcId } from "./protocol.ts";
+import { errorBody, ErrorCode, type JsonRpcId } from "../jsonrpc.ts";
 
 export { mediaType, readBody } from "../http.ts";
 

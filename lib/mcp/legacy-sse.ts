@@ -6,18 +6,18 @@
 import type { Identity } from "../router/router.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { Reply } from "../router/mux.ts";
-import { isRecord } from "../children/supervisor.ts";
 import {
   classify,
   errorBody,
   ErrorCode,
+  isRecord,
   type JsonRpcId,
   LEGACY_VERSIONS,
   NOT_JSON,
   parseJson,
   requestId,
   resultBody,
-} from "./protocol.ts";
+} from "../jsonrpc.ts";
 import { bodyError, mediaType, readBody, rpcError } from "./http.ts";
 import { Session } from "./sessions.ts";
 import { formatEvent, SSE_HEADERS, SseWriter } from "./sse.ts";

@@ -5,10 +5,11 @@
 import type { Identity } from "../router/router.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { Reply } from "../router/mux.ts";
-import { isRecord, UnavailableError } from "../children/supervisor.ts";
+import { UnavailableError } from "../children/supervisor.ts";
 import {
   classify,
   ErrorCode,
+  isRecord,
   isValidId,
   type JsonRpcId,
   META_VERSION_KEY,
@@ -18,7 +19,7 @@ import {
   resultBody,
   STATELESS_ERA_VERSION,
   STREAMABLE_VERSIONS,
-} from "./protocol.ts";
+} from "../jsonrpc.ts";
 import { acceptance, bodyError, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
 import { type ClientCapabilities, Session } from "./sessions.ts";
 import { formatEvent, parseEventId, SSE_HEADERS, SseWriter } from "./sse.ts";

@@ -5,7 +5,7 @@
  * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-client-id-metadata-document-00#section-6
  * @module
  */
-import { isGlobalUnicast } from "../edge/cidr.ts";
+import { isGlobalUnicast } from "../net/cidr.ts";
 import { BodyTooLarge, readCapped } from "../http.ts";
 import { CimdError, type CimdErrorCode } from "./cimd-document.ts";
 

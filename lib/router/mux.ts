@@ -8,7 +8,6 @@ import type { Logger } from "../log.ts";
 import type { ExitInfo } from "../children/child.ts";
 import {
   type InitializeResult,
-  isRecord,
   Supervisor,
   type SupervisorOptions,
 } from "../children/supervisor.ts";
@@ -16,11 +15,12 @@ import {
   BROADCAST_NOTIFICATIONS,
   errorBody,
   ErrorCode,
+  isRecord,
   type JsonRpcId,
   logRank,
   requiredClientCapability,
   resultBody,
-} from "../mcp/protocol.ts";
+} from "../jsonrpc.ts";
 
 /** Where the messages about one downstream request go. */
 export interface Reply {

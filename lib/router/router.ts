@@ -14,7 +14,7 @@ import {
   LATEST_VERSION,
   logRank,
   negotiateVersion,
-} from "../mcp/protocol.ts";
+} from "../jsonrpc.ts";
 
 /** The owner of a per-session server's spare child, before a session adopts it. */
 const SPARE = "spare";

@@ -9,8 +9,13 @@
 import type { Identity, RoutedSession } from "../../router/router.ts";
 import type { Reply } from "../../router/mux.ts";
 import type { ServerConfig } from "../../config/schema.ts";
-import { isRecord } from "../../children/supervisor.ts";
-import { ErrorCode, type JsonRpcId, logRank, requiredClientCapability } from "../protocol.ts";
+import {
+  ErrorCode,
+  isRecord,
+  type JsonRpcId,
+  logRank,
+  requiredClientCapability,
+} from "../../jsonrpc.ts";
 import { jsonResponse } from "../http.ts";
 import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter } from "../sse.ts";
 import { ModernError, MRTR_METHODS } from "./protocol.ts";

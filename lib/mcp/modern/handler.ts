@@ -9,7 +9,7 @@ import type { Identity } from "../../router/router.ts";
 import type { RequestNote } from "../../edge/access-log.ts";
 import { UnavailableError } from "../../children/supervisor.ts";
 import type { InitializeResult } from "../../children/supervisor.ts";
-import { ErrorCode, type JsonRpcId, LEGACY_VERSIONS, STREAMABLE_VERSIONS } from "../protocol.ts";
+import { ErrorCode, type JsonRpcId, LEGACY_VERSIONS, STREAMABLE_VERSIONS } from "../../jsonrpc.ts";
 import { acceptance, jsonResponse, readJsonBody, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";

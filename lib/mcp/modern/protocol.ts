@@ -3,7 +3,7 @@
  * 2025-era revisions: its version, the reserved `_meta` keys, its error codes and the methods it
  * removed. https://modelcontextprotocol.io/specification/2026-07-28/basic
  */
-import { STREAMABLE_VERSIONS } from "../protocol.ts";
+import { STREAMABLE_VERSIONS } from "../../jsonrpc.ts";
 
 /** The sessionless revision served on `/mcp/<name>` next to the 2025-era ones. */
 export const MODERN_VERSION = "2026-07-28";

@@ -5,9 +5,8 @@
  * status each error needs. Also `server/discover`, answered from the child's InitializeResult.
  * https://modelcontextprotocol.io/specification/2026-07-28/changelog
  */
-import { isRecord } from "../../children/supervisor.ts";
 import type { InitializeResult } from "../../children/supervisor.ts";
-import { ErrorCode } from "../protocol.ts";
+import { ErrorCode, isRecord } from "../../jsonrpc.ts";
 import {
   CACHEABLE_METHODS,
   KNOWN_METHODS,

@@ -8,8 +8,14 @@
  * standard headers (-32020).
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#server-validation
  */
-import { isRecord } from "../../children/supervisor.ts";
-import { classify, ErrorCode, isValidId, type JsonRpcId, logRank } from "../protocol.ts";
+import {
+  classify,
+  ErrorCode,
+  isRecord,
+  isValidId,
+  type JsonRpcId,
+  logRank,
+} from "../../jsonrpc.ts";
 import { META, MODERN_VERSION, ModernError, nameField, SUPPORTED_VERSIONS } from "./protocol.ts";
 
 /** A client's capabilities as declared on one request (`io.modelcontextprotocol/clientCapabilities`). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NetworkConfigError } from "../../../lib/edge/cidr.ts";
+import { NetworkConfigError } from "../../../lib/config/check.ts";
 import { NetworkAllowList, type NetworkAllowListDeps } from "../../../lib/edge/ip-allowlist.ts";
 import { OPENAI_RANGE_URLS, type RangeStore } from "../../../lib/edge/ranges.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NetworkConfigError } from "../../../lib/edge/cidr.ts";
+import { NetworkConfigError } from "../../../lib/config/check.ts";
 import { createClientIpResolver } from "../../../lib/edge/client-ip.ts";
 
 function h(init: [string, string][] = []): Headers {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { RateLimiter } from "../../../lib/edge/rate-limit.ts";
-import { networkKey } from "../../../lib/edge/cidr.ts";
+import { networkKey } from "../../../lib/net/cidr.ts";
 
 const RATE = { burst: 2, periodMs: 60_000 };
 

@@ -44,14 +44,6 @@ export class CidrError extends Error {
   }
 }
 
-/** A bad `network.*` setting; `path` is the config key path, e.g. `network.allow[2]`. */
-export class NetworkConfigError extends Error {
-  override name = "NetworkConfigError";
-  constructor(readonly path: string, readonly reason: string) {
-    super(`${path}: ${reason}`);
-  }
-}
-
 /** Quote text for an error message; it may come from the network, so keep it one short line. */
 export function show(text: string): string {
   const short = text.length > 80 ? `${text.slice(0, 80)}…` : text;

@@ -33,6 +33,11 @@ export function negotiateVersion(requested: unknown, supported: readonly string[
   return typeof requested === "string" && supported.includes(requested) ? requested : supported[0];
 }
 
+/** A JSON object: not null, not an array. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 export function isValidId(id: unknown): id is JsonRpcId {
   return typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
 }

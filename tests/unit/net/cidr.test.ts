@@ -6,7 +6,7 @@ import {
   parseCidr,
   parseConfigCidr,
   parseIp,
-} from "../../../lib/edge/cidr.ts";
+} from "../../../lib/net/cidr.ts";
 
 Deno.test("parseIp: IPv4 and IPv6 are parsed and canonicalised", () => {
   assert.deepEqual(parseIp("203.0.113.7"), {
