@@ -12,6 +12,9 @@ import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
 import { deriveServeFlags, SERVE_OPTIONS } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
+import { Lifecycle } from "./lib/lifecycle.ts";
+import { StoreUnavailable } from "./lib/store/kv.ts";
+import { flushLogs } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `mcp-oauth-proxy ${VERSION}: local stdio MCP servers over HTTP, safely.
@@ -119,16 +122,11 @@ export async function main(args: string[]): Promise<number> {
     );
   }
 
-  // Signals are handled from the first moment: a stop that arrives while the proxy starts is
-  // carried out as soon as it is up, so no child is left behind.
+  // Signals and errors are handled from the first moment: a stop that arrives while the proxy
+  // starts is carried out as soon as it is up, and every way out stops the children.
   let proxy: RunningProxy | undefined;
-  let stopRequested = false;
-  const stop = () => {
-    stopRequested = true;
-    proxy?.shutdown().then(() => Deno.exit(0));
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  const lifecycle = new Lifecycle({ flush: flushLogs });
+  lifecycle.install();
   // Reloads never overlap: a SIGHUP during a reload runs one more after it (the last one wins).
   const reload = coalesce(() =>
     loadConfig(where.path, {
@@ -138,7 +136,7 @@ export async function main(args: string[]): Promise<number> {
       listen: values.listen,
     }).then((next) => proxy?.reload(next)).catch((error) => {
       const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
-      console.error(`config reload failed, keeping the running config: ${problems}`);
+      proxy?.log.error("config reload failed, keeping the running config", { problems });
     })
   );
   Deno.addSignalListener("SIGHUP", reload);
@@ -149,6 +147,14 @@ export async function main(args: string[]): Promise<number> {
       console.error(`error: ${error.message}`);
       return 2;
     }
+    if (error instanceof StoreUnavailable) {
+      console.error(
+        `error: ${error.message}\n  The proxy keeps sign-ins and downloaded lists there: make ` +
+          `"dataDir" (${loaded.config.dataDir}) writable by the user running it, or set ` +
+          `"dataDir" to a directory that is.`,
+      );
+      return 1;
+    }
     console.error(
       `error: cannot start on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
         (error as Error).message
@@ -156,11 +162,13 @@ export async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
-  if (stopRequested) stop();
-  await proxy.finished;
-  // The server stops accepting before the children are stopped: exit only when all are gone.
-  await proxy.shutdown();
-  return 0;
+  lifecycle.started(proxy);
+  // The listener ends only through a shutdown, which exits; anything else is a failure.
+  await proxy.finished.then(
+    () => lifecycle.stop(1, "the listener ended"),
+    (error) => lifecycle.stop(1, "the listener failed", error),
+  );
+  return 1;
 }
 
 /** `permissions`: the flags `serve` needs for this config, on one line. */

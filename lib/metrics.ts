@@ -5,6 +5,7 @@
  */
 import type { Completion } from "./router/mux.ts";
 import type { RoutedSession } from "./router/router.ts";
+import { stderrLine } from "./log.ts";
 
 type Labels = Record<string, string | number>;
 
@@ -43,6 +44,11 @@ export class Metrics {
   readonly logins = new Counter("mop_logins_total", "GitHub sign-ins by outcome.");
   readonly tokens = new Counter("mop_tokens_issued_total", "Token pairs issued, by grant type.");
   readonly toolCalls = new Counter("mop_tool_calls_total", "Tool calls by server and outcome.");
+  readonly #logLinesDropped: () => number;
+
+  constructor(sources: { logLinesDropped?: () => number } = {}) {
+    this.#logLinesDropped = sources.logLinesDropped ?? (() => 0);
+  }
 
   /** Renders every counter and the gauges passed in. */
   render(gauges: GaugeSample[]): string {
@@ -51,6 +57,11 @@ export class Metrics {
       lines.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
       for (const [labels, value] of c.values) lines.push(`${c.name}${labels} ${value}`);
     }
+    lines.push(
+      "# HELP mop_log_lines_dropped_total Log lines dropped because stderr was not read in time.",
+      "# TYPE mop_log_lines_dropped_total counter",
+      `mop_log_lines_dropped_total ${this.#logLinesDropped()}`,
+    );
     for (const g of gauges) {
       lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
       for (const s of g.samples) lines.push(`${g.name}${labelText(s.labels)} ${s.value}`);
@@ -59,15 +70,13 @@ export class Metrics {
   }
 }
 
-const encoder = new TextEncoder();
-
 /**
  * One JSON audit line per tool call: who, through which client, which server and tool, how long,
  * and the outcome. Arguments appear only when the server's config opts in (`logArguments`).
  */
 export function auditLogger(
   metrics: Metrics,
-  write: (line: string) => void = (line) => Deno.stderr.writeSync(encoder.encode(line)),
+  write: (line: string) => void = stderrLine,
 ): (completion: Completion) => void {
   return (c) => {
     if (c.method !== "tools/call") return;

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
 import { absolutePath } from "./config/paths.ts";
 import { checkOwnPermissions } from "./config/self-check.ts";
 import { tunnelAdvice } from "./config/advice.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, droppedLogLines, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { createHandler, listenHosts, listenOrigins } from "./server.ts";
@@ -15,6 +15,8 @@ import { auditLogger, Metrics } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { Store } from "./store/kv.ts";
 import { OAuthService } from "./oauth/service.ts";
+import { serveHttp } from "./http-server.ts";
+import { connectionBudget, reservedDescriptors } from "./open-files.ts";
 import { authenticateBearer } from "./oauth/bearer.ts";
 
 export interface RunningProxy {
@@ -27,6 +29,8 @@ export interface RunningProxy {
   /** Applies a re-read config (SIGHUP): the allow-list changes without dropping sessions. */
   reload(loaded: LoadedConfig): Promise<void>;
   finished: Promise<void>;
+  /** The proxy's log (its level and format come from the config). */
+  log: Logger;
 }
 
 const ANONYMOUS = { key: "anonymous" } as const;
@@ -44,7 +48,7 @@ export async function startProxy(
     log.warn(warning);
   }
   for (const warning of tunnelAdvice(config)) log.warn(warning);
-  const metrics = new Metrics();
+  const metrics = new Metrics({ logLinesDropped: droppedLogLines });
   const router = new Router({
     servers: config.servers,
     limits: config.limits,
@@ -92,14 +96,14 @@ export async function startProxy(
     edge,
     metrics,
   });
-  let onAddress!: (addr: Deno.NetAddr) => void;
-  const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
-  const server = Deno.serve({
+  const server = serveHttp({
     hostname: config.listen.hostname,
     port: config.listen.port,
-    onListen: (addr) => onAddress(addr),
-  }, (req, info) => handler(req, info.remoteAddr.hostname));
-  const { hostname, port } = await address;
+    headerTimeoutMs: config.limits.headerTimeoutMs,
+    maxConnections: connectionLimit(config, log),
+    log,
+  }, (req, remote) => handler(req, remote.hostname));
+  const { hostname, port } = server.addr;
   for (const origin of listenOrigins(hostname, port)) allowedOrigins.add(origin);
   edge.listening(listenHosts(hostname, port));
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
@@ -143,7 +147,7 @@ export async function startProxy(
     log.info("network section reloaded");
     log.info("config reloaded; changes other than allow and network apply after a restart");
   };
-  return { origin, admin: admin.origin, shutdown, reload, finished: server.finished };
+  return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
 }
 
 /**
@@ -179,6 +183,33 @@ function watchControlEpoch(
   };
   poll();
   return setInterval(poll, 200);
+}
+
+/**
+ * The connection cap: `limits.maxConnections`, lowered to fit the process's open-file limit
+ * (measured now, logged), so that running out of descriptors refuses clients instead of
+ * failing children, the store or the listener.
+ */
+function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
+  const configured = config.limits.maxConnections;
+  const reserve = reservedDescriptors(config.limits.childrenTotal);
+  const budget = connectionBudget(configured, reserve);
+  if (budget.free === null) {
+    log.warn("cannot measure the open-file limit; using limits.maxConnections as is", {
+      maxConnections: configured,
+    });
+    return configured;
+  }
+  const free = budget.atLeast ? `>=${budget.free}` : budget.free;
+  log.info("open files", { free, reserved: reserve, maxConnections: budget.max });
+  if (budget.max < configured) {
+    log.warn(
+      "the open-file limit is below limits.maxConnections plus what children need; raise it " +
+        "(ulimit -n, or LimitNOFILE= in the systemd unit) to accept more connections",
+      { maxConnections: budget.max, configured },
+    );
+  }
+  return budget.max;
 }
 
 /** Downloaded range lists keep their last good copy in the store. */

@@ -8,6 +8,7 @@ import { formatHostPort, type Listen } from "./hosts.ts";
 import { CONFIG_ENV } from "./load.ts";
 import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
 import { OPENAI_RANGE_URLS } from "../edge/ranges.ts";
+import { PROBE_PATH } from "../open-files.ts";
 
 /** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
 export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
@@ -30,7 +31,8 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   }
   const ranges = rangeDocumentUrls(config.network.allow, config.network.rangeSources);
   net.push(...ranges.map(netHost));
-  const read = [configPath];
+  // The open-file limit is measured by opening /dev/null (lib/open-files.ts).
+  const read = [configPath, PROBE_PATH];
   const write: string[] = [];
   if (!config.demo) {
     read.push(config.dataDir);
@@ -69,7 +71,7 @@ export const RELEASE_FLAGS = [
   `--allow-net=127.0.0.1,localhost,[::1],github.com,api.github.com,${
     DEFAULT_CIMD_HOSTS.join(",")
   },openai.com`,
-  "--allow-read=config.json,data",
+  `--allow-read=config.json,data,${PROBE_PATH}`,
   "--allow-write=data",
   `--allow-run=${[...RELEASE_LAUNCHERS, KILL_COMMAND].join(",")}`,
   `--allow-env=${[...CHILD_ENV_VARS, CONFIG_ENV, "GITHUB_CLIENT_SECRET", "MCP_PROXY_*"].join(",")}`,

@@ -70,6 +70,10 @@ export interface Limits {
   maxHeaderBytes: number;
   /** Time a client may take to send a request body. */
   bodyTimeoutMs: number;
+  /** Time a connection may stay without a request in progress (slow headers, idle keep-alive). */
+  headerTimeoutMs: number;
+  /** Open client connections at most (lowered at start to fit the open-file limit). */
+  maxConnections: number;
   /** Token-bucket rates per client IP: burst and refill per minute. */
   registerRate: Rate;
   tokenRate: Rate;
@@ -117,6 +121,8 @@ export const DEFAULT_LIMITS: Limits = {
   sseKeepAliveMs: 25_000,
   maxHeaderBytes: 16 * 1024,
   bodyTimeoutMs: 30_000,
+  headerTimeoutMs: 10_000,
+  maxConnections: 1024,
   registerRate: { burst: 30, periodMs: 60_000 },
   tokenRate: { burst: 60, periodMs: 60_000 },
   authorizeRate: { burst: 60, periodMs: 60_000 },
@@ -190,6 +196,8 @@ const LIMIT_KEYS = [
   "sseKeepAlive",
   "maxHeaderBytes",
   "bodyTimeout",
+  "headerTimeout",
+  "maxConnections",
   "registerRate",
   "tokenRate",
   "authorizeRate",
@@ -380,6 +388,10 @@ function parseLimits(ck: Checker, root: JsonObject): Limits {
       d.maxHeaderBytes,
     bodyTimeoutMs: duration(ck, limits, "bodyTimeout", p, { min: 1000, max: HOUR }) ??
       d.bodyTimeoutMs,
+    headerTimeoutMs: duration(ck, limits, "headerTimeout", p, { min: 1000, max: HOUR }) ??
+      d.headerTimeoutMs,
+    maxConnections: integer(ck, limits, "maxConnections", p, { min: 1, max: 1_000_000 }) ??
+      d.maxConnections,
     registerRate: rate(ck, limits, "registerRate") ?? d.registerRate,
     tokenRate: rate(ck, limits, "tokenRate") ?? d.tokenRate,
     authorizeRate: rate(ck, limits, "authorizeRate") ?? d.authorizeRate,

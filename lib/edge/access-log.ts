@@ -2,6 +2,7 @@
  * The access log: one JSON line per request. It holds the route class, never the raw path or
  * query, and never tokens, codes, secrets, cookies or tool arguments.
  */
+import { stderrLine } from "../log.ts";
 
 /** What the handlers learned about a request, for its access-log line. */
 export interface RequestNote {
@@ -25,11 +26,9 @@ export interface AccessEntry extends RequestNote {
   ms: number;
 }
 
-const encoder = new TextEncoder();
-
 /** A writer of access-log lines (stderr by default). */
 export function createAccessLog(
-  write: (line: string) => void = (line) => Deno.stderr.writeSync(encoder.encode(line)),
+  write: (line: string) => void = stderrLine,
 ): (entry: AccessEntry) => void {
   return (entry) => write(JSON.stringify({ type: "access", ...entry }) + "\n");
 }

@@ -91,6 +91,24 @@ export interface PinRecord {
 const TXN_TTL = 10 * 60_000;
 const UNGRANTED_CLIENT_TTL = 90 * 86_400_000;
 
+/** The store cannot be created, opened or written (read-only disk, wrong owner, full disk). */
+export class StoreUnavailable extends Error {
+  constructor(readonly path: string, readonly reason: string) {
+    super(`the store ${path} cannot be used: ${reason}`);
+    this.name = "StoreUnavailable";
+  }
+}
+
+/** Runs one step of opening the store; an OS error becomes StoreUnavailable. */
+async function step<T>(path: string, what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new StoreUnavailable(path, `${what}: ${(error as Error).message}`);
+  }
+}
+
 /** Typed access to the KV store. */
 export class Store {
   /** Called after any grant or token is revoked in this process (to drop cached checks). */
@@ -98,10 +116,29 @@ export class Store {
 
   private constructor(readonly kv: Deno.Kv) {}
 
-  /** Opens (or creates) the store file in `dataDir`. */
+  /**
+   * Opens (or creates) the store file in `dataDir` and writes to it once, so that a data
+   * directory that cannot be created or written is reported now, naming the path and the
+   * cause (StoreUnavailable), not at the first sign-in. Missing Deno permissions pass through.
+   */
   static async open(dataDir: string): Promise<Store> {
-    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-    return new Store(await Deno.openKv(`${dataDir}/store.kv`));
+    const path = `${dataDir}/store.kv`;
+    await step(path, `cannot create the data directory ${dataDir}`, () =>
+      Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }));
+    // SQLite reports a read-only directory only as "unable to open database file": a plain
+    // file write names the cause ("Read-only file system", "Permission denied").
+    const probe = `${dataDir}/.write-test-${crypto.randomUUID()}`;
+    await step(path, `the data directory ${dataDir} is not writable`, async () => {
+      await Deno.writeTextFile(probe, "");
+      await Deno.remove(probe);
+    });
+    const kv = await step(path, "cannot open it", () => Deno.openKv(path));
+    await step(path, "cannot write to it", () => kv.set(["meta", "opened"], Date.now()))
+      .catch((error) => {
+        kv.close();
+        throw error;
+      });
+    return new Store(kv);
   }
 
   close(): void {

@@ -139,7 +139,7 @@ Deno.test("the derived flags of a login config with network lists, exactly", asy
     assert.deepEqual(flags, [
       "--no-prompt",
       "--allow-net=127.0.0.1,github.com,api.github.com,claude.ai,claude.com,chatgpt.com,openai.com,ranges.example.com",
-      `--allow-read=${dir}/config.json,${dir}/data`,
+      `--allow-read=${dir}/config.json,/dev/null,${dir}/data`,
       `--allow-write=${dir}/data`,
       "--allow-run=npx,uvx,kill",
       "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG",

@@ -66,6 +66,10 @@ export interface StartOptions {
   args?: string[];
   /** A secret path for the generated publicUrl (login configs), e.g. "/k3J9x". */
   publicPath?: string;
+  /** A command that execs the proxy (its argv follows), e.g. `sh -c 'ulimit -n 256; exec "$0" "$@"'`. */
+  prefix?: string[];
+  /** Leave stderr unread (then `logs()` stays empty and `process.stderr` is the caller's). */
+  unreadStderr?: boolean;
 }
 
 /** Writes `config` to a temp dir and starts `main.ts serve` on it. */
@@ -94,8 +98,10 @@ export async function startProxy(
   });
   const derived = derivePermissions(loaded, configPath);
   const flags = options.flags ? options.flags(derived) : derived;
-  const process = new Deno.Command(Deno.execPath(), {
+  const [command, ...prefix] = [...options.prefix ?? [], Deno.execPath()];
+  const process = new Deno.Command(command, {
     args: [
+      ...prefix,
       "run",
       ...flags,
       `${ROOT}/main.ts`,
@@ -124,7 +130,7 @@ export async function startProxy(
   };
   const pumps = Promise.all([
     pump(process.stdout, (s) => out += s),
-    pump(process.stderr, (s) => err += s),
+    options.unreadStderr ? Promise.resolve() : pump(process.stderr, (s) => err += s),
   ]);
   const status = process.status;
   let exited = false;

@@ -151,7 +151,7 @@ Deno.test("permission flags for a login config add the GitHub and metadata hosts
   assert.deepEqual(derivePermissions(loaded, SOURCE), [
     "--no-prompt",
     "--allow-net=127.0.0.1:8080,127.0.0.1:8081,ghe.example.com,claude.ai,claude.com,chatgpt.com,clients.example.org",
-    "--allow-read=/srv/mop/config.json,/var/lib/mop",
+    "--allow-read=/srv/mop/config.json,/dev/null,/var/lib/mop",
     "--allow-write=/var/lib/mop",
     "--allow-run=npx,kill",
     "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG,GITHUB_CLIENT_SECRET",

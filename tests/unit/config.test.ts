@@ -225,7 +225,7 @@ Deno.test("permission flags are derived from the config, nothing broader", () =>
   assert.deepEqual(derivePermissions(loaded, SOURCE), [
     "--no-prompt",
     "--allow-net=127.0.0.1:8080,127.0.0.1:8081",
-    "--allow-read=/etc/mop/config.json,/var/lib/mop",
+    "--allow-read=/etc/mop/config.json,/dev/null,/var/lib/mop",
     "--allow-write=/var/lib/mop",
     "--allow-run=npx,uvx,kill",
     "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG,API_KEY",
