@@ -200,8 +200,8 @@ function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
     });
     return configured;
   }
-  const free = budget.atLeast ? `>=${budget.free}` : budget.free;
-  log.info("open files", { free, reserved: reserve, maxConnections: budget.max });
+  const free = budget.atLeast ? { free_at_least: budget.free } : { free: budget.free };
+  log.info("open files", { ...free, reserved: reserve, maxConnections: budget.max });
   if (budget.max < configured) {
     log.warn(
       "the open-file limit is below limits.maxConnections plus what children need; raise it " +
