@@ -28,11 +28,17 @@ const { values, positionals } = parseArgs({
 interface Started {
   process: Deno.ChildProcess;
   origin: string;
+  /** The owner's listener (/metrics). */
+  admin: string;
   dir: string;
 }
 
 /** Starts `main.ts serve --no-auth` with the derived flags, through `sh -c` (for ulimit). */
-async function start(config: unknown, shellPrefix: string, stderr: "piped" | "null") {
+async function start(
+  config: unknown,
+  shellPrefix: string,
+  stderr: "piped" | "null",
+): Promise<Started> {
   const dir = await Deno.makeTempDir({ prefix: "mop-faults-" });
   const configPath = `${dir}/config.json`;
   await Deno.writeTextFile(configPath, JSON.stringify(config));
@@ -54,7 +60,8 @@ async function start(config: unknown, shellPrefix: string, stderr: "piped" | "nu
   }).spawn();
   const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
-  while (!/http:\/\/\S+\/mcp\/\S+/.test(out)) {
+  const owner = /Owner endpoints .*?(http:\/\/\S+)\/metrics /;
+  while (!/http:\/\/\S+\/mcp\/\S+/.test(out) || !owner.test(out)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`proxy exited at start:\n${out}`);
     out += value;
@@ -64,7 +71,7 @@ async function start(config: unknown, shellPrefix: string, stderr: "piped" | "nu
     for (;;) if ((await reader.read()).done) break;
   })();
   const origin = new URL(/http:\/\/\S+\/mcp\/\S+/.exec(out)![0]).origin;
-  return { process, origin, dir } as Started;
+  return { process, origin, admin: owner.exec(out)![1], dir } as Started;
 }
 
 async function rpc(url: string, session: string | null, body: unknown, timeoutMs = 5000) {
@@ -228,7 +235,7 @@ async function stderr(): Promise<void> {
   const health = await healthy(p.origin);
   let metric: string | undefined;
   try {
-    const text = await (await fetch(`${p.origin}/metrics`, { signal: AbortSignal.timeout(2000) }))
+    const text = await (await fetch(`${p.admin}/metrics`, { signal: AbortSignal.timeout(2000) }))
       .text();
     metric = /^mop_log_lines_dropped_total\S* \d+$/m.exec(text)?.[0];
   } catch { /* frozen */ }

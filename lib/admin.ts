@@ -10,6 +10,8 @@
 import { formatHostPort, type Listen } from "./config/hosts.ts";
 import type { ServerConfig } from "./config/schema.ts";
 import type { Edge } from "./edge/edge.ts";
+import { type HttpServer, serveHttp } from "./http-server.ts";
+import type { Logger } from "./log.ts";
 import type { McpService } from "./mcp/service.ts";
 import { jsonResponse } from "./mcp/http.ts";
 import type { GaugeSample, Metrics } from "./metrics.ts";
@@ -37,18 +39,26 @@ export class AdminListenError extends Error {
   override name = "AdminListenError";
 }
 
+/** Connections the owner's listener accepts at once: a scraper and a person, with room to spare. */
+export const ADMIN_CONNECTIONS = 16;
+
 /** Opens the admin listener on `listen` (loopback; the config refuses anything else). */
-export async function startAdmin(listen: Listen, app: AdminApp): Promise<AdminListener> {
+export function startAdmin(
+  listen: Listen,
+  app: AdminApp,
+  options: { log: Logger; headerTimeoutMs: number },
+): AdminListener {
   const hosts = new Set<string>();
   const handler = createAdminHandler(app, hosts);
-  let onAddress!: (addr: Deno.NetAddr) => void;
-  const address = new Promise<Deno.NetAddr>((resolve) => onAddress = resolve);
-  let server: Deno.HttpServer;
+  let server: HttpServer;
   try {
-    server = Deno.serve({
+    // The same accept loop as the public listener: accept errors never end it.
+    server = serveHttp({
       hostname: listen.hostname,
       port: listen.port,
-      onListen: (addr) => onAddress(addr),
+      headerTimeoutMs: options.headerTimeoutMs,
+      maxConnections: ADMIN_CONNECTIONS,
+      log: options.log,
     }, (req) => handler(req));
   } catch (error) {
     const where = formatHostPort(listen);
@@ -56,7 +66,7 @@ export async function startAdmin(listen: Listen, app: AdminApp): Promise<AdminLi
       `the admin listener (admin.listen ${where}) cannot start: ${(error as Error).message}`,
     );
   }
-  const { hostname, port } = await address;
+  const { hostname, port } = server.addr;
   for (const host of listenHosts(hostname, port)) hosts.add(host.toLowerCase());
   const origin = `http://${formatHostPort({ hostname, port })}`;
   return { origin, shutdown: () => server.shutdown() };

@@ -25,10 +25,10 @@ export function freeFileDescriptors(enough: number): number | null {
   }
 }
 
-/** Descriptors kept free for everything but client connections. */
-export function reservedDescriptors(childrenTotal: number): number {
-  // Each child holds three pipes; the store, outbound fetches and the listener need a few more.
-  return 32 + 4 * childrenTotal;
+/** Descriptors kept free for everything but the public listener's connections. */
+export function reservedDescriptors(childrenTotal: number, otherConnections: number): number {
+  // Each child holds three pipes; the store, outbound fetches and the listeners need a few more.
+  return 32 + otherConnections + 4 * childrenTotal;
 }
 
 export interface ConnectionBudget {

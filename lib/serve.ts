@@ -7,7 +7,7 @@ import { createLogger, droppedLogLines, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { createHandler, listenHosts, listenOrigins } from "./server.ts";
-import { startAdmin } from "./admin.ts";
+import { ADMIN_CONNECTIONS, startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
 import { rangeDocumentUrls } from "./config/permissions.ts";
 import { createAccessLog } from "./edge/access-log.ts";
@@ -89,13 +89,13 @@ export async function startProxy(
   });
   await edge.start();
   const control = store ? watchControlEpoch(store, () => oauth?.invalidate(), log) : undefined;
-  const admin = await startAdmin(config.admin.listen, {
+  const admin = startAdmin(config.admin.listen, {
     servers: config.servers,
     router,
     mcp,
     edge,
     metrics,
-  });
+  }, { log, headerTimeoutMs: config.limits.headerTimeoutMs });
   const server = serveHttp({
     hostname: config.listen.hostname,
     port: config.listen.port,
@@ -192,7 +192,7 @@ function watchControlEpoch(
  */
 function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
   const configured = config.limits.maxConnections;
-  const reserve = reservedDescriptors(config.limits.childrenTotal);
+  const reserve = reservedDescriptors(config.limits.childrenTotal, ADMIN_CONNECTIONS);
   const budget = connectionBudget(configured, reserve);
   if (budget.free === null) {
     log.warn("cannot measure the open-file limit; using limits.maxConnections as is", {
@@ -202,7 +202,8 @@ function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
   }
   const free = budget.atLeast ? { free_at_least: budget.free } : { free: budget.free };
   log.info("open files", { ...free, reserved: reserve, maxConnections: budget.max });
-  if (budget.max < configured) {
+  // A cap a little under the configured one is normal (a default limit of 1024); far under, say so.
+  if (budget.max < configured / 2) {
     log.warn(
       "the open-file limit is below limits.maxConnections plus what children need; raise it " +
         "(ulimit -n, or LimitNOFILE= in the systemd unit) to accept more connections",

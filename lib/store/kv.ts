@@ -123,8 +123,11 @@ export class Store {
    */
   static async open(dataDir: string): Promise<Store> {
     const path = `${dataDir}/store.kv`;
-    await step(path, `cannot create the data directory ${dataDir}`, () =>
-      Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }));
+    await step(
+      path,
+      `cannot create the data directory ${dataDir}`,
+      () => Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }),
+    );
     // SQLite reports a read-only directory only as "unable to open database file": a plain
     // file write names the cause ("Read-only file system", "Permission denied").
     const probe = `${dataDir}/.write-test-${crypto.randomUUID()}`;

@@ -168,7 +168,7 @@ Deno.test("with its stderr unread, the proxy keeps answering; dropped lines are 
       assert.equal(text(answer).length, big.length);
     }
     assert.equal(await status(`${proxy.origin}/healthz`), 200);
-    const metrics = await (await fetch(`${proxy.origin}/metrics`, { client: fresh })).text();
+    const metrics = await (await fetch(`${proxy.admin}/metrics`, { client: fresh })).text();
     const dropped = Number(/^mop_log_lines_dropped_total (\d+)$/m.exec(metrics)?.[1]);
     assert.ok(dropped > 0, `lines were dropped and counted (${dropped})`);
     await c.close();

@@ -119,7 +119,7 @@ Deno.test("deno task start --config --listen: the proxy gets exactly the flags f
     });
     assert.deepEqual(flagsOf(proxy.args, "/main.ts"), expected.flags);
     assert.ok(expected.flags.includes(`--allow-net=${listen},127.0.0.1`));
-    assert.ok(expected.flags.includes(`--allow-read=${good},${dir}/data`));
+    assert.ok(expected.flags.includes(`--allow-read=${good},/dev/null,${dir}/data`));
 
     // A reload (SIGHUP) sent to the launcher reaches the proxy.
     Deno.kill(launcher.pid, "SIGHUP");
@@ -231,7 +231,7 @@ Deno.test("check-config (with --listen), clients, grants and init honour --confi
     assert.match(
       check.stdout,
       new RegExp(
-        `--allow-net=127\\.0\\.0\\.1:8097,127\\.0\\.0\\.1 --allow-read=${good},${dir}/data `,
+        `--allow-net=127\\.0\\.0\\.1:8097,127\\.0\\.0\\.1 --allow-read=${good},/dev/null,${dir}/data `,
       ),
     );
     for (const command of ["clients", "grants"]) {
@@ -276,7 +276,7 @@ Deno.test("compile tasks: the config's flags for --config/--installed-config/--l
     });
     assert.ok(
       expected.flags.includes(
-        "--allow-read=/var/lib/mcp-oauth-proxy/config.json,/var/lib/mcp-oauth-proxy/data",
+        "--allow-read=/var/lib/mcp-oauth-proxy/config.json,/dev/null,/var/lib/mcp-oauth-proxy/data",
       ),
     );
     assert.ok(expected.flags.includes(`--allow-net=${listen},127.0.0.1`));

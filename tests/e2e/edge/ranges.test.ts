@@ -274,7 +274,7 @@ Deno.test("ranges: SIGHUP swaps the allow-list and range lists without dropping 
       (c.network as Record<string, unknown>).allow = ["203.0.113.0/33"];
     });
     await proxy.waitForLog(
-      /config reload failed, keeping the running config: .*network\.allow\[0\]/,
+      /config reload failed, keeping the running config problems=.*network\.allow\[0\]/,
     );
     assert.equal(await admitted(proxy, LISTED), true);
     assert.equal(await admitted(proxy, UNLISTED), false);
