@@ -6,6 +6,7 @@ import { tunnelAdvice } from "./config/advice.ts";
 import { createLogger, droppedLogLines, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
+import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
 import { createHandler, listenHosts, listenOrigins } from "./server.ts";
 import { ADMIN_CONNECTIONS, startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
@@ -61,6 +62,7 @@ export async function startProxy(
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
   if (config.auth || needsStore(config)) store = await Store.open(config.dataDir);
+  if (store) useRequestStateSecret(mcp, await store.key("request-state"));
   const edge = new Edge(config, { log, store });
   if (config.auth && store) {
     oauth = await OAuthService.create(config.auth, config.servers, {
@@ -131,6 +133,7 @@ export async function startProxy(
       const closed = Promise.all([server.shutdown(), admin.shutdown()]);
       // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
       const children = router.close();
+      parkingFor(mcp).clear();
       mcp.shutdown();
       edge.stop();
       clearInterval(control);

@@ -53,6 +53,11 @@ export interface ServerConfig {
    * absent means 0 (the answer may be reused only after revalidation).
    */
   cacheTtlMs?: number;
+  /**
+   * How long a MCP 2026-07-28 client has to answer an input request (the expiry of its
+   * `requestState`); absent means 5 minutes.
+   */
+  inputTimeoutMs?: number;
 }
 
 export interface Limits {
@@ -168,6 +173,7 @@ const SERVER_KEYS = [
   "logArguments",
   "warm",
   "cacheTtl",
+  "inputTimeout",
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -340,6 +346,7 @@ function parseServer(
   const restartDelayMs = duration(ck, entry, "restartDelay", path, { min: 10, max: 60_000 }) ??
     SERVER_DEFAULTS.restartDelayMs;
   const cacheTtlMs = duration(ck, entry, "cacheTtl", path, { min: 0, max: 24 * HOUR });
+  const inputTimeoutMs = duration(ck, entry, "inputTimeout", path, { min: 1000, max: 24 * HOUR });
   if (command === undefined) return undefined;
   return {
     name,
@@ -355,6 +362,7 @@ function parseServer(
     logArguments: boolean(ck, entry, "logArguments", path) ?? false,
     warm: integer(ck, entry, "warm", path, { min: 0, max: 32 }) ?? SERVER_DEFAULTS.warm,
     ...(cacheTtlMs === undefined ? {} : { cacheTtlMs }),
+    ...(inputTimeoutMs === undefined ? {} : { inputTimeoutMs }),
   };
 }
 

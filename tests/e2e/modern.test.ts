@@ -1,7 +1,8 @@
 /**
  * MCP 2026-07-28 (sessionless) on `/mcp/<name>` in front of a 2025-era stdio child: the official
  * SDK v2 client pinned to the revision through the full login, next to 2025-era clients on the
- * same URL; the per-request validation; routing per mode; cancellation.
+ * same URL; elicitation and sampling through multi round-trip requests; the per-request
+ * validation; requestState attacks; routing per mode; cancellation.
  */
 import assert from "node:assert/strict";
 import {
@@ -12,12 +13,15 @@ import {
 import { fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { connect } from "../helpers/client.ts";
 import {
+  ALICE,
+  BOB,
   connectWithLogin,
   fakeGitHub,
   LOGIN_ENV,
   loginConfig,
   TestProvider,
 } from "../helpers/oauth.ts";
+import { signInForTokens } from "../helpers/oauth-flows.ts";
 
 const VERSION = "2026-07-28";
 
@@ -52,6 +56,7 @@ async function post(
   url: string,
   message: Record<string, unknown>,
   headers: Record<string, string | null> = {},
+  token?: string,
 ): Promise<Answer> {
   const params = message.params as Record<string, unknown> | undefined;
   const base: Record<string, string | null> = {
@@ -61,6 +66,7 @@ async function post(
     "mcp-method": String(message.method),
   };
   if (typeof params?.name === "string") base["mcp-name"] = params.name;
+  if (token) base.authorization = `Bearer ${token}`;
   const merged = { ...base, ...headers };
   const sent: Record<string, string> = {};
   for (const [k, v] of Object.entries(merged)) if (v !== null) sent[k] = v;
@@ -121,6 +127,30 @@ Deno.test("sessionless: the SDK v2 client through login, next to 2025-era client
         return true;
       },
     );
+
+    // Elicitation and sampling through multi round-trip requests, answered by the client's own
+    // handlers (the SDK retries with inputResponses and the requestState).
+    const asking = modernClient({ elicitation: {}, sampling: {} });
+    asking.setRequestHandler("elicitation/create", () => ({
+      action: "accept" as const,
+      content: { answer: "forty-two" },
+    }));
+    asking.setRequestHandler("sampling/createMessage", (request) => ({
+      role: "assistant" as const,
+      model: "test-model",
+      content: {
+        type: "text" as const,
+        text: `echo ${(request.params.messages[0].content as { text: string }).text}`,
+      },
+    }));
+    await asking.connect(
+      new ModernTransport(new URL(proxy.url("fx")), { authProvider: provider }),
+    );
+    const elicited = await asking.callTool({ name: "elicit", arguments: { message: "q?" } });
+    assert.deepEqual(elicited.content, [{ type: "text", text: "elicited: accept forty-two" }]);
+    const sampled = await asking.callTool({ name: "sample", arguments: { prompt: "hello" } });
+    assert.deepEqual(sampled.content, [{ type: "text", text: "sampled: echo hello" }]);
+    await asking.close();
 
     // A 2025-era client (SDK v1) and the legacy endpoint keep working with the same login.
     const v1 = await connectWithLogin(proxy.url("fx"), new TestProvider());
@@ -354,5 +384,98 @@ Deno.test("sessionless: routing per mode (per-session serves them per person)", 
     assert.equal(listed.json.result?.ttlMs, 30_000);
   } finally {
     await proxy.stop();
+  }
+});
+
+Deno.test("sessionless: requestState is bound to its person, client, call and expiry", async (t) => {
+  const gh = await fakeGitHub();
+  const proxy = await startProxy({
+    ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
+    mcpServers: { fx: fixtureServer(), quick: fixtureServer({ inputTimeout: "1s" }) },
+  }, { env: LOGIN_ENV });
+  try {
+    const alice = (await signInForTokens(proxy)).tokens.access_token;
+    const aliceOther = (await signInForTokens(proxy)).tokens.access_token; // another client
+    gh.setCurrentUser(BOB.id);
+    const bob = (await signInForTokens(proxy)).tokens.access_token;
+    const url = proxy.url("fx");
+    const elicit = (id: number, extra: Record<string, unknown> = {}) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: {
+        name: "elicit",
+        arguments: { message: "q?" },
+        ...extra,
+        _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } },
+      },
+    });
+    const first = await post(url, elicit(1), {}, alice);
+    const result = first.json.result!;
+    assert.equal(result.resultType, "input_required");
+    const inputs = result.inputRequests as Record<string, { method: string }>;
+    assert.deepEqual(Object.keys(inputs), ["input-1"]);
+    assert.equal(inputs["input-1"].method, "elicitation/create");
+    const state = result.requestState as string;
+    const answer = { "input-1": { action: "accept", content: { answer: "yes" } } };
+    const retry = (id: number, requestState: string, token: string, extra = {}) =>
+      post(url, elicit(id, { inputResponses: answer, requestState, ...extra }), {}, token);
+    const refused = async (answer: Promise<Answer>, why: string) => {
+      const r = await answer;
+      assert.equal(r.json.error?.code, -32602, JSON.stringify(r.json));
+      assert.equal((r.json.error?.data as { requestState?: string })?.requestState, why);
+    };
+
+    await t.step("tampered and truncated", async () => {
+      await refused(retry(2, `${state.slice(0, -3)}AAA`, alice), "invalid");
+      await refused(retry(3, state.slice(0, -10), alice), "invalid");
+    });
+    await t.step("another person, the same person through another client", async () => {
+      await refused(retry(4, state, bob), "principal");
+      await refused(retry(5, state, aliceOther), "principal");
+    });
+    await t.step("another tool call", async () => {
+      const other = await post(
+        url,
+        {
+          ...call(6, "tools/call", { name: "echo", arguments: { text: "x" }, requestState: state }),
+        },
+        {},
+        alice,
+      );
+      assert.equal(other.json.error?.code, -32602);
+      await refused(retry(7, state, alice, { arguments: { message: "other" } }), "request");
+    });
+    await t.step(
+      "the genuine retry completes; replaying it after completion is refused",
+      async () => {
+        const done = await retry(8, state, alice);
+        assert.equal(done.json.id, 8);
+        assert.equal(done.json.result?.resultType, "complete");
+        assert.deepEqual(done.json.result?.content, [{
+          type: "text",
+          text: "elicited: accept yes",
+        }]);
+        await refused(retry(9, state, alice), "gone");
+      },
+    );
+    await t.step("expired: the waiting call is abandoned, its state refused", async () => {
+      const quick = proxy.url("quick");
+      const asked = await post(quick, elicit(10), {}, alice);
+      const quickState = asked.json.result!.requestState as string;
+      // inputTimeout is 1 s: wait past it.
+      await new Promise((r) => setTimeout(r, 1200));
+      const late = await post(
+        quick,
+        elicit(11, { inputResponses: answer, requestState: quickState }),
+        {},
+        alice,
+      );
+      assert.equal(late.json.error?.code, -32602);
+      assert.equal((late.json.error?.data as { requestState: string }).requestState, "expired");
+    });
+  } finally {
+    await proxy.stop();
+    await gh.close();
   }
 });

@@ -9,11 +9,25 @@ import type { Identity } from "../../router/router.ts";
 import type { RequestNote } from "../../edge/access-log.ts";
 import { UnavailableError } from "../../children/supervisor.ts";
 import type { InitializeResult } from "../../children/supervisor.ts";
-import { ErrorCode, type JsonRpcId, LEGACY_VERSIONS, STREAMABLE_VERSIONS } from "../../jsonrpc.ts";
+import {
+  ErrorCode,
+  isRecord,
+  type JsonRpcId,
+  LEGACY_VERSIONS,
+  STREAMABLE_VERSIONS,
+} from "../../jsonrpc.ts";
 import { acceptance, jsonResponse, readJsonBody, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
-import { capabilityOf, ENVELOPE_KEYS, MODERN_VERSION, REMOVED_METHODS } from "./protocol.ts";
+import {
+  capabilityOf,
+  ENVELOPE_KEYS,
+  MODERN_VERSION,
+  MRTR_METHODS,
+  REMOVED_METHODS,
+} from "./protocol.ts";
+import { Exchange } from "./exchange.ts";
+import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
 import {
   type ModernNotification,
@@ -35,7 +49,7 @@ export function wantsModern(req: Request): boolean {
 }
 
 /** Calls in flight, by (person, client, JSON-RPC id), so a `notifications/cancelled` finds them. */
-const inFlight = new WeakMap<McpService, Map<string, ModernCall>>();
+const inFlight = new WeakMap<McpService, Map<string, Exchange>>();
 
 /**
  * Serves one request of the sessionless lane; `body` is the parsed body when the 2025 lane
@@ -80,7 +94,7 @@ function notification(svc: McpService, identity: Identity, n: ModernNotification
   if (n.method === "notifications/cancelled") {
     const requestId = n.params.requestId;
     if (typeof requestId === "string" || typeof requestId === "number") {
-      inFlight.get(svc)?.get(callKey(identity, requestId))?.abandon();
+      inFlight.get(svc)?.get(callKey(identity, requestId))?.gone();
     }
   }
   return new Response(null, { status: 202 });
@@ -101,19 +115,47 @@ async function serve(
   if (REMOVED_METHODS.has(method) || method === "subscriptions/listen") {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
+  const retry = retryFields(request);
+  if (retry) return retry;
+  const exchange = new Exchange(request, acceptance(req.headers.get("accept")).sse, svc.registry);
+  req.signal.addEventListener("abort", () => exchange.gone(), { once: true });
+  track(svc, identity, exchange);
+  const state = request.params.requestState;
+  if (typeof state === "string" && MRTR_METHODS.has(method)) {
+    const resumed = await parkingFor(svc).resume(state, {
+      identity,
+      server: config.name,
+      method,
+      params: request.params,
+    }, exchange);
+    if (typeof resumed === "string") return stateRefused(id, resumed);
+    exchange.onGone(() => resumed.abandon());
+    return exchange.response;
+  }
+  return await start(svc, config, identity, exchange);
+}
+
+/** Starts a new call at the child (after `server/discover` and the capability gate). */
+async function start(
+  svc: McpService,
+  config: ServerConfig,
+  identity: Identity,
+  exchange: Exchange,
+): Promise<Response> {
+  const { request } = exchange;
+  const { id, method } = request;
   // Sessionless requests have no session to give a child of their own: a per-session server
   // serves them with one child per person.
   const server: ServerConfig = config.mode === "per-session"
     ? { ...config, mode: "per-user" }
     : config;
   const shape = resultShape(config, identity);
-  const call = new ModernCall({
+  const parking = parkingFor(svc);
+  const call: ModernCall = new ModernCall({
     request,
     server,
     identity,
     shape,
-    sse: acceptance(req.headers.get("accept")).sse,
-    registry: svc.registry,
     answerChild: (message) => svc.router.response(call, message),
     cancel: () =>
       svc.router.notification(call, {
@@ -121,7 +163,9 @@ async function serve(
         method: "notifications/cancelled",
         params: { requestId: id, reason: "the client closed the request" },
       }),
-  });
+    park: (c) => parking.park(c, config.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS),
+    unpark: (c) => parking.unpark(c),
+  }, exchange);
   let init: Record<string, unknown>;
   try {
     init = await svc.router.initialize(call, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
@@ -137,28 +181,76 @@ async function serve(
   if (needs && (init.capabilities as Record<string, unknown>)[needs] === undefined) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
-  return relay(svc, req, identity, call);
-}
-
-/** Sends the request to the child and waits for the call's response. */
-function relay(svc: McpService, req: Request, identity: Identity, call: ModernCall) {
-  const { request } = call.options;
-  let calls = inFlight.get(svc);
-  if (!calls) inFlight.set(svc, calls = new Map());
-  const key = callKey(identity, request.id);
-  calls.set(key, call);
-  const forget = () => {
-    if (calls.get(key) === call) calls.delete(key);
-  };
-  call.response.then(forget);
-  req.signal.addEventListener("abort", () => call.abandon(), { once: true });
+  exchange.onGone(() => call.abandon());
   svc.router.request(call, {
     jsonrpc: "2.0",
-    id: request.id,
-    method: request.method,
+    id,
+    method,
     params: forwardedParams(request.params),
   }, call);
-  return call.response;
+  return exchange.response;
+}
+
+/** Keeps the exchange findable by a `notifications/cancelled` naming its id, until answered. */
+function track(svc: McpService, identity: Identity, exchange: Exchange): void {
+  let calls = inFlight.get(svc);
+  if (!calls) inFlight.set(svc, calls = new Map());
+  const key = callKey(identity, exchange.request.id);
+  calls.set(key, exchange);
+  exchange.response.then(() => {
+    if (calls.get(key) === exchange) calls.delete(key);
+  });
+}
+
+/**
+ * The retry fields of a multi round-trip request: `inputResponses` must be an object and
+ * `requestState` a string (basic/patterns/mrtr, "Error Handling").
+ */
+function retryFields(request: ModernRequest): Response | null {
+  const { inputResponses, requestState } = request.params;
+  const bad = (what: string) =>
+    rpcError(200, request.id, ErrorCode.InvalidParams, `invalid params: ${what}`);
+  if (inputResponses !== undefined && !isRecord(inputResponses)) {
+    return bad("inputResponses must be an object keyed by the input requests' keys");
+  }
+  if (requestState !== undefined && typeof requestState !== "string") {
+    return bad("requestState must be the string the server sent");
+  }
+  return null;
+}
+
+const REFUSALS: Record<ResumeRefusal, string> = {
+  invalid: "requestState is not valid (altered, truncated or not issued here)",
+  expired: "requestState has expired; send the request again without it",
+  principal: "requestState was issued to another user or client",
+  request: "requestState belongs to another request",
+  gone: "the request this requestState continues is finished or expired; send it again",
+  busy: "requestState is not the latest round of its request, or that round is being answered",
+};
+
+/** A retry whose `requestState` is refused (basic/patterns/mrtr, "Security Considerations"). */
+function stateRefused(id: JsonRpcId, why: ResumeRefusal): Response {
+  return rpcError(200, id, ErrorCode.InvalidParams, `invalid params: ${REFUSALS[why]}`, {
+    data: { requestState: why },
+  });
+}
+
+/** The parked multi round-trip calls of a proxy (one registry per MCP service). */
+const parkings = new WeakMap<McpService, Parking>();
+
+export function parkingFor(svc: McpService): Parking {
+  let parking = parkings.get(svc);
+  if (!parking) parkings.set(svc, parking = new Parking());
+  return parking;
+}
+
+/**
+ * Seals request states with a key derived from `secret` (kept in the store, so states stay
+ * valid for the life of their calls whatever else restarts); without it the key is random per
+ * process.
+ */
+export function useRequestStateSecret(svc: McpService, secret: Uint8Array): void {
+  parkingFor(svc).useSecret(secret);
 }
 
 /**
@@ -166,7 +258,7 @@ function relay(svc: McpService, req: Request, identity: Identity, call: ModernCa
  * (progress tokens and trace context stay).
  */
 export function forwardedParams(params: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...params };
+  const { inputResponses: _responses, requestState: _state, ...out } = params;
   const meta = params._meta;
   if (typeof meta !== "object" || meta === null) return out;
   const rest: Record<string, unknown> = { ...meta as Record<string, unknown> };

@@ -20,6 +20,13 @@ export const META = {
   subscriptionId: "io.modelcontextprotocol/subscriptionId",
 } as const;
 
+/**
+ * The `_meta` key a child may put on a server-to-client request to name the key it gets among
+ * an `InputRequiredResult`'s `inputRequests` (a vendor prefix, so not reserved by MCP); without
+ * it the proxy assigns `input-<n>`.
+ */
+export const INPUT_KEY_META = "mcp-oauth-proxy/inputKey";
+
 /** The per-request keys that mean something only to the proxy; never forwarded to a child. */
 export const ENVELOPE_KEYS: readonly string[] = [
   META.protocolVersion,
