@@ -4,12 +4,12 @@
  *   deno run <flags> main.ts [serve] [--config FILE]
  *   deno run --allow-read --allow-env main.ts permissions [--config FILE]
  */
-import { parseArgs } from "./lib/args.ts";
 import { coalesce } from "./lib/coalesce.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
-import { deriveServeFlags, SERVE_OPTIONS } from "./lib/cli/serve-options.ts";
+import { parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
+import { deriveServeFlags } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
@@ -57,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
   }
   let parsed;
   try {
-    parsed = parseArgs(args, SERVE_OPTIONS);
+    parsed = parseCommandLine(args, SERVE_SYNTAX);
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

@@ -6,12 +6,12 @@
  * preset with a non-loopback listen, a public URL reached through a tunnel without trusted
  * proxies. A data directory that is a file or cannot be created is an error, as at start.
  */
-import { parseArgs } from "node:util";
 import { derivePermissions } from "../config/permissions.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { formatHostPort } from "../config/hosts.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
+import { CHECK_SYNTAX, parseCommandLine } from "./options.ts";
 import { findCommand } from "./which.ts";
 import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
 import { tunnelAdvice } from "../config/advice.ts";
@@ -39,17 +39,7 @@ Deno flags ("deno task check-config" passes exactly these; --print-flags prints 
 export async function runCheck(args: string[], io: Io): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string", short: "c" },
-        listen: { type: "string", short: "l" },
-        "print-flags": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ values } = parseCommandLine(args, CHECK_SYNTAX));
   } catch (error) {
     io.err(`error: ${(error as Error).message}\n\n${CHECK_USAGE}`);
     return 2;

@@ -5,7 +5,6 @@
  * file) after running it through the real config parser; then prints the GitHub OAuth App
  * settings to enter, the tunnel's commands and the URLs to paste into ChatGPT and Claude.
  */
-import { parseArgs } from "node:util";
 import { absolutePath } from "../config/paths.ts";
 import { type Io, notCapable } from "./common.ts";
 import {
@@ -30,6 +29,7 @@ import {
   tunnelMenu,
   TUNNELS,
 } from "./init-tunnels.ts";
+import { INIT_SYNTAX, parseCommandLine } from "./options.ts";
 
 export const INIT_USAGE = `Usage: main.ts init [options]
 
@@ -61,27 +61,11 @@ Options:
 Deno flags: --allow-read and --allow-write of the file to write
 ("deno task init" grants exactly that file).`;
 
-const OPTIONS = {
-  config: { type: "string", short: "c" },
-  tunnel: { type: "string" },
-  "public-url": { type: "string" },
-  "github-client-id": { type: "string" },
-  "github-secret-env": { type: "string" },
-  "github-url": { type: "string" },
-  "allow-user": { type: "string", multiple: true },
-  server: { type: "string" },
-  command: { type: "string" },
-  arg: { type: "string", multiple: true },
-  listen: { type: "string" },
-  yes: { type: "boolean", short: "y" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 /** Runs `init`; returns the exit code. */
 export async function runInit(args: string[], io: Io): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: OPTIONS }));
+    ({ values } = parseCommandLine(args, INIT_SYNTAX));
   } catch (error) {
     io.err(`error: ${(error as Error).message}\n\n${INIT_USAGE}`);
     return 2;

@@ -5,11 +5,13 @@
  * cached checks and acknowledges, and the command waits (at most 2 s) for that acknowledgement
  * before it says the change is in force (owner-store.ts).
  */
+import { FlagError } from "../args.ts";
 import { configFile, type Io, loadCliConfig } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { listClients, revokeClient } from "./owner-clients.ts";
 import { listGrants, revokeAllGrants, revokeGrant } from "./owner-grants.ts";
 import { openStore } from "./owner-store.ts";
+import { CLIENTS_SYNTAX, GRANTS_SYNTAX, parseCommandLine } from "./options.ts";
 
 export { CONFIRMED, UNCONFIRMED } from "./owner-store.ts";
 
@@ -113,37 +115,30 @@ export async function runOwner(
 }
 
 /**
- * Options anywhere, values of `--config` and `--user` in the next word or after `=`, `--` ends
- * the options. A word is an unknown option only if it looks like one (`-x`, `--word`): ids are
- * random and may start with `-`.
+ * Reads the words with the command's syntax (options.ts: ids may start with `-`). A value of
+ * `--config` or `--user` that is missing or empty is "needs a value".
  */
 function parseOwnerArgs(args: string[], grants: boolean): OwnerArgs | string {
-  const out: OwnerArgs = { positionals: [], all: false, printFlags: false, help: false };
-  const valued = new Map<string, "config" | "user">([["-c", "config"], ["--config", "config"]]);
-  if (grants) valued.set("--user", "user");
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      out.positionals.push(...args.slice(i + 1));
-      break;
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const key = valued.get(name);
-    if (key) {
-      const value = name === arg ? args[++i] : arg.slice(eq + 1);
-      if (value === undefined || value === "" || (name === arg && value.startsWith("--"))) {
-        return `option '${name}' needs a value`;
-      }
-      out[key] = value;
-    } else if (arg === "--all" && grants) out.all = true;
-    else if (arg === "--print-flags") out.printFlags = true;
-    else if (arg === "-h" || arg === "--help") out.help = true;
-    else if (/^-[A-Za-z]$/.test(arg) || /^--[a-z][a-z-]{0,19}(=.*)?$/.test(arg)) {
-      return `Unknown option '${name}'`;
-    } else out.positionals.push(arg);
+  // Clients take a subset of the grants' options: their `user` and `all` stay unset.
+  const syntax = grants ? GRANTS_SYNTAX : CLIENTS_SYNTAX as typeof GRANTS_SYNTAX;
+  let parsed;
+  try {
+    parsed = parseCommandLine(args, syntax);
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    return error.mistake === "missing" ? `option '${error.word}' needs a value` : error.message;
   }
-  return out;
+  const { values, positionals } = parsed;
+  const empty = (["config", "user"] as const).find((name) => values[name] === "");
+  if (empty) return `option '--${empty}' needs a value`;
+  return {
+    positionals,
+    config: values.config,
+    user: values.user,
+    all: values.all ?? false,
+    printFlags: values["print-flags"] ?? false,
+    help: values.help ?? false,
+  };
 }
 
 /** What is wrong with the words given, if anything. */

@@ -1,22 +1,11 @@
 /**
- * The options of `main.ts serve` and `main.ts permissions`, and the derivation of the flags
- * `serve` needs, shared by `main.ts` and the task launcher (`launch.ts`): the launcher must read
- * `--config` and `--listen` exactly as the proxy will, and derive exactly what `permissions`
- * prints.
+ * The derivation of the Deno flags `serve` needs from its `--config` and `--listen`, shared by
+ * `main.ts permissions` and the task launcher (`launch.ts`), so the launcher runs the proxy with
+ * exactly what `permissions` prints. Both read the options with `SERVE_SYNTAX` (options.ts).
  */
-import type { OptionSpec } from "../args.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
 import { derivePermissions } from "../config/permissions.ts";
-
-export const SERVE_OPTIONS = {
-  config: { type: "string", short: "c" },
-  listen: { type: "string", short: "l" },
-  "no-auth": { type: "boolean" },
-  release: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-} as const satisfies Record<string, OptionSpec>;
 
 export interface ServeFlagsOptions {
   /** `--config`, if given. */

@@ -6,14 +6,24 @@
  * `./config.json`) and the address named by `--listen`. A config that cannot be loaded ends the
  * plan with its message and exit code 2: nothing runs with missing or empty flags.
  */
-import { type OptionSpec, parseArgs } from "../args.ts";
+import { FlagError } from "../args.ts";
 import { ConfigError } from "../config/check.ts";
 import { configPathFrom } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
 import { RELEASE_FLAGS } from "../config/permissions.ts";
 import { type Io, loadCliConfig } from "./common.ts";
 import { commandFlags } from "./flags.ts";
-import { deriveServeFlags, SERVE_OPTIONS } from "./serve-options.ts";
+import {
+  CHECK_SYNTAX,
+  CLIENTS_SYNTAX,
+  COMPILE_SYNTAX,
+  GRANTS_SYNTAX,
+  INIT_SYNTAX,
+  parseCommandLine,
+  SERVE_SYNTAX,
+  type Syntax,
+} from "./options.ts";
+import { deriveServeFlags } from "./serve-options.ts";
 
 /** One `deno` command line; `detached` when it runs in its own session (see launch.ts). */
 export interface Run {
@@ -54,13 +64,6 @@ Options:
 "deno task compile:release" builds the config-independent executables instead
 ("main.ts permissions --release" prints their flags).`;
 
-const COMPILE_OPTIONS = {
-  config: { type: "string", short: "c" },
-  "installed-config": { type: "string" },
-  listen: { type: "string", short: "l" },
-  help: { type: "boolean", short: "h" },
-} as const satisfies Record<string, OptionSpec>;
-
 /** The entry point every plan runs or compiles. */
 export const MAIN = mainPath();
 
@@ -90,7 +93,7 @@ export async function planTask(task: string, args: string[], io: Io): Promise<Ru
 async function planServe(args: string[], io: Io): Promise<Run[] | number> {
   let parsed;
   try {
-    parsed = parseArgs(args, SERVE_OPTIONS);
+    parsed = parseCommandLine(args, SERVE_SYNTAX);
   } catch {
     return [bare(args)];
   }
@@ -113,26 +116,27 @@ async function planServe(args: string[], io: Io): Promise<Run[] | number> {
 
 /** `init`: read and write of exactly the file it creates. */
 function planInit(args: string[], io: Io): Run[] {
-  const scanned = scanArgs(args);
-  if (scanned.help) return [bare(["init", ...args])];
+  const scanned = scanArgs(args, INIT_SYNTAX);
+  if (scanned === null || scanned.help) return [bare(["init", ...args])];
   const target = absolutePath(io.cwd, scanned.config ?? "./config.json");
   const flags = ["--no-prompt", `--allow-read=${target}`, `--allow-write=${target}`];
   return [{ args: ["run", ...flags, MAIN, "init", ...args], detached: false }];
 }
 
-/** `check`, `clients`, `grants`: the flags their `--print-flags` prints (flags.ts). */
+const SYNTAX = { check: CHECK_SYNTAX, clients: CLIENTS_SYNTAX, grants: GRANTS_SYNTAX };
+
+/**
+ * `check`, `clients`, `grants`: the flags their `--print-flags` prints (flags.ts). Help and flag
+ * mistakes need no permission: main.ts prints them with none.
+ */
 async function planCommand(
   command: "check" | "clients" | "grants",
   args: string[],
   io: Io,
 ): Promise<Run[] | number> {
-  const scanned = scanArgs(args);
-  if (scanned.help) return [bare([command, ...args])];
-  const cfg = await loadCliConfig(
-    scanned.config,
-    io,
-    command === "check" ? scanned.listen : undefined,
-  );
+  const scanned = scanArgs(args, SYNTAX[command]);
+  if (scanned === null || scanned.help) return [bare([command, ...args])];
+  const cfg = await loadCliConfig(scanned.config, io, scanned.listen);
   if (cfg === 2) return 2;
   const flags = commandFlags(command === "check" ? "check" : "owner", cfg, {
     cwd: io.cwd,
@@ -155,7 +159,7 @@ async function planCompile(
   if (bad) return usageError(`unknown target "${bad}"`, io);
   let values;
   try {
-    values = parseArgs(args, COMPILE_OPTIONS).values;
+    values = parseCommandLine(args, COMPILE_SYNTAX).values;
   } catch (error) {
     return usageError((error as Error).message, io);
   }
@@ -237,25 +241,33 @@ interface Scanned {
   help: boolean;
 }
 
+/** `--config`, `--listen` and `--help`, the options every command that reads a config has. */
+const CONFIG_SYNTAX: Syntax = {
+  options: {
+    config: { type: "string", short: "c" },
+    listen: { type: "string", short: "l" },
+    help: { type: "boolean", short: "h" },
+  },
+  rules: {},
+};
+
 /**
- * The `--config` and `--listen` values and whether help was asked, read the way the commands'
- * own parsers read them (`-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`, likewise `-l`
- * and `--listen`; `--` ends the options). The command itself still parses everything and
- * reports mistakes.
+ * The `--config` and `--listen` values and whether help was asked, read with the command's own
+ * syntax (`-c FILE`, `-cFILE`, `--config FILE`, `--config=FILE`, likewise `-l` and `--listen`;
+ * `--` ends the options); null when the command line has a mistake, which the command itself
+ * reports.
  */
-export function scanArgs(args: string[]): Scanned {
-  const out: Scanned = { help: false };
-  const names = { config: "c", listen: "l" } as const;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") break;
-    if (arg === "-h" || arg === "--help") out.help = true;
-    for (const [name, short] of Object.entries(names) as [keyof typeof names, string][]) {
-      if (arg === `-${short}` || arg === `--${name}`) out[name] = args[++i];
-      else if (arg.startsWith(`--${name}=`)) out[name] = arg.slice(name.length + 3);
-      else if (arg.startsWith(`-${short}`) && !arg.startsWith("--")) out[name] = arg.slice(2);
-    }
+export function scanArgs(args: string[], syntax: Syntax = CONFIG_SYNTAX): Scanned | null {
+  let values;
+  try {
+    ({ values } = parseCommandLine(args, syntax));
+  } catch (error) {
+    if (error instanceof FlagError) return null;
+    throw error;
   }
+  const out: Scanned = { help: values.help === true };
+  if (typeof values.config === "string") out.config = values.config;
+  if (typeof values.listen === "string") out.listen = values.listen;
   return out;
 }
 

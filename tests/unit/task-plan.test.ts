@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import type { Io } from "../../lib/cli/common.ts";
 import { COMPILE_TARGETS, MAIN, planTask, type Run, scanArgs } from "../../lib/cli/task-plan.ts";
+import { GRANTS_SYNTAX, INIT_SYNTAX } from "../../lib/cli/options.ts";
 import { RELEASE_FLAGS } from "../../lib/config/permissions.ts";
 
 function io(cwd: string, env: Record<string, string> = {}) {
@@ -35,6 +36,18 @@ Deno.test("scanArgs reads --config the way the commands do, and stops at --", ()
   });
 });
 
+Deno.test("scanArgs reads with the command's own syntax; null for a mistake", () => {
+  // An id may start with a dash: for grants, "-cd.json" is an id, not a config.
+  assert.deepEqual(scanArgs(["revoke", "-cd.json"], GRANTS_SYNTAX), { help: false });
+  assert.deepEqual(scanArgs(["list", "--user", "octocat", "-c", "a.json"], GRANTS_SYNTAX), {
+    config: "a.json",
+    help: false,
+  });
+  assert.equal(scanArgs(["list", "--user"], GRANTS_SYNTAX), null);
+  assert.equal(scanArgs(["stray"], INIT_SYNTAX), null);
+  assert.equal(scanArgs(["--bogus"]), null);
+});
+
 Deno.test("help, version and flag mistakes run main.ts with no permission", async () => {
   const { io: t } = io("/nowhere", { MCP_PROXY_CONFIG: "/nowhere/missing.json" });
   const bare = (args: string[]): Run[] => [
@@ -45,6 +58,12 @@ Deno.test("help, version and flag mistakes run main.ts with no permission", asyn
   assert.deepEqual(await planTask("start", ["--bogus"], t), bare(["--bogus"]));
   assert.deepEqual(await planTask("grants", ["list", "-h"], t), bare(["grants", "list", "-h"]));
   assert.deepEqual(await planTask("init", ["--help"], t), bare(["init", "--help"]));
+  assert.deepEqual(await planTask("init", ["--bogus"], t), bare(["init", "--bogus"]));
+  assert.deepEqual(await planTask("check", ["extra"], t), bare(["check", "extra"]));
+  assert.deepEqual(
+    await planTask("clients", ["list", "--all"], t),
+    bare(["clients", "list", "--all"]),
+  );
 });
 
 Deno.test("init may read and write exactly the file it creates", async () => {
