@@ -1,22 +1,12 @@
 /** What each `deno task` runs for the arguments the user added (lib/cli/task-plan.ts). */
 import assert from "node:assert/strict";
-import type { Io } from "../../lib/cli/common.ts";
 import { COMPILE_TARGETS, MAIN, planTask, type Run, scanArgs } from "../../lib/cli/task-plan.ts";
 import { GRANTS_SYNTAX, INIT_SYNTAX } from "../../lib/cli/options.ts";
+import { scriptedIo } from "../helpers/io.ts";
 import { RELEASE_FLAGS } from "../../lib/config/permissions.ts";
 
 function io(cwd: string, env: Record<string, string> = {}) {
-  const err: string[] = [];
-  const out: string[] = [];
-  const value: Io = {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    interactive: false,
-    ask: () => null,
-    cwd,
-    env: (name) => env[name],
-  };
-  return { io: value, err, out };
+  return scriptedIo(cwd, { env });
 }
 
 Deno.test("scanArgs reads --config the way the commands do, and stops at --", () => {
