@@ -8,7 +8,8 @@ import { coalesce } from "./lib/coalesce.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
-import { parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
+import type { Values } from "./lib/args.ts";
+import { isCliCommand, parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
 import { deriveServeFlags } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/config/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
@@ -46,15 +47,37 @@ and the options ("deno task start --dry-run" prints the command line it runs).
 Exit codes: 0 ok, 1 runtime failure, 2 bad flags or config.`;
 
 const COMMANDS = ["serve", "permissions"] as const;
-const CLI_COMMANDS = ["init", "check", "clients", "grants"];
+
+type ServeValues = Values<typeof SERVE_SYNTAX.options>;
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   // init, check, clients and grants have their own options (lib/cli/), loaded only for them.
-  if (CLI_COMMANDS.includes(args[0])) {
+  if (isCliCommand(args[0])) {
     const cli = await import("./lib/cli/run.ts");
-    if (cli.isCliCommand(args[0])) return await cli.runCli(args[0], args.slice(1));
+    return await cli.runCli(args[0], args.slice(1));
   }
+  const request = parseCommand(args);
+  if (typeof request === "number") return request;
+  const { command, values } = request;
+  if (command === "permissions" && values.release) {
+    // The config-independent flags of the release executables (no config is read).
+    console.log(RELEASE_FLAGS.join(" "));
+    return 0;
+  }
+  if (command === "permissions") return await printPermissions(values.config, values.listen);
+  const config = await loadServeConfig(values);
+  if (typeof config === "number") return config;
+  return await serve(config.loaded, config.load);
+}
+
+/**
+ * The command and its options; or, when the command line is already answered (help, version)
+ * or wrong, the exit code after printing the answer or the mistake.
+ */
+function parseCommand(
+  args: string[],
+): { command: typeof COMMANDS[number]; values: ServeValues } | number {
   let parsed;
   try {
     parsed = parseCommandLine(args, SERVE_SYNTAX);
@@ -76,21 +99,27 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
     return 2;
   }
-  if (command === "permissions" && values.release) {
-    // The config-independent flags of the release executables (no config is read).
-    console.log(RELEASE_FLAGS.join(" "));
-    return 0;
-  }
-  if (command === "permissions") return await printPermissions(values.config, values.listen);
+  return { command: command as typeof COMMANDS[number], values };
+}
+
+/**
+ * Loads the config `serve` runs with (and returns how to load it again, for a reload), checking
+ * that login and `--no-auth` agree; on a mistake prints it and returns exit code 2.
+ */
+async function loadServeConfig(
+  values: ServeValues,
+): Promise<{ loaded: LoadedConfig; load: () => Promise<LoadedConfig> } | number> {
   const where = configPathFrom(values.config, (name) => Deno.env.get(name));
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(where.path, {
+  const load = () =>
+    loadConfig(where.path, {
       explicit: where.explicit,
       env: (name) => Deno.env.get(name),
       cwd: Deno.cwd(),
       listen: values.listen,
     });
+  let loaded: LoadedConfig;
+  try {
+    loaded = await load();
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`config error (${where.path}):\n  ${error.problems.join("\n  ")}`);
@@ -121,7 +150,15 @@ export async function main(args: string[]): Promise<number> {
         "Never point a tunnel at this proxy without login.",
     );
   }
+  return { loaded, load };
+}
 
+/**
+ * Starts the proxy and runs it until a stop signal (SIGINT, SIGTERM) or a failure has shut it
+ * down (lib/lifecycle.ts, which exits); SIGHUP reloads the config with `load`. The exit code
+ * when it could not start.
+ */
+async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): Promise<number> {
   // Signals and errors are handled from the first moment: a stop that arrives while the proxy
   // starts is carried out as soon as it is up, and every way out stops the children.
   let proxy: RunningProxy | undefined;
@@ -129,12 +166,7 @@ export async function main(args: string[]): Promise<number> {
   lifecycle.install();
   // Reloads never overlap: a SIGHUP during a reload runs one more after it (the last one wins).
   const reload = coalesce(() =>
-    loadConfig(where.path, {
-      explicit: where.explicit,
-      env: (name) => Deno.env.get(name),
-      cwd: Deno.cwd(),
-      listen: values.listen,
-    }).then((next) => proxy?.reload(next)).catch((error) => {
+    load().then((next) => proxy?.reload(next)).catch((error) => {
       const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
       proxy?.log.error("config reload failed, keeping the running config", { problems });
     })

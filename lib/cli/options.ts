@@ -6,6 +6,16 @@
  */
 import { type OptionSpec, parseArgs, type ParseRules, type Values } from "../args.ts";
 
+/** The setup and owner commands, each with its own options (run.ts runs them). */
+export const CLI_COMMANDS = ["init", "check", "clients", "grants"] as const;
+/** One of `CLI_COMMANDS`. */
+export type CliCommand = typeof CLI_COMMANDS[number];
+
+/** Whether `word` names a setup or owner command. */
+export function isCliCommand(word: string | undefined): word is CliCommand {
+  return CLI_COMMANDS.includes(word as CliCommand);
+}
+
 /** A command's options and what else it accepts. */
 export interface Syntax<O extends Record<string, OptionSpec> = Record<string, OptionSpec>> {
   options: O;

@@ -5,14 +5,8 @@
 import { runCheck } from "./check.ts";
 import { type Io, processIo } from "./common.ts";
 import { runInit } from "./init.ts";
+import type { CliCommand } from "./options.ts";
 import { runOwner } from "./owner.ts";
-
-export const CLI_COMMANDS = ["init", "check", "clients", "grants"] as const;
-export type CliCommand = typeof CLI_COMMANDS[number];
-
-export function isCliCommand(word: string | undefined): word is CliCommand {
-  return CLI_COMMANDS.includes(word as CliCommand);
-}
 
 /** Runs one of the commands; returns the exit code. */
 export function runCli(command: CliCommand, args: string[], io: Io = processIo()): Promise<number> {
