@@ -16,8 +16,7 @@ import { findCommand } from "./which.ts";
 import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
 import { tunnelAdvice } from "../config/advice.ts";
 
-export const CHECK_USAGE =
-  `Usage: main.ts check [--config FILE] [--listen HOST:PORT] [--print-flags]
+const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--listen HOST:PORT] [--print-flags]
 
 Validates the config (mistakes exit 2, as "serve" would), prints each server's URL, the GitHub
 OAuth App callback URL and the permission flags "deno task start" uses, and warns about what

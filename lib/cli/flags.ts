@@ -15,6 +15,7 @@ import { CONFIG_ENV } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
 import type { CliConfig } from "./common.ts";
 
+/** The commands whose flags are derived here (`clients` and `grants` are "owner"). */
 export type FlagsFor = "check" | "owner";
 
 /** The flags `command` needs for this config; `path` is the `PATH` `check` searches. */

@@ -6,7 +6,9 @@
 import { printable } from "./common.ts";
 import type { Tunnel } from "./init-tunnels.ts";
 
+/** The variable that holds the GitHub client secret unless `--github-secret-env` names another. */
 export const DEFAULT_SECRET_ENV = "GITHUB_CLIENT_SECRET";
+/** Where the proxy listens unless `--listen` says otherwise: loopback, for a tunnel. */
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -25,6 +27,7 @@ export interface InitAnswers {
   githubUrl?: string;
 }
 
+/** The name of one answer. */
 export type Field = keyof InitAnswers;
 
 /** Values as the options give them, before they are checked. */
@@ -84,6 +87,10 @@ export function envNameProblem(name: string): string | undefined {
     : `"${name}" is not a variable name (letters, digits and _, not starting with a digit)`;
 }
 
+/**
+ * The public URL as the config parser canonicalizes it (WHATWG URL serialization, no trailing
+ * slash), for showing what will be written; text that is no URL is kept for its check to name.
+ */
 export function canonicalPublicUrl(text: string): string {
   try {
     const url = new URL(text);

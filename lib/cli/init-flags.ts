@@ -17,6 +17,7 @@ import { fieldProblem } from "./init-config.ts";
 import { guessTunnel, parseTunnel, type Tunnel } from "./init-tunnels.ts";
 import type { INIT_SYNTAX } from "./options.ts";
 
+/** `main.ts init --help`. */
 export const INIT_USAGE = `Usage: main.ts init [options]
 
 Writes a commented starter config for login with GitHub and prints the GitHub OAuth App

@@ -49,6 +49,10 @@ function projectFolder(): string | null {
   return url.protocol === "file:" ? decodeURIComponent(url.pathname).replace(/\/$/, "") : null;
 }
 
+/**
+ * What to do after the file is written: the OAuth App, the secret, checking and starting, the
+ * tunnel, and each server's URL to paste into ChatGPT and Claude.
+ */
 export function printNextSteps(io: Io, a: InitAnswers, config: Config, target: string): void {
   const auth = config.auth!;
   const settings = appSettings({ publicUrl: auth.publicUrl, githubUrl: a.githubUrl });

@@ -5,7 +5,9 @@
 import type { TrustedProxyPreset } from "../edge/client-ip.ts";
 import type { Listen } from "../config/schema.ts";
 
+/** The tunnels `init` offers, in the order of its menu. */
 export const TUNNEL_CHOICES = ["tailscale", "cloudflare", "ngrok", "none"] as const;
+/** One of `TUNNEL_CHOICES`. */
 export type Tunnel = typeof TUNNEL_CHOICES[number];
 
 interface TunnelInfo {
@@ -20,6 +22,7 @@ interface TunnelInfo {
   commands(target: string, listen: Listen, publicUrl: URL): string[];
 }
 
+/** What `init` knows of each tunnel (docs/tunnels.md). */
 export const TUNNELS: Record<Tunnel, TunnelInfo> = {
   tailscale: {
     label: "Tailscale Funnel",

@@ -20,7 +20,7 @@ const DENO_FLAGS = `Deno flags ("deno task clients" and "deno task grants" pass 
 --allow-write of the data directory, --allow-env of MCP_PROXY_CONFIG and the variables the
 config references.`;
 
-export const CLIENTS_USAGE = `Usage:
+const CLIENTS_USAGE = `Usage:
   main.ts clients list [--config FILE]        the registered clients, with their grants
   main.ts clients revoke ID [--config FILE]   delete a client: its grants (and tokens) are
                                               revoked and its approvals forgotten
@@ -30,7 +30,7 @@ Works on the store of a login config while the proxy runs; a revocation applies 
 request. Exit codes: 0 done, 1 unknown id, 2 bad flags or config.
 ${DENO_FLAGS}`;
 
-export const GRANTS_USAGE = `Usage:
+const GRANTS_USAGE = `Usage:
   main.ts grants list [--user LOGIN_OR_ID] [--config FILE]
   main.ts grants revoke ID [--config FILE]
   main.ts grants revoke --all [--user LOGIN_OR_ID] [--config FILE]

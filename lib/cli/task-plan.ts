@@ -39,9 +39,9 @@ export const COMPILE_TARGETS = [
   "aarch64-apple-darwin",
 ] as const;
 
-export const TASKS = ["start", "init", "check", "clients", "grants", "compile", "compile:release"];
+const TASKS = ["start", "init", "check", "clients", "grants", "compile", "compile:release"];
 
-export const COMPILE_USAGE = `Usage: deno task compile[:TARGET] [--config FILE]
+const COMPILE_USAGE = `Usage: deno task compile[:TARGET] [--config FILE]
          [--installed-config PATH] [--listen HOST:PORT] [--dry-run]
 
 Builds executables with the permission flags of your config baked in. TARGET is one of
@@ -235,7 +235,8 @@ function usageError(message: string, io: Io): number {
   return 2;
 }
 
-interface Scanned {
+/** What the launcher reads of a command line before it derives the flags. */
+export interface Scanned {
   config?: string;
   listen?: string;
   help: boolean;

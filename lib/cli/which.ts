@@ -4,6 +4,7 @@
  */
 import { absolutePath } from "../config/paths.ts";
 
+/** Where a command was found, why it is missing, or why it could not be looked up. */
 export type Lookup =
   | { found: string }
   | { missing: string }
