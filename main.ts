@@ -7,11 +7,11 @@
 import { coalesce } from "./lib/coalesce.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
-import { RELEASE_FLAGS } from "./lib/config/permissions.ts";
+import { RELEASE_FLAGS } from "./lib/permissions/derive.ts";
 import type { Values } from "./lib/args.ts";
 import { isCliCommand, parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
 import { deriveServeFlags } from "./lib/cli/serve-options.ts";
-import { MissingPermission } from "./lib/config/self-check.ts";
+import { MissingPermission } from "./lib/permissions/self-check.ts";
 import { type RunningProxy, startProxy } from "./lib/serve.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
 import { StoreUnavailable } from "./lib/store/kv.ts";

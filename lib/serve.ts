@@ -1,7 +1,7 @@
 /** `main.ts serve`: starts the proxy for a loaded config and stops it cleanly on a signal. */
 import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
 import { absolutePath } from "./config/paths.ts";
-import { checkOwnPermissions } from "./config/self-check.ts";
+import { checkOwnPermissions } from "./permissions/self-check.ts";
 import { tunnelAdvice } from "./config/advice.ts";
 import { createLogger, droppedLogLines, type Logger } from "./log.ts";
 import { Router } from "./router/router.ts";
@@ -10,7 +10,7 @@ import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
 import { createHandler, listenHosts, listenOrigins } from "./server.ts";
 import { ADMIN_CONNECTIONS, startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
-import { rangeDocumentUrls } from "./config/permissions.ts";
+import { rangeDocumentUrls } from "./edge/ranges.ts";
 import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics } from "./metrics.ts";
 import { VERSION } from "./version.ts";

@@ -1,5 +1,7 @@
 /** The environment a child process starts with (never the proxy's whole environment). */
-import { CHILD_ENV_VARS } from "../config/permissions.ts";
+
+/** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
+export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
 
 const LC_VARS = [
   "LC_ALL",

@@ -5,7 +5,12 @@
  * sweep the groups whose leader died on its own and whose members may still be running.
  */
 import type { Logger } from "../log.ts";
-import { KILL_COMMAND } from "../config/permissions.ts";
+
+/**
+ * Deno.kill needs unrestricted --allow-run (checked on Deno 2.9.6), so process groups are
+ * signalled with the system `kill` command instead; only that command is added.
+ */
+export const KILL_COMMAND = "kill";
 
 export type GroupSignal = "SIGTERM" | "SIGKILL";
 

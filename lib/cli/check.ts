@@ -6,7 +6,7 @@
  * preset with a non-loopback listen, a public URL reached through a tunnel without trusted
  * proxies. A data directory that is a file or cannot be created is an error, as at start.
  */
-import { derivePermissions } from "../config/permissions.ts";
+import { derivePermissions } from "../permissions/derive.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { formatHostPort } from "../config/hosts.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";

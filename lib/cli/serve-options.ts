@@ -5,7 +5,7 @@
  */
 import { configPathFrom, loadConfig, type LoadedConfig } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
-import { derivePermissions } from "../config/permissions.ts";
+import { derivePermissions } from "../permissions/derive.ts";
 
 /** Where `deriveServeFlags` finds the config, as `serve` would. */
 export interface ServeFlagsOptions {

@@ -10,7 +10,7 @@ import { FlagError } from "../args.ts";
 import { ConfigError } from "../config/check.ts";
 import { configPathFrom } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
-import { RELEASE_FLAGS } from "../config/permissions.ts";
+import { RELEASE_FLAGS } from "../permissions/derive.ts";
 import { type Io, loadCliConfig } from "./common.ts";
 import { commandFlags } from "./flags.ts";
 import {

@@ -18,6 +18,12 @@ export const OPENAI_RANGE_URLS: readonly string[] = [
   "https://openai.com/chatgpt-agents.json",
   "https://openai.com/chatgpt-actions.json",
 ];
+
+/** The range documents a `network` section downloads: the `openai` preset's and `rangeSources`. */
+export function rangeDocumentUrls(allow: string[], sources: string[]): string[] {
+  return [...new Set([...(allow.includes("openai") ? OPENAI_RANGE_URLS : []), ...sources])];
+}
+
 /**
  * The `anthropic` preset; Anthropic publishes HTML only, so it ships built in.
  * Source: https://platform.claude.com/docs/en/api/ip-addresses ("outbound IP addresses":

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { fixtureServer, freePort, ROOT, startProxy } from "../helpers/proxy.ts";
 import { loadConfig } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 
 /** A port p with p + 1 free too (a moment ago). */
 async function twoFreePorts(): Promise<number> {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { cliEnv, type CliResult, printedFlags, runMain, runNarrow } from "../helpers/cli.ts";
 
 const ENV = cliEnv({ GITHUB_CLIENT_SECRET: "gh-secret-for-check" });

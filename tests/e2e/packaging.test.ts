@@ -13,7 +13,7 @@ import {
   GITHUB_CLIENT_SECRET,
   TestProvider,
 } from "../helpers/oauth.ts";
-import { RELEASE_FLAGS } from "../../lib/config/permissions.ts";
+import { RELEASE_FLAGS } from "../../lib/permissions/derive.ts";
 import { COMPILE_TARGETS } from "../../lib/cli/task-plan.ts";
 import { cliEnv, runMain, runTask, tableRows } from "../helpers/cli.ts";
 

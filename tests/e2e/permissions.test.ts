@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fixtureServer, ROOT, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { loadConfig } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 
 async function runWith(flags: string[], config: Record<string, unknown>) {
   const dir = await Deno.makeTempDir();

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { FIXTURE, fixtureServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { descendants, eventually, liveInGroups } from "../helpers/procs.ts";

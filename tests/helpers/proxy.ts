@@ -3,7 +3,7 @@
  * `main.ts permissions` derives for the test's config, and reads its printed URLs.
  */
 import { loadConfig } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 
 export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
   /\/$/,

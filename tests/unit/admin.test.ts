@@ -6,7 +6,7 @@ import { McpService } from "../../lib/mcp/service.ts";
 import { DEFAULT_LIMITS, SERVER_DEFAULTS } from "../../lib/config/schema.ts";
 import { ConfigError } from "../../lib/config/check.ts";
 import { demoConfig, parseConfigText } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { Edge } from "../../lib/edge/edge.ts";
 import { Metrics } from "../../lib/metrics.ts";

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../lib/config/check.ts";
 import { parseConfigText } from "../../lib/config/load.ts";
-import { derivePermissions } from "../../lib/config/permissions.ts";
+import { derivePermissions } from "../../lib/permissions/derive.ts";
 
 const SOURCE = "/etc/mop/config.json";
 const env = (vars: Record<string, string> = {}) => (name: string) => vars[name];

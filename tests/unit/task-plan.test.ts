@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { COMPILE_TARGETS, MAIN, planTask, type Run, scanArgs } from "../../lib/cli/task-plan.ts";
 import { GRANTS_SYNTAX, INIT_SYNTAX } from "../../lib/cli/options.ts";
 import { scriptedIo } from "../helpers/io.ts";
-import { RELEASE_FLAGS } from "../../lib/config/permissions.ts";
+import { RELEASE_FLAGS } from "../../lib/permissions/derive.ts";
 
 function io(cwd: string, env: Record<string, string> = {}) {
   return scriptedIo(cwd, { env });

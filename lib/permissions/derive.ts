@@ -3,21 +3,14 @@
  * prints them, `deno task start` runs the proxy with them, and the tests start the proxy under
  * test with exactly these flags, so the tests prove they are enough.
  */
-import type { LoadedConfig } from "./load.ts";
-import { formatHostPort, type Listen } from "./hosts.ts";
-import { CONFIG_ENV } from "./load.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import { formatHostPort, type Listen } from "../config/hosts.ts";
+import { CONFIG_ENV } from "../config/load.ts";
+import { CHILD_ENV_VARS } from "../children/environment.ts";
+import { KILL_COMMAND } from "../children/group.ts";
 import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
-import { OPENAI_RANGE_URLS } from "../edge/ranges.ts";
+import { rangeDocumentUrls } from "../edge/ranges.ts";
 import { PROBE_PATH } from "../open-files.ts";
-
-/** Variables handed from the proxy's environment to every child (so `npx` and `uvx` work). */
-export const CHILD_ENV_VARS = ["PATH", "HOME", "USER", "LANG", "LC_*", "TZ"] as const;
-
-/**
- * Deno.kill needs unrestricted --allow-run (checked on Deno 2.9.6), so process groups are
- * signalled with the system `kill` command instead; only that command is added.
- */
-export const KILL_COMMAND = "kill";
 
 /** Returns the minimal `deno run` flags for a loaded config read from `configPath`. */
 export function derivePermissions(loaded: LoadedConfig, configPath: string): string[] {
@@ -78,11 +71,6 @@ export const RELEASE_FLAGS = [
   "--unstable-kv",
   ...RUNTIME_FLAGS,
 ];
-
-/** The range documents a `network` section downloads. */
-export function rangeDocumentUrls(allow: string[], sources: string[]): string[] {
-  return unique([...(allow.includes("openai") ? OPENAI_RANGE_URLS : []), ...sources]);
-}
 
 /** The `--allow-net` entry for a listen address: the host alone when the port is chosen at start. */
 function listenEntry(listen: Listen): string {

@@ -3,8 +3,8 @@
  * (`derivePermissions`): a missing one stops it with the exact flag to add; a broader grant than
  * needed (`--allow-all`, unrestricted run/net/read/write/env) is named in a warning.
  */
-import type { LoadedConfig } from "./load.ts";
-import { derivePermissions } from "./permissions.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import { derivePermissions } from "./derive.ts";
 
 /** The proxy lacks a permission its config needs. */
 export class MissingPermission extends Error {
