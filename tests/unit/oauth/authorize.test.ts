@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { firstRefusal, handleAuthorize, REDIRECTED_CHECKS } from "../../../lib/oauth/authorize.ts";
-import { parseConfigText } from "../../../lib/config/load.ts";
-import { OAuthService } from "../../../lib/oauth/service.ts";
-import { Store } from "../../../lib/store/kv.ts";
-import { silentLogger } from "../../../lib/log.ts";
+import type { OAuthService } from "../../../lib/oauth/service.ts";
+import { SERVICE_ORIGIN as ORIGIN, withService } from "../../helpers/oauth-service.ts";
 
-const ORIGIN = "https://proxy.example.com";
 const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const VALID = {
   response_type: "code",
@@ -74,36 +71,14 @@ Deno.test("authorize: redirected refusals in order, the earlier check wins", () 
   }
 });
 
-/** A real service over a temporary store, with one registered client. */
-async function withService(fn: (svc: OAuthService) => Promise<void>): Promise<void> {
-  const text = JSON.stringify({
-    publicUrl: ORIGIN,
-    github: { clientId: "Ov23liTestClient01", clientSecret: "s3cret-for-tests" },
-    allow: { users: [1] },
-    mcpServers: { fx: { command: "deno" } },
-  });
-  const config = parseConfigText(text, { source: "/tmp/config.json", env: () => undefined }).config;
-  const dir = await Deno.makeTempDir({ prefix: "mop-authorize-" });
-  const store = await Store.open(dir);
-  try {
-    await store.putClient({
-      clientId: VALID.client_id,
-      authMethod: "none",
-      redirectUris: [VALID.redirect_uri],
-      clientName: "Test",
-      metadata: {},
-      createdAt: 0,
-    });
-    const svc = await OAuthService.create(config.auth!, config.servers, {
-      store,
-      log: silentLogger,
-    });
-    await fn(svc);
-  } finally {
-    store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const CLIENT = {
+  clientId: VALID.client_id,
+  authMethod: "none" as const,
+  redirectUris: [VALID.redirect_uri],
+  clientName: "Test",
+  metadata: {},
+  createdAt: 0,
+};
 
 async function authorize(svc: OAuthService, q: URLSearchParams) {
   const response = await handleAuthorize(svc, new Request(`${ORIGIN}/authorize?${q}`));
@@ -130,7 +105,7 @@ const SHOWN: [Record<string, string | string[] | undefined>, string, string][] =
 ];
 
 Deno.test("authorize: shown refusals are pages, in order, before any redirected one", async () => {
-  await withService(async (svc) => {
+  await withService([CLIENT], async (svc) => {
     for (let i = 0; i < SHOWN.length; i++) {
       const [change, heading, text] = SHOWN[i];
       // This check's change, every later shown one's (an earlier one wins where two change the
@@ -146,7 +121,7 @@ Deno.test("authorize: shown refusals are pages, in order, before any redirected 
 });
 
 Deno.test("authorize: after the shown checks, refusals go back to the client with state and iss", async () => {
-  await withService(async (svc) => {
+  await withService([CLIENT], async (svc) => {
     const answer = await authorize(svc, query({ code_challenge_method: "plain" }));
     assert.equal(answer.status, 302);
     const back = new URL(answer.location!);
