@@ -10,7 +10,7 @@ import {
   type OAuthDiscoveryState,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { fixtureServer, startProxy } from "../helpers/proxy.ts";
+import { fixtureServer, ROOT, startProxy } from "../helpers/proxy.ts";
 import { connect } from "../helpers/client.ts";
 import {
   ALICE,
@@ -51,6 +51,19 @@ interface Answer {
   };
 }
 
+/** POSTs one JSON-RPC message with the standard 2026 headers; the response is not read. */
+function send(url: string, message: Record<string, unknown>, signal?: AbortSignal) {
+  const params = message.params as Record<string, unknown>;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": VERSION,
+    "mcp-method": String(message.method),
+  };
+  if (typeof params.name === "string") headers["mcp-name"] = params.name;
+  return fetch(url, { method: "POST", signal, headers, body: JSON.stringify(message) });
+}
+
 /** POSTs one JSON-RPC message with the standard 2026 headers (override or drop with `headers`). */
 async function post(
   url: string,
@@ -73,6 +86,27 @@ async function post(
   const res = await fetch(url, { method: "POST", headers: sent, body: JSON.stringify(message) });
   const text = await res.text();
   return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : {} };
+}
+
+/** Resolves once `check` holds (polled; the test's own timeout bounds it). */
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(check(), `gave up waiting for ${what}`);
+}
+
+/** The JSON-RPC messages of an SSE response, as they arrive. */
+async function* frames(res: Response): AsyncGenerator<Record<string, unknown>> {
+  let buffer = "";
+  for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.split("\n").find((l) => l.startsWith("data: "));
+      if (data) yield JSON.parse(data.slice(6));
+    }
+  }
 }
 
 function call(id: number, method: string, params: Record<string, unknown> = {}) {
@@ -151,6 +185,20 @@ Deno.test("sessionless: the SDK v2 client through login, next to 2025-era client
     const sampled = await asking.callTool({ name: "sample", arguments: { prompt: "hello" } });
     assert.deepEqual(sampled.content, [{ type: "text", text: "sampled: echo hello" }]);
     await asking.close();
+
+    // Change notifications through subscriptions/listen; a child restart is one too.
+    let changes = 0;
+    client.setNotificationHandler("notifications/tools/list_changed", () => {
+      changes++;
+    });
+    const subscription = await client.listen({ toolsListChanged: true, promptsListChanged: true });
+    // The fixture's prompts capability has no listChanged: that part is not honored.
+    assert.deepEqual(subscription.honoredFilter, { toolsListChanged: true });
+    await client.callTool({ name: "toggle", arguments: {} });
+    await waitFor(() => changes === 1, "the toggle's list_changed");
+    await client.callTool({ name: "crash", arguments: {} }).catch(() => {});
+    await waitFor(() => changes === 2, "the restart's list_changed");
+    await subscription.close();
 
     // A 2025-era client (SDK v1) and the legacy endpoint keep working with the same login.
     const v1 = await connectWithLogin(proxy.url("fx"), new TestProvider());
@@ -299,8 +347,8 @@ Deno.test("sessionless: per-request validation, every error echoing the id", asy
       ]);
       const caps = result.capabilities as Record<string, Record<string, unknown>>;
       assert.ok(caps.tools && caps.resources && caps.prompts);
-      // Change notifications need subscriptions/listen, which is not served yet.
-      assert.equal(caps.tools.listChanged, undefined);
+      // The child's change notifications are delivered through subscriptions/listen.
+      assert.equal(caps.tools.listChanged, true);
       const meta = result._meta as Record<string, { name: string }>;
       assert.equal(meta["io.modelcontextprotocol/serverInfo"].name, "fixture");
     });
@@ -338,18 +386,8 @@ Deno.test("sessionless: closing the request cancels it at the child", async () =
   try {
     await post(url, call(1, "tools/list")); // the child is running
     const aborter = new AbortController();
-    const pending = fetch(url, {
-      method: "POST",
-      signal: aborter.signal,
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": VERSION,
-        "mcp-method": "tools/call",
-        "mcp-name": "slow",
-      },
-      body: JSON.stringify(call(2, "tools/call", { name: "slow", arguments: { ms: 60_000 } })),
-    });
+    const message = call(2, "tools/call", { name: "slow", arguments: { ms: 60_000 } });
+    const pending = send(url, message, aborter.signal);
     await proxy.waitForLog(/"rpc":"tools\/list"/);
     setTimeout(() => aborter.abort(), 200);
     await assert.rejects(pending);
@@ -477,5 +515,84 @@ Deno.test("sessionless: requestState is bound to its person, client, call and ex
   } finally {
     await proxy.stop();
     await gh.close();
+  }
+});
+
+Deno.test("sessionless: subscriptions/listen, filtered, with resource subscriptions", async () => {
+  const proxy = await startProxy({
+    mcpServers: {
+      conf: {
+        command: "deno",
+        args: ["run", "--no-prompt", `${ROOT}/tests/fixtures/conformance-server.ts`],
+      },
+    },
+  });
+  const url = proxy.url("conf");
+  const WATCHED = "test://watched-resource";
+  const open = async (id: number, notifications: Record<string, unknown>) => {
+    const aborter = new AbortController();
+    const res = await send(
+      url,
+      call(id, "subscriptions/listen", { notifications }),
+      aborter.signal,
+    );
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    return { frames: frames(res), close: () => aborter.abort() };
+  };
+  const tool = (id: number, name: string, args: Record<string, unknown> = {}) =>
+    post(url, call(id, "tools/call", { name, arguments: args }));
+  try {
+    const discover = await post(url, call(1, "server/discover"));
+    const caps = discover.json.result!.capabilities as Record<string, Record<string, unknown>>;
+    assert.equal(caps.tools.listChanged, true);
+    assert.equal(caps.resources.subscribe, true);
+
+    const a = await open(2, { resourceSubscriptions: [WATCHED], toolsListChanged: true });
+    const ack = (await a.frames.next()).value!;
+    assert.equal(ack.method, "notifications/subscriptions/acknowledged");
+    const params = ack.params as Record<string, Record<string, unknown>>;
+    assert.deepEqual(params.notifications, {
+      toolsListChanged: true,
+      resourceSubscriptions: [WATCHED],
+    });
+    assert.equal(params._meta["io.modelcontextprotocol/subscriptionId"], 2);
+    await proxy.waitForLog(/fixture: subscribed to test:\/\/watched-resource/);
+
+    const b = await open(3, { resourceSubscriptions: [WATCHED] });
+    await b.frames.next();
+    // Not asked for by either: never delivered.
+    await tool(4, "test_trigger_prompt_change");
+    assert.match(
+      JSON.stringify((await tool(5, "test_touch_resource", { uri: WATCHED })).json),
+      /touched/,
+    );
+    const updated = (await a.frames.next()).value!;
+    assert.equal(updated.method, "notifications/resources/updated");
+    assert.deepEqual(updated.params, {
+      uri: WATCHED,
+      _meta: { "io.modelcontextprotocol/subscriptionId": 2 },
+    });
+    assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
+    await tool(6, "test_trigger_tool_change");
+    assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
+
+    // The child was subscribed once; it is unsubscribed when the last listener goes.
+    assert.equal(proxy.logs().split("fixture: subscribed to").length - 1, 1);
+    a.close();
+    await tool(7, "test_simple_text");
+    assert.ok(!proxy.logs().includes("fixture: unsubscribed"));
+    b.close();
+    await proxy.waitForLog(/fixture: unsubscribed from test:\/\/watched-resource/);
+
+    // Nothing the child can deliver: the acknowledgement, then the end of the subscription.
+    const none = await open(8, { resourcesListChanged: false });
+    const all = [];
+    for await (const frame of none.frames) all.push(frame);
+    assert.equal(all.length, 2);
+    assert.deepEqual((all[0].params as Record<string, unknown>).notifications, {});
+    assert.equal(all[1].id, 8);
+    assert.equal((all[1].result as Record<string, unknown>).resultType, "complete");
+  } finally {
+    await proxy.stop();
   }
 });

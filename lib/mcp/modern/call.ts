@@ -8,7 +8,7 @@
  * round.
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/mrtr
  */
-import type { Identity, RoutedSession } from "../../router/router.ts";
+import type { Identity } from "../../router/router.ts";
 import type { Reply } from "../../router/mux.ts";
 import type { ServerConfig } from "../../config/schema.ts";
 import {
@@ -19,6 +19,7 @@ import {
   requiredClientCapability,
 } from "../../jsonrpc.ts";
 import type { Exchange } from "./exchange.ts";
+import { SessionlessDownstream } from "./downstream.ts";
 import { INPUT_KEY_META, ModernError, MRTR_METHODS } from "./protocol.ts";
 import {
   modernError,
@@ -31,8 +32,6 @@ import type { ClientCapabilities, ModernRequest } from "./validate.ts";
 
 /** How long input requests are gathered before an `InputRequiredResult` goes out. */
 export const INPUT_WINDOW_MS = 20;
-
-let nextCall = 1;
 
 /** What a call needs from the proxy around it. */
 export interface CallOptions {
@@ -60,12 +59,10 @@ interface Asked {
 }
 
 /** A sessionless request as a multiplexer downstream and reply. */
-export class ModernCall implements RoutedSession, Reply {
-  readonly id = `modern-${nextCall++}`;
+export class ModernCall extends SessionlessDownstream implements Reply {
   readonly streaming = true;
   /** The multiplexer offers every server-to-client request; `#serverRequest` decides. */
   readonly capabilities = { sampling: true, elicitation: true, roots: true };
-  logLevel: number;
   /** The round the client's next retry must name (its `requestState`). */
   round = 0;
   #exchange: Exchange | null;
@@ -81,20 +78,9 @@ export class ModernCall implements RoutedSession, Reply {
   #refused: Record<string, Record<string, never>> | null = null;
 
   constructor(readonly options: CallOptions, exchange: Exchange) {
+    super("modern", options.server, options.identity);
     this.#exchange = exchange;
     this.logLevel = levelOf(exchange.request);
-  }
-
-  get server(): ServerConfig {
-    return this.options.server;
-  }
-
-  get identity(): Identity {
-    return this.options.identity;
-  }
-
-  get identityKey(): string {
-    return this.options.identity.key;
   }
 
   get done(): boolean {

@@ -27,6 +27,7 @@ import {
   REMOVED_METHODS,
 } from "./protocol.ts";
 import { Exchange } from "./exchange.ts";
+import { honored, IGNORED, Listener, parseFilter, ResourceSubscriptions } from "./listen.ts";
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
 import {
@@ -112,9 +113,10 @@ async function serve(
   request: ModernRequest,
 ): Promise<Response> {
   const { id, method } = request;
-  if (REMOVED_METHODS.has(method) || method === "subscriptions/listen") {
+  if (REMOVED_METHODS.has(method)) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
+  if (method === "subscriptions/listen") return await listen(svc, config, identity, request);
   const retry = retryFields(request);
   if (retry) return retry;
   const exchange = new Exchange(request, acceptance(req.headers.get("accept")).sse, svc.registry);
@@ -144,11 +146,7 @@ async function start(
 ): Promise<Response> {
   const { request } = exchange;
   const { id, method } = request;
-  // Sessionless requests have no session to give a child of their own: a per-session server
-  // serves them with one child per person.
-  const server: ServerConfig = config.mode === "per-session"
-    ? { ...config, mode: "per-user" }
-    : config;
+  const server = routed(config);
   const shape = resultShape(config, identity);
   const parking = parkingFor(svc);
   const call: ModernCall = new ModernCall({
@@ -174,7 +172,7 @@ async function start(
   }
   shape.serverInfo = init.serverInfo as Record<string, unknown>;
   if (method === "server/discover") {
-    const result = discoverResult(init as unknown as InitializeResult, shape, false);
+    const result = discoverResult(init as unknown as InitializeResult, shape, true);
     return jsonResponse(JSON.stringify({ jsonrpc: "2.0", id, result }));
   }
   const needs = capabilityOf(method);
@@ -190,6 +188,107 @@ async function start(
   }, call);
   return exchange.response;
 }
+
+/**
+ * The server as sessionless requests are routed: they have no session to give a child of their
+ * own, so a per-session server serves them with one child per person.
+ */
+function routed(config: ServerConfig): ServerConfig {
+  return config.mode === "per-session" ? { ...config, mode: "per-user" } : config;
+}
+
+/** Open listen streams of a proxy, and the resources their children are subscribed to. */
+interface Listening {
+  open: number;
+  resources: ResourceSubscriptions;
+}
+const listenings = new WeakMap<McpService, Listening>();
+let nextSubscribeId = 1;
+
+/**
+ * Opens a `subscriptions/listen` stream on the child of (identity, server), subscribing the
+ * child to the resources the filter names (basic/patterns/subscriptions).
+ */
+async function listen(
+  svc: McpService,
+  config: ServerConfig,
+  identity: Identity,
+  request: ModernRequest,
+): Promise<Response> {
+  const { id } = request;
+  const filter = parseFilter(request.params.notifications);
+  if (!filter) {
+    return rpcError(
+      200,
+      id,
+      ErrorCode.InvalidParams,
+      "invalid params: notifications must be a subscription filter",
+    );
+  }
+  let state = listenings.get(svc);
+  if (!state) listenings.set(svc, state = { open: 0, resources: new ResourceSubscriptions() });
+  if (state.open >= svc.limits.sessionsTotal) {
+    return rpcError(
+      200,
+      id,
+      ErrorCode.InternalError,
+      "too many open subscriptions; try again later",
+    );
+  }
+  const server = routed(config);
+  const probe = {
+    id: "listen-probe",
+    identityKey: identity.key,
+    capabilities: NONE,
+    logLevel: 0,
+    notify: () => {},
+    server,
+    identity,
+  };
+  let init: Record<string, unknown>;
+  try {
+    init = await svc.router.initialize(probe, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
+  } catch (error) {
+    return startFailure(error, id);
+  }
+  const child = `${config.name}\n${svc.router.routeKey(probe)}`;
+  const wanted = honored(filter, init.capabilities as Record<string, unknown>);
+  const uris = wanted.resourceSubscriptions ?? [];
+  const listening = state;
+  const resources = (method: string, list: string[], via: Listener) => {
+    for (const uri of list) {
+      svc.router.request(via, {
+        jsonrpc: "2.0",
+        id: `mop-listen-${nextSubscribeId++}`,
+        method,
+        params: { uri },
+      }, IGNORED);
+    }
+  };
+  const listener = new Listener({
+    id,
+    server,
+    identity,
+    filter: wanted,
+    serverInfo: init.serverInfo as Record<string, unknown>,
+    registry: svc.registry,
+    onClose: (l) => {
+      listening.open--;
+      svc.router.detach(l).catch(() => {});
+      resources("resources/unsubscribe", listening.resources.remove(child, uris), l);
+    },
+  });
+  listening.open++;
+  if (Object.keys(wanted).length === 0) {
+    listener.end(); // nothing the child can deliver
+    return listener.response;
+  }
+  svc.router.attach(listener);
+  resources("resources/subscribe", listening.resources.add(child, uris), listener);
+  return listener.response;
+}
+
+const NONE = { sampling: false, elicitation: false, roots: false };
 
 /** Keeps the exchange findable by a `notifications/cancelled` naming its id, until answered. */
 function track(svc: McpService, identity: Identity, exchange: Exchange): void {
