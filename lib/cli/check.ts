@@ -13,7 +13,7 @@ import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { CHECK_SYNTAX, parseCommandLine } from "./options.ts";
 import { findCommand } from "./which.ts";
-import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
+import { TRUSTED_PROXY_PRESETS } from "../config/network-rules.ts";
 import { tunnelAdvice } from "../config/advice.ts";
 
 const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--listen HOST:PORT] [--print-flags]

@@ -2,7 +2,7 @@
  * The tunnels `init` knows: what to call each, the `network.trustedProxies` preset it writes, how
  * to find the public URL, and the commands that start the tunnel (as docs/tunnels.md gives them).
  */
-import type { TrustedProxyPreset } from "../edge/client-ip.ts";
+import type { TrustedProxyPreset } from "../config/network-rules.ts";
 import type { Listen } from "../config/schema.ts";
 
 /** The tunnels `init` offers, in the order of its menu. */

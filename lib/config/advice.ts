@@ -4,7 +4,7 @@
  */
 import type { Config } from "./schema.ts";
 import { isLoopbackHost } from "./hosts.ts";
-import { TRUSTED_PROXY_PRESETS } from "../edge/client-ip.ts";
+import { TRUSTED_PROXY_PRESETS } from "./network-rules.ts";
 
 /**
  * A login config whose public URL is not on this machine is reached through a tunnel or a

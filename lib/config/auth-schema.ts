@@ -8,15 +8,15 @@ import {
   type JsonObject,
   keyPath,
   knownKeys,
+  OAuthConfigError,
   object,
   string,
   stringArray,
   typeName,
 } from "./check.ts";
 import { isRecord } from "../jsonrpc.ts";
-import { OAuthConfigError, RedirectPolicy } from "../oauth/redirect.ts";
 import { isLoopbackHost } from "./hosts.ts";
-import { CimdResolver } from "../oauth/cimd.ts";
+import { validateClientMetadataHosts, validateRedirectUris } from "./oauth-rules.ts";
 
 export interface GitHubConfig {
   clientId: string;
@@ -226,10 +226,10 @@ function parseOAuth(ck: Checker, root: JsonObject): OAuthSettings {
   knownKeys(ck, section, "oauth", OAUTH_KEYS);
   const hosts = stringArray(ck, section, "clientMetadataHosts", "oauth") ?? [];
   const redirectUris = stringArray(ck, section, "redirectUris", "oauth") ?? [];
-  // The OAuth modules own these rules; building them here reports mistakes at load time.
+  // The same rules the OAuth modules apply when they are built, reported here at load time.
   try {
-    new RedirectPolicy({ extra: redirectUris });
-    new CimdResolver({ fetch, now: Date.now, allowedHosts: hosts });
+    validateRedirectUris(redirectUris);
+    validateClientMetadataHosts(hosts);
   } catch (error) {
     if (!(error instanceof OAuthConfigError)) throw error;
     ck.fail(error.path, error.reason);

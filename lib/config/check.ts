@@ -20,6 +20,14 @@ export class NetworkConfigError extends Error {
   }
 }
 
+/** A bad `oauth.*` setting; `path` is the config key path, e.g. `oauth.redirectUris[2]`. */
+export class OAuthConfigError extends Error {
+  override name = "OAuthConfigError";
+  constructor(readonly path: string, readonly reason: string) {
+    super(`${path}: ${reason}`);
+  }
+}
+
 /** Collects problems and notices while a config is read, so every mistake is reported at once. */
 export class Checker {
   readonly problems: string[] = [];

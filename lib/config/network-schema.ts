@@ -1,7 +1,7 @@
 /**
  * The `network` section: the source-IP allow-list (CIDRs, vendor presets, range documents), the
  * trusted proxies whose forwarded headers are believed, and how often range lists refresh.
- * The edge modules own the rules; building them here reports mistakes at load time.
+ * The rules are in network-rules.ts; the edge modules apply the same ones when they are built.
  */
 import {
   boolean,
@@ -14,8 +14,7 @@ import {
   string,
   stringArray,
 } from "./check.ts";
-import { createClientIpResolver } from "../edge/client-ip.ts";
-import { NetworkAllowList } from "../edge/ip-allowlist.ts";
+import { validateNetwork } from "./network-rules.ts";
 
 export interface NetworkSettings {
   allow: string[];
@@ -60,13 +59,7 @@ export function parseNetwork(ck: Checker, root: JsonObject): NetworkSettings {
     protectMetadata: boolean(ck, section, "protectMetadata", "network") ?? false,
   };
   try {
-    createClientIpResolver({ trustedProxies, clientIpHeader });
-    new NetworkAllowList({ allow, rangeSources }, {
-      fetch,
-      now: Date.now,
-      store: { load: () => Promise.resolve(null), save: () => Promise.resolve() },
-      log: () => {},
-    });
+    validateNetwork(settings);
   } catch (error) {
     if (!(error instanceof NetworkConfigError)) throw error;
     ck.fail(error.path, error.reason);

@@ -17,14 +17,8 @@
  * ```
  * @module
  */
-import { CidrError, CidrSet, isLoopback, parseConfigCidr, parseIp, show } from "../net/cidr.ts";
-import type { Cidr, ParsedIp } from "../net/cidr.ts";
-import { NetworkConfigError } from "../config/check.ts";
-
-/** Tunnel presets for `network.trustedProxies`. */
-export const TRUSTED_PROXY_PRESETS = ["tailscale", "ngrok", "cloudflare"] as const;
-/** One of {@link TRUSTED_PROXY_PRESETS}. */
-export type TrustedProxyPreset = typeof TRUSTED_PROXY_PRESETS[number];
+import { CidrSet, isLoopback, type ParsedIp, parseIp } from "../net/cidr.ts";
+import { validateClientIpHeader, validateTrustedProxies } from "../config/network-rules.ts";
 
 /** The `network.trustedProxies` / `network.clientIpHeader` settings. */
 export interface ClientIpOptions {
@@ -53,7 +47,6 @@ export type ClientIpResolver = (peer: string, headers: Headers) => ClientIp;
 
 const XFF = "x-forwarded-for";
 const CF_CONNECTING_IP = "cf-connecting-ip";
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function splitList(value: string): string[] {
   return value.split(",").map((v) => v.replace(/^[ \t]+|[ \t]+$/g, ""));
@@ -67,21 +60,6 @@ function direct(peer: string, parsed: ParsedIp | null, trusted: boolean): Client
 
 function fromHeader(peer: ParsedIp, ip: ParsedIp, via: string): ClientIp {
   return { ip: ip.address, peer: peer.address, via, local: false };
-}
-
-function headerName(value: unknown): string {
-  if (value === undefined) return XFF;
-  if (typeof value !== "string" || !TOKEN.test(value)) {
-    throw new NetworkConfigError("network.clientIpHeader", "must be an HTTP header name");
-  }
-  const name = value.toLowerCase();
-  if (name === "forwarded") {
-    throw new NetworkConfigError(
-      "network.clientIpHeader",
-      "the RFC 7239 Forwarded header is not supported; use x-forwarded-for",
-    );
-  }
-  return name;
 }
 
 /** tailscaled overwrites XFF with one value, so more than one means someone else wrote it. */
@@ -115,28 +93,6 @@ function cloudflare(peer: string, headers: Headers): ClientIp {
   return ip && p ? fromHeader(p, ip, CF_CONNECTING_IP) : direct(peer, p, trusted);
 }
 
-function trustedSet(list: unknown[]): CidrSet {
-  const parsed = list.map((entry, i) => {
-    const path = `network.trustedProxies[${i}]`;
-    if (typeof entry !== "string") throw new NetworkConfigError(path, "must be a CIDR string");
-    let cidr: Cidr;
-    try {
-      cidr = parseConfigCidr(entry);
-    } catch (e) {
-      if (e instanceof CidrError) throw new NetworkConfigError(path, e.message);
-      throw e;
-    }
-    if (cidr.prefixLength === 0) {
-      throw new NetworkConfigError(
-        path,
-        `${show(entry)} trusts every address, so any client could forge its IP`,
-      );
-    }
-    return cidr;
-  });
-  return new CidrSet(parsed);
-}
-
 /**
  * Walk the header right to left from the trusted peer: each hop that is itself a trusted proxy
  * vouches for the entry to its left; the first untrusted hop is the client. Garbage stops the
@@ -165,29 +121,17 @@ function walker(trusted: CidrSet, name: string): ClientIpResolver {
  * NetworkConfigError for an unknown preset, a bad CIDR or a bad header name.
  */
 export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpResolver {
-  const name = headerName(options.clientIpHeader);
-  const tp: unknown = options.trustedProxies;
-  if (tp === undefined || tp === null || (Array.isArray(tp) && tp.length === 0)) {
-    return (peer) => direct(peer, parseIp(peer), false);
+  const name = validateClientIpHeader(options.clientIpHeader);
+  const trusted = validateTrustedProxies(options.trustedProxies);
+  switch (trusted) {
+    case null:
+      return (peer) => direct(peer, parseIp(peer), false);
+    case "tailscale":
+      return tailscale;
+    case "ngrok":
+      return ngrok;
+    case "cloudflare":
+      return cloudflare;
   }
-  if (typeof tp === "string") {
-    switch (tp) {
-      case "tailscale":
-        return tailscale;
-      case "ngrok":
-        return ngrok;
-      case "cloudflare":
-        return cloudflare;
-    }
-    throw new NetworkConfigError(
-      "network.trustedProxies",
-      `unknown preset ${JSON.stringify(tp)} (expected ${
-        TRUSTED_PROXY_PRESETS.join(", ")
-      } or a list of CIDRs)`,
-    );
-  }
-  if (!Array.isArray(tp)) {
-    throw new NetworkConfigError("network.trustedProxies", "must be a preset name or CIDR list");
-  }
-  return walker(trustedSet(tp), name);
+  return walker(new CidrSet(trusted), name);
 }

@@ -11,16 +11,14 @@
  * ```
  * @module
  */
-import { CidrError, CidrSet, parseConfigCidr, show } from "../net/cidr.ts";
-import { NetworkConfigError } from "../config/check.ts";
+import { CidrSet } from "../net/cidr.ts";
+import { validateAllowList } from "../config/network-rules.ts";
 import {
-  ALLOW_PRESETS,
   ANTHROPIC_RANGES,
   OPENAI_RANGE_URLS,
   RangeList,
   type RangeListDeps,
   type RangeListStatus,
-  validateSourceUrl,
 } from "./ranges.ts";
 
 const HOUR = 3600 * 1000;
@@ -73,12 +71,7 @@ export class NetworkAllowList {
 
   /** Throws NetworkConfigError naming `network.allow[i]` or `network.rangeSources[i]`. */
   constructor(config: NetworkAllowListConfig, deps: NetworkAllowListDeps) {
-    const allow = config.allow ?? [];
-    const sources = config.rangeSources ?? [];
-    if (!Array.isArray(allow)) throw new NetworkConfigError("network.allow", "must be an array");
-    if (!Array.isArray(sources)) {
-      throw new NetworkConfigError("network.rangeSources", "must be an array");
-    }
+    const { entries, sources } = validateAllowList(config);
     this.#refreshMs = interval(deps.refreshIntervalMs, 12 * HOUR, "refreshIntervalMs");
     this.#retryMs = Math.min(
       interval(deps.retryIntervalMs, 5 * 60_000, "retryIntervalMs"),
@@ -86,37 +79,16 @@ export class NetworkAllowList {
     );
     const cidrs: string[] = [];
     const urls = new Map<string, string | undefined>();
-    allow.forEach((entry: unknown, i) => {
-      const path = `network.allow[${i}]`;
-      if (typeof entry !== "string") throw new NetworkConfigError(path, "must be a string");
-      if (entry === "anthropic") cidrs.push(...ANTHROPIC_RANGES);
-      else if (entry === "openai") { for (const u of OPENAI_RANGE_URLS) urls.set(u, "openai"); }
-      else if (/^[A-Za-z][A-Za-z0-9_-]*$/.test(entry) && !/^[0-9A-Fa-f]+$/.test(entry)) {
-        throw new NetworkConfigError(
-          path,
-          `unknown preset ${show(entry)} (expected ${ALLOW_PRESETS.join(", ")} or a CIDR)`,
-        );
-      } else {
-        try {
-          cidrs.push(parseConfigCidr(entry).text);
-        } catch (e) {
-          throw e instanceof CidrError ? new NetworkConfigError(path, e.message) : e;
-        }
-      }
-    });
-    sources.forEach((entry: unknown, i) => {
-      try {
-        const href = validateSourceUrl(entry as string);
-        if (!urls.has(href)) urls.set(href, undefined);
-      } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        throw new NetworkConfigError(`network.rangeSources[${i}]`, msg);
-      }
-    });
+    for (const entry of entries) {
+      if (!("preset" in entry)) cidrs.push(entry.cidr);
+      else if (entry.preset === "anthropic") cidrs.push(...ANTHROPIC_RANGES);
+      else for (const u of OPENAI_RANGE_URLS) urls.set(u, "openai");
+    }
+    for (const href of sources) if (!urls.has(href)) urls.set(href, undefined);
     this.#static = new CidrSet(cidrs);
     this.#lists = [...urls].map(([url, label]) => new RangeList(url, deps, label));
     // A configured range source is an intent to restrict; never let it mean "allow everyone".
-    this.enabled = allow.length > 0 || sources.length > 0;
+    this.enabled = entries.length > 0 || sources.length > 0;
   }
 
   /** Whether a client IP may reach the protected endpoints. */

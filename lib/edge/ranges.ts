@@ -11,6 +11,7 @@
 import { CidrError, CidrSet, parseCidr, show } from "../net/cidr.ts";
 import { BodyTooLarge, readCapped } from "../http.ts";
 import { isRecord } from "../jsonrpc.ts";
+import { validateSourceUrl } from "../config/network-rules.ts";
 
 /** The documents behind the `openai` preset, as OpenAI lists them (see above). */
 export const OPENAI_RANGE_URLS: readonly string[] = [
@@ -31,19 +32,12 @@ export function rangeDocumentUrls(allow: string[], sources: string[]): string[] 
  * Last checked November 2026; docs/tunnels.md repeats the date.
  */
 export const ANTHROPIC_RANGES: readonly string[] = ["160.79.104.0/21", "153.61.208.0/20"];
-/** Preset names accepted in `network.allow`. */
-export const ALLOW_PRESETS = ["openai", "anthropic"] as const;
 
 const MiB = 1024 * 1024;
 
 /** A range document failed validation; nothing from it is used. */
 export class RangeDocumentError extends Error {
   override name = "RangeDocumentError";
-}
-
-/** A range document URL is not acceptable (scheme, credentials, fragment). */
-export class RangeSourceError extends Error {
-  override name = "RangeSourceError";
 }
 
 /** A validated document: canonical CIDRs, never empty. */
@@ -96,27 +90,6 @@ export function validateRangeDocument(text: string): RangeDocument {
   const out: RangeDocument = { prefixes };
   if (typeof doc.creationTime === "string") out.creationTime = doc.creationTime;
   return out;
-}
-
-/** Check a range source URL (https, or http to a loopback host for tests) and return its href. */
-export function validateSourceUrl(url: string): string {
-  if (typeof url !== "string") throw new RangeSourceError("URL must be a string");
-  let u: URL;
-  try {
-    if (url !== url.trim()) throw new TypeError();
-    u = new URL(url);
-  } catch {
-    throw new RangeSourceError(`${show(url)}: not a valid absolute URL`);
-  }
-  const loopback = ["127.0.0.1", "[::1]", "localhost"].includes(u.hostname);
-  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
-    throw new RangeSourceError(`${show(url)}: must use https (http only for loopback hosts)`);
-  }
-  if (u.username || u.password) {
-    throw new RangeSourceError(`${show(url)}: must not contain credentials`);
-  }
-  if (url.includes("#")) throw new RangeSourceError(`${show(url)}: must not contain a fragment`);
-  return u.href;
 }
 
 /** Persistence for the last good copy of each document (the KV store in production). */

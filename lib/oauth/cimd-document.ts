@@ -5,7 +5,8 @@
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @module
  */
-import { parseRedirectUri, RedirectPolicy, RedirectUriError } from "./redirect.ts";
+import { RedirectPolicy } from "./redirect.ts";
+import { parseRedirectUri, RedirectUriError } from "../net/redirect-uri.ts";
 import { cleanClientName } from "./client-name.ts";
 
 /** Longest client id URL accepted. */

@@ -32,7 +32,8 @@ import {
   validateClientMetadata,
 } from "./cimd-document.ts";
 import { retrieveDocument, systemResolveDns } from "./cimd-fetch.ts";
-import { OAuthConfigError, type RedirectPolicy } from "./redirect.ts";
+import type { RedirectPolicy } from "./redirect.ts";
+import { validateClientMetadataHosts } from "../config/oauth-rules.ts";
 
 export {
   CimdError,
@@ -77,15 +78,6 @@ function isLiteralIp(hostname: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith("[");
 }
 
-/** Canonical `host[:port]` for an allow-list entry, or null when it is not one. */
-function canonicalHost(entry: string): string | null {
-  if (!/^[A-Za-z0-9.:[\]-]+$/.test(entry)) return null;
-  const lower = entry.toLowerCase();
-  const url = URL.parse(`https://${lower}/`);
-  const written = lower.endsWith(":443") ? lower.slice(0, -4) : lower;
-  return url && url.hostname !== "" && url.host === written ? url.host : null;
-}
-
 /**
  * The cache lifetime a response asks for, clamped to [60 s, 24 h]; see the module notes.
  * @see https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.1
@@ -124,20 +116,10 @@ export class CimdResolver {
       maxEntries: Math.max(1, options.maxEntries ?? 256),
     };
     this.#redirects = options.redirects;
-    const extra: unknown = options.allowedHosts ?? [];
-    if (!Array.isArray(extra)) {
-      throw new OAuthConfigError("oauth.clientMetadataHosts", "must be an array");
-    }
-    extra.forEach((entry: unknown, i) => {
-      const host = typeof entry === "string" ? canonicalHost(entry) : null;
-      if (!host) {
-        const reason =
-          "must be a host name or IP address, optionally with :port, in canonical form";
-        throw new OAuthConfigError(`oauth.clientMetadataHosts[${i}]`, reason);
-      }
-      if (this.#hosts.get(host) === "default") return;
+    for (const host of validateClientMetadataHosts(options.allowedHosts ?? [])) {
+      if (this.#hosts.get(host) === "default") continue;
       this.#hosts.set(host, isLiteralIp(new URL(`https://${host}/`).hostname) ? "literal" : "dns");
-    });
+    }
   }
 
   /**

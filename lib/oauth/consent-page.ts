@@ -7,7 +7,7 @@
 import type { TransactionRecord } from "../store/kv.ts";
 import { type Html, join, markup } from "../html.ts";
 import { page } from "./html.ts";
-import { isCustomScheme, isLoopback } from "./redirect.ts";
+import { isCustomScheme, isLoopback } from "../net/redirect-uri.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 import { isCimdClientId } from "./cimd.ts";
 

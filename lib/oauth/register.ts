@@ -6,7 +6,8 @@
 import { base64url, randomBytes, randomToken, sha256 } from "../crypto.ts";
 import type { AuthMethod, ClientRecord } from "../store/kv.ts";
 import { OAuthError, oauthJson, readText } from "./errors.ts";
-import { type RedirectPolicy, RedirectUriError } from "./redirect.ts";
+import type { RedirectPolicy } from "./redirect.ts";
+import { RedirectUriError } from "../net/redirect-uri.ts";
 import type { OAuthService } from "./service.ts";
 import { cleanClientName } from "./client-name.ts";
 

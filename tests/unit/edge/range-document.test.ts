@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  RangeDocumentError,
-  RangeSourceError,
-  validateRangeDocument,
-  validateSourceUrl,
-} from "../../../lib/edge/ranges.ts";
+import { RangeDocumentError, validateRangeDocument } from "../../../lib/edge/ranges.ts";
+import { RangeSourceError, validateSourceUrl } from "../../../lib/config/network-rules.ts";
 
 const GOOD = JSON.stringify({
   creationTime: "2025-05-01T00:00:00.000000",

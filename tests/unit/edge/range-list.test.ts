@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  RangeList,
-  type RangeListDeps,
-  RangeSourceError,
-  type RangeStore,
-} from "../../../lib/edge/ranges.ts";
+import { RangeList, type RangeListDeps, type RangeStore } from "../../../lib/edge/ranges.ts";
+import { RangeSourceError } from "../../../lib/config/network-rules.ts";
 
 const GOOD = JSON.stringify({
   creationTime: "2025-05-01T00:00:00.000000",

@@ -10,7 +10,8 @@ import {
   redirectAllowed,
   validateClientMetadata,
 } from "../../../lib/oauth/cimd.ts";
-import { OAuthConfigError, RedirectPolicy } from "../../../lib/oauth/redirect.ts";
+import { RedirectPolicy } from "../../../lib/oauth/redirect.ts";
+import { OAuthConfigError } from "../../../lib/config/check.ts";
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
 

@@ -2,14 +2,16 @@ import assert from "node:assert/strict";
 import {
   appendParams,
   CHATGPT_CONNECTOR_PREFIX,
-  isCustomScheme,
-  isLoopback,
-  OAuthConfigError,
-  parseRedirectUri,
   REDIRECT_PRESETS,
   RedirectPolicy,
-  RedirectUriError,
 } from "../../../lib/oauth/redirect.ts";
+import {
+  isCustomScheme,
+  isLoopback,
+  parseRedirectUri,
+  RedirectUriError,
+} from "../../../lib/net/redirect-uri.ts";
+import { OAuthConfigError } from "../../../lib/config/check.ts";
 
 const CURSOR = "cursor://anysphere.cursor-mcp/oauth/callback";
 const matches = RedirectPolicy.matches;
