@@ -20,7 +20,7 @@ import {
 } from "../jsonrpc.ts";
 import { bodyError, mediaType, readBody, rpcError } from "./http.ts";
 import { Session } from "./sessions.ts";
-import { formatEvent, SSE_HEADERS, SseWriter } from "./sse.ts";
+import { formatEvent, SSE_HEADERS } from "./sse.ts";
 import type { McpService } from "./service.ts";
 import { childError, clientCapabilities, clientName } from "./streamable-http.ts";
 
@@ -44,7 +44,7 @@ export function openLegacyStream(
   );
   const refused = svc.sessions.refusal(identity.key);
   if (refused) return childError(refused, null);
-  const writer = new SseWriter(svc.registry);
+  const writer = svc.stream(session);
   session.legacy = writer;
   svc.sessions.add(session);
   writer.onClose(() => svc.close(session, "stream closed").catch(() => {}));

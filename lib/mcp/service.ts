@@ -6,18 +6,24 @@ import type { Logger } from "../log.ts";
 import type { Limits } from "../config/schema.ts";
 import type { Router } from "../router/router.ts";
 import { type Session, SessionStore } from "./sessions.ts";
-import { SseRegistry } from "./sse.ts";
+import { SseRegistry, SseWriter } from "./sse.ts";
+import { ReplayBudget } from "./replay.ts";
 import { type PostStream, SSE_AFTER_MS } from "./streamable-http.ts";
 
 /** Shared state of the MCP transports. */
 export class McpService {
   readonly sessions: SessionStore;
-  readonly registry = new SseRegistry();
+  readonly registry: SseRegistry;
+  /** Bytes of sent events kept for resumption, across every session. */
+  readonly replay: ReplayBudget;
   /** POST responses still waiting to choose between JSON and SSE. */
   readonly deferred = new Set<PostStream>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly router: Router, readonly limits: Limits, readonly log: Logger) {
+    // Room for one largest message plus as much again that the client has not read yet.
+    this.registry = new SseRegistry(2 * limits.maxMessageOutBytes);
+    this.replay = new ReplayBudget(limits.resumeBufferBytes);
     this.sessions = new SessionStore(
       limits.sessionsTotal,
       (session) => {
@@ -54,6 +60,26 @@ export class McpService {
     });
   }
 
+  /**
+   * A new SSE response stream of `session`. A client that lets it queue more than the
+   * registry's limit unread loses the stream and the session (the child keeps running).
+   */
+  stream(session: Session): SseWriter {
+    return new SseWriter(this.registry, (queued) => this.#overflow(session, queued));
+  }
+
+  #overflow(session: Session, queued: number): void {
+    if (this.sessions.get(session.id) !== session) return;
+    this.log.warn("SSE stream over its queue limit: the client is not reading; session ended", {
+      session: session.id.slice(0, 8),
+      server: session.server.name,
+      user: session.identity.login ?? session.identity.key,
+      queued,
+      limit: this.registry.maxQueuedBytes,
+    });
+    this.close(session, "client not reading its stream").catch(() => {});
+  }
+
   /** Ends a session: its streams close and its in-flight requests are cancelled. */
   async close(session: Session, reason: string): Promise<void> {
     if (!this.sessions.delete(session)) return;
@@ -62,6 +88,7 @@ export class McpService {
 
   async #end(session: Session, reason: string): Promise<void> {
     session.closeStreams();
+    session.events.clear();
     await this.router.detach(session);
     this.log.info("session closed", {
       session: session.id.slice(0, 8),

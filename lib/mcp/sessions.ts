@@ -5,7 +5,8 @@
 import type { ServerConfig } from "../config/schema.ts";
 import type { Identity, RoutedSession } from "../router/router.ts";
 import { base64url, randomBytes } from "../crypto.ts";
-import { EventLog, formatEvent, type SseWriter } from "./sse.ts";
+import { formatEvent, type SseWriter } from "./sse.ts";
+import { EventLog, type ReplayBudget } from "./replay.ts";
 import { UnavailableError } from "../children/supervisor.ts";
 
 export type TransportKind = "streamable" | "legacy-sse";
@@ -23,7 +24,7 @@ export class Session implements RoutedSession {
   readonly id = randomId();
   logLevel = -1;
   lastActive = Date.now();
-  readonly events = new EventLog();
+  readonly events: EventLog;
   /** The legacy HTTP+SSE connection that carries every message of a legacy session. */
   legacy: SseWriter | null = null;
   /** POST response streams still in progress, by stream id, for `Last-Event-ID` resumption. */
@@ -40,7 +41,10 @@ export class Session implements RoutedSession {
     public protocolVersion: string,
     public capabilities: ClientCapabilities,
     public clientName: string,
-  ) {}
+    replay: ReplayBudget | null = null,
+  ) {
+    this.events = new EventLog(replay);
+  }
 
   get identityKey(): string {
     return this.identity.key;

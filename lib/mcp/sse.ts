@@ -1,6 +1,6 @@
 /**
- * Server-sent event streams: one writer per HTTP response, a per-session event log for
- * resumption (`Last-Event-ID`), and one ticker that keeps idle streams alive.
+ * Server-sent event streams: one writer per HTTP response, bounded in the bytes it queues for a
+ * client that does not read, and one registry whose ticker keeps idle streams alive.
  */
 
 const encoder = new TextEncoder();
@@ -20,22 +20,40 @@ export function formatEvent(data: string, id?: string, event?: string): string {
   return out + `data: ${data}\n\n`;
 }
 
-/** One open `text/event-stream` HTTP response body. */
+/**
+ * One open `text/event-stream` HTTP response body (WHATWG HTML §9.2). What the client has not
+ * read yet stays queued; when a write would queue more than the registry's `maxQueuedBytes`,
+ * the stream is ended with an error instead, which drops the queue and resets the response,
+ * and `onOverflow` is told.
+ */
 export class SseWriter {
   readonly body: ReadableStream<Uint8Array>;
   closed = false;
+  /** True when the stream was ended because its client did not read it. */
+  overflowed = false;
   lastWrite = Date.now();
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #onClose: Array<() => void> = [];
 
-  constructor(private readonly registry: SseRegistry) {
-    this.body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
+  constructor(
+    private readonly registry: SseRegistry,
+    private readonly onOverflow?: (queuedBytes: number) => void,
+  ) {
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        cancel: () => this.#closed(),
       },
-      cancel: () => this.#closed(),
-    });
+      new ByteLengthQueuingStrategy({ highWaterMark: registry.maxQueuedBytes }),
+    );
     registry.add(this);
+  }
+
+  /** Bytes written but not yet taken by the HTTP server (what the client has not read). */
+  get queuedBytes(): number {
+    return this.closed ? 0 : this.registry.maxQueuedBytes - (this.#controller.desiredSize ?? 0);
   }
 
   /** Registers a callback for when the stream ends, from either side. */
@@ -46,8 +64,14 @@ export class SseWriter {
 
   write(text: string): boolean {
     if (this.closed) return false;
+    const bytes = encoder.encode(text);
+    const queued = this.queuedBytes;
+    if (queued + bytes.length > this.registry.maxQueuedBytes) {
+      this.#overflow(queued + bytes.length);
+      return false;
+    }
     try {
-      this.#controller.enqueue(encoder.encode(text));
+      this.#controller.enqueue(bytes);
       this.lastWrite = Date.now();
       return true;
     } catch {
@@ -66,6 +90,19 @@ export class SseWriter {
     this.#closed();
   }
 
+  #overflow(queuedBytes: number): void {
+    this.overflowed = true;
+    try {
+      // error(), unlike close(), discards what is queued.
+      this.#controller.error(new Error("the client is not reading the stream"));
+    } catch {
+      // Already closed.
+    }
+    // The owner hears of it first, so it can tell an overflow from a client that went away.
+    this.onOverflow?.(queuedBytes);
+    this.#closed();
+  }
+
   #closed(): void {
     if (this.closed) return;
     this.closed = true;
@@ -77,6 +114,9 @@ export class SseWriter {
 /** Every open SSE writer, so one timer can send keep-alive comments to the idle ones. */
 export class SseRegistry {
   #writers = new Set<SseWriter>();
+
+  /** @param maxQueuedBytes what one stream may hold for a client that is not reading it */
+  constructor(readonly maxQueuedBytes = 32 * 1024 * 1024) {}
 
   add(writer: SseWriter): void {
     this.#writers.add(writer);
@@ -100,66 +140,4 @@ export class SseRegistry {
   closeAll(): void {
     for (const writer of [...this.#writers]) writer.close();
   }
-}
-
-interface LoggedEvent {
-  stream: number;
-  seq: number;
-  text: string;
-  at: number;
-}
-
-/** A bounded log of the events sent on a session's streams, for `Last-Event-ID` replay. */
-export class EventLog {
-  #events: LoggedEvent[] = [];
-  #bytes = 0;
-
-  constructor(
-    private readonly maxEvents = 1000,
-    private readonly maxBytes = 4 * 1024 * 1024,
-    private readonly maxAgeMs = 5 * 60_000,
-  ) {}
-
-  push(stream: number, seq: number, text: string, now = Date.now()): void {
-    this.#events.push({ stream, seq, text, at: now });
-    this.#bytes += text.length;
-    this.trim(now);
-  }
-
-  /** Events of `stream` after `seq`, oldest first. */
-  after(stream: number, seq: number): string[] {
-    const out: string[] = [];
-    for (const e of this.#events) if (e.stream === stream && e.seq > seq) out.push(e.text);
-    return out;
-  }
-
-  /** Lowest sequence number still held for `stream`, or null if it has none. */
-  oldest(stream: number): number | null {
-    for (const e of this.#events) if (e.stream === stream) return e.seq;
-    return null;
-  }
-
-  trim(now = Date.now()): void {
-    let drop = 0;
-    while (
-      drop < this.#events.length &&
-      (this.#events.length - drop > this.maxEvents || this.#bytes > this.maxBytes ||
-        now - this.#events[drop].at > this.maxAgeMs)
-    ) {
-      this.#bytes -= this.#events[drop].text.length;
-      drop++;
-    }
-    if (drop > 0) this.#events.splice(0, drop);
-  }
-
-  get length(): number {
-    return this.#events.length;
-  }
-}
-
-/** Parses an event id "<stream>_<seq>" as this proxy writes them. */
-export function parseEventId(text: string | null): { stream: number; seq: number } | null {
-  if (!text) return null;
-  const m = /^(\d{1,9})_(\d{1,12})$/.exec(text);
-  return m ? { stream: Number(m[1]), seq: Number(m[2]) } : null;
 }

@@ -22,7 +22,8 @@ import {
 } from "../jsonrpc.ts";
 import { acceptance, bodyError, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
 import { type ClientCapabilities, Session } from "./sessions.ts";
-import { formatEvent, parseEventId, SSE_HEADERS, SseWriter } from "./sse.ts";
+import { formatEvent, SSE_HEADERS, type SseWriter } from "./sse.ts";
+import { parseEventId } from "./replay.ts";
 import type { McpService } from "./service.ts";
 import type { RequestNote } from "../edge/access-log.ts";
 import { handleModern, wantsModern } from "./modern/handler.ts";
@@ -190,6 +191,7 @@ async function initialize(
       : STREAMABLE_VERSIONS[0],
     clientCapabilities(params.capabilities),
     clientName(params.clientInfo),
+    svc.replay,
   );
   // Refuse before a child is started for a session that would not be kept.
   const refused = svc.sessions.refusal(identity.key);
@@ -223,7 +225,7 @@ function get(svc: McpService, req: Request, server: ServerConfig, identity: Iden
   if (found instanceof Response) return found;
   const session = found;
   session.lastActive = Date.now();
-  const writer = new SseWriter(svc.registry);
+  const writer = svc.stream(session);
   const resume = parseEventId(req.headers.get("last-event-id"));
   if (resume && resume.stream !== 0) {
     for (const event of session.events.after(resume.stream, resume.seq)) writer.write(event);
@@ -331,6 +333,8 @@ export class PostStream implements Reply {
   #writer: SseWriter | null = null;
   #streamId = 0;
   #seq = 0;
+  /** Whether the last event was handed to a live connection. */
+  #sent = false;
 
   constructor(
     private readonly svc: McpService,
@@ -378,7 +382,7 @@ export class PostStream implements Reply {
     if (this.#streamId !== 0 || this.#resolved) return;
     this.svc.deferred.delete(this);
     this.#streamId = this.session.nextStreamId();
-    const writer = new SseWriter(this.svc.registry);
+    const writer = this.svc.stream(this.session);
     this.#writer = writer;
     this.#resolved = true;
     this.#resolve(new Response(writer.body, { headers: SSE_HEADERS }));
@@ -404,11 +408,13 @@ export class PostStream implements Reply {
     const seq = ++this.#seq;
     const event = formatEvent(text, `${this.#streamId}_${seq}`);
     this.session.events.push(this.#streamId, seq, event);
-    this.#writer?.write(event);
+    this.#sent = this.#writer?.write(event) ?? false;
   }
 
   #finish(): void {
     this.session.resumable.delete(this.#streamId);
+    // Once the final answer went out on a live connection, nobody will resume this stream.
+    if (this.#sent) this.session.events.dropStream(this.#streamId);
     this.#writer?.close();
   }
 }

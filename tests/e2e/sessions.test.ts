@@ -23,6 +23,7 @@ import {
   TokenClient,
 } from "../helpers/oauth-tokens.ts";
 import { SseReader } from "../helpers/sse.ts";
+import { initializeRequest } from "../helpers/client.ts";
 
 /** Opens `GET /sse/fx` as the token's owner; returns the stream and its message endpoint. */
 async function openLegacy(proxy: ProxyProcess, token: string) {
@@ -74,12 +75,7 @@ Deno.test("sessions: per-user share, no eviction on re-add, refusal at capacity"
         const init = await fetch(b2!.endpoint, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${tokens.bob}` },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id: 1,
-            method: "initialize",
-            params: { protocolVersion: "2024-11-05", capabilities: {}, clientInfo: { name: "b" } },
-          }),
+          body: JSON.stringify(initializeRequest("2024-11-05", "b", 1)),
         });
         assert.equal(init.status, 202);
         await init.body?.cancel();
@@ -107,16 +103,7 @@ Deno.test("sessions: per-user share, no eviction on re-add, refusal at capacity"
               "content-type": "application/json",
               authorization: `Bearer ${tokens.mallory}`,
             },
-            body: JSON.stringify({
-              jsonrpc: "2.0",
-              id: "m-1",
-              method: "initialize",
-              params: {
-                protocolVersion: "2025-06-18",
-                capabilities: {},
-                clientInfo: { name: "m" },
-              },
-            }),
+            body: JSON.stringify(initializeRequest("2025-06-18", "m", "m-1")),
           }),
         ]
       ) {

@@ -120,6 +120,15 @@ export const INITIALIZE = {
   },
 } as const;
 
+/** A raw `initialize` request for one protocol revision. */
+export function initializeRequest(protocolVersion: string, name = "raw", id: number | string = 0) {
+  return {
+    ...INITIALIZE,
+    id,
+    params: { ...INITIALIZE.params, protocolVersion, clientInfo: { name, version: "1" } },
+  };
+}
+
 /** POSTs a JSON-RPC message to an MCP endpoint (`initialize` by default), optionally in a session. */
 export function postMcp(
   url: string,

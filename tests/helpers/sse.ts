@@ -72,3 +72,20 @@ function parseBlock(block: string): SseEvent | null {
   }
   return hasData ? event : null;
 }
+
+/**
+ * Reads from a raw connection until `pattern` matches what arrived, then stops reading: the
+ * client that never reads the rest of its stream.
+ */
+export async function readUntil(conn: Deno.Conn, pattern: RegExp): Promise<RegExpExecArray> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(16 * 1024);
+  let seen = "";
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error(`connection closed before ${pattern}: ${seen}`);
+    seen += decoder.decode(buffer.subarray(0, n), { stream: true });
+    const m = pattern.exec(seen);
+    if (m) return m;
+  }
+}

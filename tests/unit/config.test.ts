@@ -60,6 +60,14 @@ Deno.test("a good config is normalised with defaults and resolved paths", () => 
   assert.equal(config.limits.childrenTotal, 32);
   assert.equal(config.limits.ipv6Prefix, 56);
   assert.equal(load({ mcpServers: { files } }).config.limits.ipv6Prefix, 64, "default /64");
+  assert.equal(config.limits.sessionsPerUser, 100);
+  assert.equal(config.limits.resumeBufferBytes, 32 * 1024 * 1024);
+  const sessions = load({
+    mcpServers: { files },
+    limits: { sessionsPerUser: 5, resumeBuffer: "1MiB" },
+  }).config.limits;
+  assert.equal(sessions.sessionsPerUser, 5);
+  assert.equal(sessions.resumeBufferBytes, 1024 * 1024);
   assert.equal(config.legacySse, true);
 });
 
@@ -114,6 +122,14 @@ Deno.test("every kind of mistake is reported with its key path", () => {
     [
       { mcpServers: { files }, limits: { childrenPerUsr: 3 } },
       /^limits\.childrenPerUsr: unknown key \(did you mean "childrenPerUser"\?\)$/,
+    ],
+    [
+      { mcpServers: { files }, limits: { sessionsPerUser: 0 } },
+      /^limits\.sessionsPerUser: must be between 1 and 1000000$/,
+    ],
+    [
+      { mcpServers: { files }, limits: { resumeBuffer: "lots" } },
+      /^limits\.resumeBuffer: expected a size/,
     ],
     [
       { mcpServers: { files }, limits: { ipv6Prefix: 16 } },
