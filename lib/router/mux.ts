@@ -78,6 +78,8 @@ interface Waiting {
 
 /** The answer to every call still open when the proxy stops. */
 export const SHUTTING_DOWN = "proxy shutting down";
+/** The error answering a request whose session ended before its answer. */
+export const SESSION_ENDED = "the session ended";
 
 interface ServerRequest {
   session: Downstream;
@@ -270,9 +272,21 @@ export class Mux {
     reply.end(resultBody(id, result));
   }
 
-  /** Forgets a session: its requests are cancelled at the child. */
+  /**
+   * Forgets a session: its requests in flight are cancelled at the child, those not sent yet
+   * never reach it, and each gets an error answer (JSON-RPC 2.0 §5).
+   */
   detach(session: Downstream): void {
     this.sessions.delete(session);
+    const ended = (reply: Reply, id: unknown) =>
+      reply.end(errorBody(id as JsonRpcId, ErrorCode.ConnectionClosed, SESSION_ENDED));
+    const mine = (waiting: Waiting) => waiting.session === session;
+    const unsent = [...this.#queue.filter(mine), ...[...this.#waiting].filter(mine)];
+    this.#queue = this.#queue.filter((waiting) => !mine(waiting));
+    for (const waiting of unsent) {
+      this.#waiting.delete(waiting);
+      ended(waiting.reply, waiting.message.id);
+    }
     for (const pending of [...this.#pending.values()]) {
       if (pending.session !== session) continue;
       this.#finish(pending, "cancelled");
@@ -281,6 +295,7 @@ export class Mux {
         method: "notifications/cancelled",
         params: { requestId: pending.childId, reason: "session closed" },
       }));
+      ended(pending.reply, pending.originalId);
     }
     for (const [key, entry] of [...this.#serverRequests]) {
       if (entry.session !== session) continue;

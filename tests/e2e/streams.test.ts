@@ -165,6 +165,48 @@ Deno.test("limits.resumeBuffer bounds the events kept across sessions, oldest fi
   }
 });
 
+Deno.test("a session that ends answers its calls and never sends its queued ones to the child", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ maxInFlight: 1 }) } });
+  const url = proxy.url("fx");
+  try {
+    const init = await post(url, initializeRequest("2025-03-26", "batch", 0));
+    const x = { "mcp-session-id": init.headers.get("mcp-session-id")! };
+    await init.body?.cancel();
+    const y = await session(url);
+    // One batch: the first call goes to the child, the other two wait for their turn.
+    const batch = post(url, [1, 2, 3].map((id) => call(id, "slow", { ms: 3000 })), {
+      ...x,
+      accept: "application/json",
+    });
+    while (await inFlight(proxy) < 1) await new Promise((r) => setTimeout(r, 50));
+    const del = await fetch(url, { method: "DELETE", headers: x });
+    assert.equal(del.status, 204);
+    // y's call is served next: x's waiting calls were dropped, not run first.
+    const echo = await post(url, call(9, "echo", { text: "y" }), {
+      ...y,
+      accept: "application/json",
+    });
+    assert.equal((await echo.json()).result.content[0].text, "y");
+    assert.equal(countLines(proxy, /"type":"audit".*"tool":"slow"/), 1);
+    const answers = await (await batch).json() as Array<{ id: number; error: { message: string } }>;
+    // A batch's answers may come in any order (JSON-RPC 2.0 §6).
+    answers.sort((a, b) => a.id - b.id);
+    assert.deepEqual(answers.map((a) => [a.id, a.error.message]), [
+      [1, "the session ended"],
+      [2, "the session ended"],
+      [3, "the session ended"],
+    ]);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+/** Requests in flight on the fx child, from the owner's health endpoint. */
+async function inFlight(proxy: ProxyProcess): Promise<number> {
+  const health = await (await fetch(`${proxy.admin}/healthz`)).json();
+  return health.servers.fx.children[0]?.inFlight ?? 0;
+}
+
 function overflowLogged(proxy: ProxyProcess): boolean {
   return countLines(proxy, /SSE stream over its queue limit/) > 0;
 }
