@@ -1,6 +1,6 @@
 /**
  * The MCP side of the proxy: live sessions, open SSE streams, and the once-a-second tick that
- * sends keep-alives, switches long requests to SSE and ends idle sessions.
+ * sends keep-alives and ends idle sessions.
  */
 import type { Logger } from "../log.ts";
 import type { Limits } from "../config/schema.ts";
@@ -8,7 +8,6 @@ import type { Router } from "../router/router.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 import { SseRegistry, SseWriter } from "./sse.ts";
 import { ReplayBudget } from "./replay.ts";
-import { type PostStream, SSE_AFTER_MS } from "./streamable-http.ts";
 
 /** Shared state of the MCP transports. */
 export class McpService {
@@ -16,8 +15,6 @@ export class McpService {
   readonly registry: SseRegistry;
   /** Bytes of sent events kept for resumption, across every session. */
   readonly replay: ReplayBudget;
-  /** POST responses still waiting to choose between JSON and SSE. */
-  readonly deferred = new Set<PostStream>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly router: Router, readonly limits: Limits, readonly log: Logger) {
@@ -39,9 +36,6 @@ export class McpService {
   }
 
   tick(now: number): void {
-    for (const stream of this.deferred) {
-      if (now - stream.started >= SSE_AFTER_MS) stream.openSse();
-    }
     this.registry.keepAlive(now, this.limits.sseKeepAliveMs);
     this.sessions.sweep(now, this.limits.sessionIdleTimeoutMs);
   }

@@ -12,6 +12,24 @@ export const SSE_HEADERS: Record<string, string> = {
   "x-accel-buffering": "no",
 };
 
+/**
+ * How long a request may go unanswered before its response becomes an SSE stream, in both
+ * protocol eras: tunnels and proxies end connections that stay silent, and a stream lets the
+ * keep-alives through. A fixed limit, documented in docs/endpoints.md.
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#sending-messages-to-the-server
+ */
+export const STREAM_AFTER_MS = 10_000;
+
+/**
+ * Calls `open` once a response has waited {@link STREAM_AFTER_MS} for its answer; the returned
+ * function cancels (call it when the response is decided). The timer never keeps the process up.
+ */
+export function streamWhenLong(open: () => void): () => void {
+  const timer = setTimeout(open, STREAM_AFTER_MS);
+  Deno.unrefTimer(timer);
+  return () => clearTimeout(timer);
+}
+
 /** Formats one SSE event; JSON text never holds a raw newline, so one data line suffices. */
 export function formatEvent(data: string, id?: string, event?: string): string {
   let out = "";

@@ -22,14 +22,12 @@ import {
 } from "../jsonrpc.ts";
 import { acceptance, bodyError, jsonResponse, mediaType, readBody, rpcError } from "./http.ts";
 import { type ClientCapabilities, Session } from "./sessions.ts";
-import { formatEvent, SSE_HEADERS, type SseWriter } from "./sse.ts";
+import { formatEvent, SSE_HEADERS, type SseWriter, streamWhenLong } from "./sse.ts";
 import { parseEventId } from "./replay.ts";
 import type { McpService } from "./service.ts";
 import type { RequestNote } from "../edge/access-log.ts";
 import { handleModern, wantsModern } from "./modern/handler.ts";
 
-/** How long a request may run before its response switches from JSON to an SSE stream. */
-export const SSE_AFTER_MS = 10_000;
 /** The reconnection delay advertised to clients in the priming event. */
 export const SSE_RETRY_MS = 2000;
 
@@ -320,12 +318,11 @@ export function clientName(info: unknown): string {
 /**
  * The HTTP response to one POST. It answers with JSON when the final message comes first,
  * and switches to an SSE stream as soon as the child sends anything else for the request,
- * or when the request runs longer than SSE_AFTER_MS (so tunnels see bytes and keep-alives).
+ * or when the request runs longer than STREAM_AFTER_MS (so tunnels see bytes and keep-alives).
  */
 export class PostStream implements Reply {
   readonly response: Promise<Response>;
   readonly streaming: boolean;
-  readonly started = Date.now();
   #resolve!: (response: Response) => void;
   #resolved = false;
   #remaining: number;
@@ -335,6 +332,7 @@ export class PostStream implements Reply {
   #seq = 0;
   /** Whether the last event was handed to a live connection. */
   #sent = false;
+  #cancelSwitch: () => void = () => {};
 
   constructor(
     private readonly svc: McpService,
@@ -347,7 +345,7 @@ export class PostStream implements Reply {
     this.#remaining = count;
     this.streaming = mode !== "json";
     if (mode === "sse") this.openSse();
-    else if (mode === "deferred") svc.deferred.add(this);
+    else if (mode === "deferred") this.#cancelSwitch = streamWhenLong(() => this.openSse());
   }
 
   /** A Reply for one request of a batch. */
@@ -371,7 +369,7 @@ export class PostStream implements Reply {
     }
     this.#parts.push(text);
     if (this.#remaining > 0) return;
-    this.svc.deferred.delete(this);
+    this.#cancelSwitch();
     const body = this.batch ? `[${this.#parts.join(",")}]` : this.#parts[0];
     this.#resolved = true;
     this.#resolve(jsonResponse(body));
@@ -380,7 +378,7 @@ export class PostStream implements Reply {
   /** Switches to an SSE response (first message, or the request ran long). */
   openSse(): void {
     if (this.#streamId !== 0 || this.#resolved) return;
-    this.svc.deferred.delete(this);
+    this.#cancelSwitch();
     this.#streamId = this.session.nextStreamId();
     const writer = this.svc.stream(this.session);
     this.#writer = writer;

@@ -5,11 +5,8 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#sending-messages
  */
 import { jsonResponse } from "../http.ts";
-import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter } from "../sse.ts";
+import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter, streamWhenLong } from "../sse.ts";
 import type { ModernRequest } from "./validate.ts";
-
-/** How long a request may answer nothing before its response becomes an SSE stream. */
-export const STREAM_AFTER_MS = 10_000;
 
 /** The HTTP side of one request. */
 export class Exchange {
@@ -17,7 +14,7 @@ export class Exchange {
   #resolve!: (response: Response) => void;
   #writer: SseWriter | null = null;
   #finished = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancelSwitch: () => void = () => {};
   #onGone: () => void = () => {};
 
   /**
@@ -30,7 +27,7 @@ export class Exchange {
     private readonly registry: SseRegistry,
   ) {
     this.response = new Promise((resolve) => this.#resolve = resolve);
-    if (sse) this.#timer = setTimeout(() => this.#openSse(), STREAM_AFTER_MS);
+    if (sse) this.#cancelSwitch = streamWhenLong(() => this.#openSse());
   }
 
   get finished(): boolean {
@@ -46,7 +43,7 @@ export class Exchange {
   gone(): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#cancelSwitch();
     this.#onGone();
   }
 
@@ -61,7 +58,7 @@ export class Exchange {
   finish(body: string, status = 200): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#cancelSwitch();
     if (this.#writer) {
       this.#writer.write(formatEvent(body));
       this.#writer.close();
@@ -72,7 +69,7 @@ export class Exchange {
 
   #openSse(): void {
     if (this.#writer || this.#finished) return;
-    clearTimeout(this.#timer);
+    this.#cancelSwitch();
     const writer = new SseWriter(this.registry);
     this.#writer = writer;
     writer.onClose(() => this.gone());
