@@ -1,0 +1,229 @@
+/**
+ * The layers of lib/ (docs/development.md shows the same table): a module may import modules on
+ * its own floor or below, never above, and no chain of imports may come back to where it began.
+ * Type-only imports count: they tie the modules together just as much.
+ */
+import assert from "node:assert/strict";
+
+/** Bottom to top. A module is a folder of lib/ or a single file directly in lib/. */
+const LAYERS: readonly (readonly string[])[] = [
+  // 1: the ground floor, importing nothing of the project but each other.
+  [
+    "jsonrpc.ts",
+    "net",
+    "log.ts",
+    "log-queue.ts",
+    "http.ts",
+    "http-server.ts",
+    "crypto.ts",
+    "version.ts",
+    "html.ts",
+    "coalesce.ts",
+    "args.ts",
+    "open-files.ts",
+    "lifecycle.ts",
+  ],
+  // 2: the config file: load, JSONC, schema and the pure rules of each section.
+  ["config"],
+  // 3
+  ["store", "children"],
+  // 4
+  ["router", "edge"],
+  // 5
+  ["mcp", "metrics.ts"],
+  // 6
+  ["oauth"],
+  // 7: permissions gather facts from every module; the route table and the owner's listener.
+  ["permissions", "server.ts", "admin.ts"],
+  // 8
+  ["cli", "serve.ts"],
+  // 9
+  ["main.ts"],
+];
+
+const ROOT = new URL("../../", import.meta.url);
+
+type Graph = Map<string, string[]>;
+
+/** The relative specifiers a source file imports (static, re-exports and dynamic). */
+function importsOf(source: string): string[] {
+  const found: string[] = [];
+  const patterns = [
+    /^(?:import|export)\b[^;]*?\bfrom\s*["'](\.{1,2}\/[^"']+)["']/gm,
+    /^import\s*["'](\.{1,2}\/[^"']+)["']/gm,
+    /\bimport\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g,
+  ];
+  for (const pattern of patterns) {
+    for (const match of source.matchAll(pattern)) found.push(match[1]);
+  }
+  return found;
+}
+
+/** `lib/router/mux.ts` → `router`; `lib/server.ts` → `server.ts`; `main.ts` → `main.ts`. */
+function moduleOf(path: string): string {
+  const parts = path.split("/");
+  return parts[0] === "lib" ? parts[1] : parts[0];
+}
+
+function floorOf(module: string): number {
+  return LAYERS.findIndex((floor) => floor.includes(module));
+}
+
+function resolve(from: string, specifier: string): string {
+  const url = new URL(specifier, new URL(from, ROOT));
+  return decodeURIComponent(url.pathname.slice(ROOT.pathname.length));
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await sourceFiles(path));
+    else if (entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files;
+}
+
+/** Every file of lib/ and main.ts, with the files of lib/ (and main.ts) each imports. */
+async function projectGraph(): Promise<Graph> {
+  const files = [...await sourceFiles("lib"), "main.ts"].sort();
+  const graph: Graph = new Map();
+  for (const file of files) {
+    const text = await Deno.readTextFile(new URL(file, ROOT));
+    const targets = importsOf(text).map((s) => resolve(file, s))
+      .filter((t) => t.startsWith("lib/") || t === "main.ts");
+    graph.set(file, [...new Set(targets)]);
+  }
+  return graph;
+}
+
+/** Imports that point to a higher floor, as `from → to (floor a → floor b)`. */
+function upwardImports(graph: Graph): string[] {
+  const wrong: string[] = [];
+  for (const [from, targets] of graph) {
+    for (const to of targets) {
+      const a = floorOf(moduleOf(from));
+      const b = floorOf(moduleOf(to));
+      if (b > a) wrong.push(`${from} → ${to} (floor ${a + 1} → floor ${b + 1})`);
+    }
+  }
+  return wrong;
+}
+
+/** Modules that are not in the table. */
+function unplaced(graph: Graph): string[] {
+  return [...new Set([...graph.keys()].map(moduleOf))].filter((m) => floorOf(m) === -1);
+}
+
+/** Every import cycle (one per strongly connected group of files), each as a path a → … → a. */
+function cycles(graph: Graph): string[][] {
+  // Tarjan's strongly connected components.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const groups: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const group: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      group.push(w);
+    } while (w !== v);
+    if (group.length > 1 || (graph.get(v) ?? []).includes(v)) groups.push(group);
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return groups.map((group) => cyclePath(graph, new Set(group)));
+}
+
+/** One concrete cycle through a strongly connected group, for the failure message. */
+function cyclePath(graph: Graph, group: Set<string>): string[] {
+  const start = [...group].sort()[0];
+  const previous = new Map<string, string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const v = queue.shift()!;
+    for (const w of graph.get(v) ?? []) {
+      if (!group.has(w)) continue;
+      if (w === start) {
+        const path = [start];
+        for (let u = v; u !== start; u = previous.get(u)!) path.splice(1, 0, u);
+        return [...path, start];
+      }
+      if (!previous.has(w)) {
+        previous.set(w, v);
+        queue.push(w);
+      }
+    }
+  }
+  return [start, start];
+}
+
+Deno.test("architecture: every module of lib/ has a floor in the layer table", async () => {
+  assert.deepEqual(
+    unplaced(await projectGraph()),
+    [],
+    "add the new module to LAYERS in tests/unit/architecture.test.ts and docs/development.md",
+  );
+});
+
+Deno.test("architecture: no import points up the layer table", async () => {
+  assert.deepEqual(upwardImports(await projectGraph()), []);
+});
+
+Deno.test("architecture: no import cycle in lib/", async () => {
+  assert.deepEqual(cycles(await projectGraph()).map((c) => c.join(" → ")), []);
+});
+
+Deno.test("architecture: the checks see imports of every form and catch what they are for", () => {
+  const source = [
+    'import { a } from "./a.ts";',
+    'import type { B } from "../b.ts";',
+    "import {",
+    "  c,",
+    '} from "./c.ts";',
+    'export { d } from "./d.ts";',
+    'export * from "./e.ts";',
+    'import "./f.ts";',
+    'const g = await import("./g.ts");',
+    'import assert from "node:assert/strict";',
+    ' * import { h } from "./in-a-comment.ts";',
+  ].join("\n");
+  assert.deepEqual(importsOf(source).sort(), [
+    "../b.ts",
+    "./a.ts",
+    "./c.ts",
+    "./d.ts",
+    "./e.ts",
+    "./f.ts",
+    "./g.ts",
+  ]);
+  const graph: Graph = new Map([
+    ["lib/config/load.ts", ["lib/oauth/redirect.ts", "lib/jsonrpc.ts"]],
+    ["lib/oauth/redirect.ts", ["lib/oauth/cimd.ts"]],
+    ["lib/oauth/cimd.ts", ["lib/oauth/redirect.ts"]],
+    ["lib/jsonrpc.ts", []],
+    ["lib/brand-new.ts", []],
+  ]);
+  assert.deepEqual(upwardImports(graph), [
+    "lib/config/load.ts → lib/oauth/redirect.ts (floor 2 → floor 6)",
+  ]);
+  assert.deepEqual(cycles(graph), [[
+    "lib/oauth/cimd.ts",
+    "lib/oauth/redirect.ts",
+    "lib/oauth/cimd.ts",
+  ]]);
+  assert.deepEqual(unplaced(graph), ["brand-new.ts"]);
+});
