@@ -52,7 +52,7 @@ type ServeValues = Values<typeof SERVE_SYNTAX.options>;
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  // init, check, clients and grants have their own options (lib/cli/), loaded only for them.
+  // init, check, clients and grants (lib/cli/) are loaded only when one of them is run.
   if (isCliCommand(args[0])) {
     const cli = await import("./lib/cli/run.ts");
     return await cli.runCli(args[0], args.slice(1));

@@ -5,9 +5,9 @@
  * (https://pubs.opengroup.org/onlinepubs/9799919799/basedefs/V1_chap12.html) as `node:util`
  * `parseArgs` does in strict mode: long options `--name` and `--name=value`, short options `-c`,
  * grouped `-hy` and with their value attached `-cFILE`, a value in the next word, options
- * anywhere, and `--` to end them. Its messages are node's. It does not load Node compatibility,
- * which adds about 5 MB of resident memory to the long-running proxy (measured with Deno 2.9:
- * importing `node:util` after the proxy's own modules).
+ * anywhere, and `--` to end them. Its messages word mistakes as node's do. It does not load Node
+ * compatibility, which adds about 5 MB of resident memory to the long-running proxy (measured
+ * with Deno 2.9: importing `node:util` after the proxy's own modules).
  */
 
 /** One option: a string that takes a value, or a boolean switch. */

@@ -3,6 +3,7 @@
  * skipped when its option gave a valid value. A row's answer is checked as it is typed (the real
  * config parser judges it, init-config.ts) and asked again until it is valid.
  */
+import { isRecord } from "../jsonrpc.ts";
 import type { Io } from "./common.ts";
 import {
   canonicalPublicUrl,
@@ -177,6 +178,5 @@ class Questions {
 }
 
 function isProblem(value: unknown): value is { problem: string } {
-  return typeof value === "object" && value !== null && !Array.isArray(value) &&
-    "problem" in value;
+  return isRecord(value) && "problem" in value;
 }
