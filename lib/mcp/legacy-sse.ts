@@ -5,7 +5,7 @@
  */
 import type { Identity } from "../router/router.ts";
 import type { ServerConfig } from "../config/schema.ts";
-import type { Reply } from "../router/mux.ts";
+import type { Reply } from "../router/downstream.ts";
 import {
   classify,
   errorBody,
@@ -129,17 +129,18 @@ async function handle(svc: McpService, session: Session, message: Record<string,
     }
     return;
   }
-  if (kind === "notification") return svc.router.notification(session, message);
-  if (kind === "response") return svc.router.response(session, message);
-  if (!svc.router.isReady(session)) {
+  const route = svc.router.route(session);
+  if (kind === "notification") return route.notification(message);
+  if (kind === "response") return route.response(message);
+  if (!route.ready) {
     try {
-      await svc.router.prepare(session);
+      await route.prepare();
     } catch (error) {
       reply.end(errorBody(id, ErrorCode.InternalError, (error as Error).message));
       return;
     }
   }
-  svc.router.request(session, message, reply);
+  route.request(message, reply);
 }
 
 /** Every reply of a legacy session goes to its one stream as `event: message`. */

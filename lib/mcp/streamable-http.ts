@@ -4,7 +4,7 @@
  */
 import type { Identity } from "../router/router.ts";
 import type { ServerConfig } from "../config/schema.ts";
-import type { Reply } from "../router/mux.ts";
+import type { Reply } from "../router/downstream.ts";
 import { UnavailableError } from "../children/supervisor.ts";
 import {
   classify,
@@ -136,27 +136,26 @@ async function post(
   for (const m of messages as Record<string, unknown>[]) {
     if (classify(m) === "request") requests.push(m);
   }
-  if (requests.length > 0 && !svc.router.isReady(session)) {
+  const route = svc.router.route(session);
+  if (requests.length > 0 && !route.ready) {
     try {
-      await svc.router.prepare(session);
+      await route.prepare();
     } catch (error) {
       return childError(error, requests.length === 1 ? requests[0].id as JsonRpcId : null);
     }
   }
   for (const m of messages as Record<string, unknown>[]) {
     const kind = classify(m);
-    if (kind === "notification") svc.router.notification(session, m);
-    else if (kind === "response") svc.router.response(session, m);
+    if (kind === "notification") route.notification(m);
+    else if (kind === "response") route.response(m);
   }
   if (requests.length === 0) return new Response(null, { status: 202 });
 
   const accept = acceptance(req.headers.get("accept"));
   const mode = accept.sse ? (accept.json ? "deferred" : "sse") : "json";
   const stream = new PostStream(svc, session, mode, requests.length, Array.isArray(body));
-  if (requests.length === 1) svc.router.request(session, requests[0], stream);
-  else {
-    requests.forEach((m, index) => svc.router.request(session, m, stream.part(index)));
-  }
+  if (requests.length === 1) route.request(requests[0], stream);
+  else requests.forEach((m, index) => route.request(m, stream.part(index)));
   return stream.response;
 }
 

@@ -5,7 +5,6 @@
  * caller that can answer them.
  */
 import type { Logger } from "../log.ts";
-import type { ExitInfo } from "../children/child.ts";
 import {
   type InitializeResult,
   Supervisor,
@@ -18,30 +17,10 @@ import {
   isRecord,
   type JsonRpcId,
   logRank,
-  requiredClientCapability,
-  resultBody,
 } from "../jsonrpc.ts";
-
-/** Where the messages about one downstream request go. */
-export interface Reply {
-  /** True when the response can carry messages before the final one (an SSE stream). */
-  readonly streaming: boolean;
-  /** A message related to the request (progress, log, server-to-client request). */
-  send(text: string): void;
-  /** The final response; nothing follows it. */
-  end(text: string): void;
-}
-
-/** A downstream session as the multiplexer sees it. */
-export interface Downstream {
-  readonly id: string;
-  readonly identityKey: string;
-  readonly capabilities: { sampling: boolean; elicitation: boolean; roots: boolean };
-  /** Minimum MCP log level rank this session wants; -1 for all. */
-  logLevel: number;
-  /** A session-wide message (list changes) for the session's standalone stream. */
-  notify(text: string): void;
-}
+import type { Downstream, Reply } from "./downstream.ts";
+import { type Pending, PendingTable } from "./pending.ts";
+import { ServerRequests } from "./server-requests.ts";
 
 /** What the router learns about each finished request (for the audit log and metrics). */
 export interface Completion {
@@ -55,20 +34,6 @@ export interface Completion {
   outcome: "ok" | "error" | "tool_error" | "timeout" | "cancelled" | "child_exit";
 }
 
-interface Pending {
-  childId: number;
-  session: Downstream;
-  originalId: JsonRpcId;
-  originalToken: unknown;
-  hasToken: boolean;
-  reply: Reply;
-  method: string;
-  tool?: string;
-  arguments?: unknown;
-  started: number;
-  deadline: number;
-}
-
 /** A downstream request not yet sent to the child. */
 interface Waiting {
   session: Downstream;
@@ -80,14 +45,6 @@ interface Waiting {
 export const SHUTTING_DOWN = "proxy shutting down";
 /** The error answering a request whose session ended before its answer. */
 export const SESSION_ENDED = "the session ended";
-
-interface ServerRequest {
-  session: Downstream;
-  childId: JsonRpcId;
-  childPid: number;
-}
-
-let nextDownstreamId = 1;
 
 export interface MuxOptions extends SupervisorOptions {
   requestTimeoutMs: number;
@@ -103,12 +60,11 @@ export interface MuxOptions extends SupervisorOptions {
 export class Mux {
   readonly supervisor: Supervisor;
   readonly sessions = new Set<Downstream>();
-  #pending = new Map<number, Pending>();
-  #serverRequests = new Map<string, ServerRequest>();
+  readonly #pending = new PendingTable();
+  readonly #serverRequests = new ServerRequests();
   #queue: Waiting[] = [];
   #waiting = new Set<Waiting>();
   #closing = false;
-  #nextId = 1;
   #log: Logger;
 
   /**
@@ -119,7 +75,7 @@ export class Mux {
     this.#log = options.log;
     this.supervisor = new Supervisor(options, {
       onMessage: (message) => this.#fromChild(message),
-      onExit: (info, description) => this.#childExited(info, description),
+      onExit: (_info, description) => this.#childExited(description),
       onReady: (restarted) => restarted && this.#announceRestart(),
     });
   }
@@ -194,36 +150,12 @@ export class Mux {
   }
 
   #dispatch(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
-    const childId = this.#nextId++;
-    const now = Date.now();
-    const params = message.params as Record<string, unknown> | undefined;
-    const pending: Pending = {
-      childId,
-      session,
-      originalId: message.id as JsonRpcId,
-      originalToken: undefined,
-      hasToken: false,
-      reply,
-      method: message.method as string,
-      tool: message.method === "tools/call" && typeof params?.name === "string"
-        ? params.name
-        : undefined,
-      started: now,
-      deadline: now + this.options.requestTimeoutMs,
-    };
-    if (this.options.logArguments && pending.tool !== undefined) {
-      pending.arguments = params?.arguments;
-    }
-    const meta = params?._meta;
-    if (isRecord(meta) && meta.progressToken !== undefined) {
-      pending.originalToken = meta.progressToken;
-      pending.hasToken = true;
-      meta.progressToken = childId;
-    }
-    message.id = childId;
-    const line = JSON.stringify(message);
-    this.#pending.set(childId, pending);
-    if (!this.supervisor.send(line)) {
+    const pending = this.#pending.open(session, message, reply, {
+      now: Date.now(),
+      timeoutMs: this.options.requestTimeoutMs,
+      keepArguments: this.options.logArguments,
+    });
+    if (!this.supervisor.send(JSON.stringify(message))) {
       this.#finish(pending, "child_exit");
       reply.end(
         errorBody(pending.originalId, ErrorCode.InternalError, "server is restarting; try again"),
@@ -237,7 +169,7 @@ export class Mux {
     if (method === "notifications/initialized") return; // The proxy initialized the child itself.
     if (method === "notifications/cancelled") {
       const params = message.params as Record<string, unknown> | undefined;
-      const pending = this.#findPending(session, params?.requestId);
+      const pending = this.#pending.find(session, params?.requestId);
       if (!pending) return;
       this.#finish(pending, "cancelled");
       this.supervisor.send(JSON.stringify({
@@ -255,21 +187,12 @@ export class Mux {
 
   /** A downstream answer to a request the child sent. */
   response(session: Downstream, message: Record<string, unknown>): void {
-    const key = String(message.id);
-    const entry = this.#serverRequests.get(key);
-    if (!entry || entry.session !== session) {
+    const line = this.#serverRequests.answer(session, message, this.#childPid);
+    if (line === undefined) {
       this.#log.debug("dropping a response to an unknown server request", { session: session.id });
       return;
     }
-    this.#serverRequests.delete(key);
-    if (this.supervisor.child?.pid !== entry.childPid) return; // The child restarted meanwhile.
-    message.id = entry.childId;
-    this.supervisor.send(JSON.stringify(message));
-  }
-
-  /** Answers a downstream request locally, for methods the proxy owns. */
-  answer(id: JsonRpcId, result: unknown, reply: Reply): void {
-    reply.end(resultBody(id, result));
+    this.supervisor.send(line);
   }
 
   /**
@@ -287,8 +210,7 @@ export class Mux {
       this.#waiting.delete(waiting);
       ended(waiting.reply, waiting.message.id);
     }
-    for (const pending of [...this.#pending.values()]) {
-      if (pending.session !== session) continue;
+    for (const pending of this.#pending.ofSession(session)) {
       this.#finish(pending, "cancelled");
       this.supervisor.send(JSON.stringify({
         jsonrpc: "2.0",
@@ -297,19 +219,12 @@ export class Mux {
       }));
       ended(pending.reply, pending.originalId);
     }
-    for (const [key, entry] of [...this.#serverRequests]) {
-      if (entry.session !== session) continue;
-      this.#serverRequests.delete(key);
-      this.supervisor.send(
-        errorBody(entry.childId, ErrorCode.ConnectionClosed, "the client session closed"),
-      );
-    }
+    for (const line of this.#serverRequests.dropSession(session)) this.supervisor.send(line);
   }
 
   /** Times out overdue requests; called about once a second. */
   sweep(now: number): void {
-    for (const pending of this.#pending.values()) {
-      if (pending.deadline > now) continue;
+    for (const pending of this.#pending.overdue(now)) {
       this.#finish(pending, "timeout");
       const seconds = Math.round(this.options.requestTimeoutMs / 1000);
       this.supervisor.send(JSON.stringify({
@@ -327,15 +242,8 @@ export class Mux {
     }
   }
 
-  #findPending(session: Downstream, requestId: unknown): Pending | undefined {
-    for (const pending of this.#pending.values()) {
-      if (pending.session === session && pending.originalId === requestId) return pending;
-    }
-    return undefined;
-  }
-
   #finish(pending: Pending, outcome: Completion["outcome"]): void {
-    if (!this.#pending.delete(pending.childId)) return;
+    if (!this.#pending.delete(pending)) return;
     this.options.onComplete?.({
       session: pending.session,
       server: this.options.spec.server,
@@ -355,7 +263,7 @@ export class Mux {
       else this.#childNotification(message);
       return;
     }
-    const pending = typeof message.id === "number" ? this.#pending.get(message.id) : undefined;
+    const pending = this.#pending.get(message.id);
     if (!pending) {
       this.#log.debug("dropping a response for no pending request", {
         child: this.supervisor.label,
@@ -377,22 +285,13 @@ export class Mux {
     }
     const params = message.params as Record<string, unknown> | undefined;
     if (method === "notifications/progress") {
-      const pending = typeof params?.progressToken === "number"
-        ? this.#pending.get(params.progressToken)
-        : undefined;
-      if (!pending || !pending.hasToken || !pending.reply.streaming) return;
-      params!.progressToken = pending.originalToken;
-      pending.reply.send(JSON.stringify(message));
+      this.#pending.progress(params)?.reply.send(JSON.stringify(message));
       return;
     }
     if (method === "notifications/cancelled") {
       // The child gave up on a request it sent to a client.
-      for (const [key, entry] of this.#serverRequests) {
-        if (entry.childId !== params?.requestId) continue;
-        this.#serverRequests.delete(key);
-        entry.session.notify(JSON.stringify({ ...message, params: { ...params, requestId: key } }));
-        return;
-      }
+      const cancelled = this.#serverRequests.cancelled(message);
+      cancelled?.session.notify(cancelled.text);
       return;
     }
     if (method === "notifications/message" && logRank(params?.level) < 0) return;
@@ -405,11 +304,8 @@ export class Mux {
    * nothing is in flight and the child is not shared between people, to every session on it.
    */
   #routeUnrelated(message: Record<string, unknown>, rank: number): void {
-    let target: Pending | undefined;
-    for (const pending of this.#pending.values()) {
-      if (target && target.session !== pending.session) return; // Ambiguous: tell nobody.
-      if (!target || pending.started >= target.started) target = pending;
-    }
+    const target = this.#pending.soleSession();
+    if (target === "ambiguous") return; // Tell nobody.
     const text = JSON.stringify(message);
     if (target) {
       if (rank < target.session.logLevel) return;
@@ -422,58 +318,16 @@ export class Mux {
   }
 
   #serverRequest(message: Record<string, unknown>): void {
-    const childId = message.id as JsonRpcId;
-    const method = message.method as string;
-    if (method === "ping") {
-      this.supervisor.send(resultBody(childId, {}));
-      return;
-    }
-    const capability = requiredClientCapability(method);
-    if (!capability) {
-      this.supervisor.send(
-        errorBody(childId, ErrorCode.MethodNotFound, `method not relayed: ${method}`),
-      );
-      return;
-    }
-    const target = this.#pickRecipient(capability);
-    if (!target) {
-      this.supervisor.send(
-        errorBody(
-          childId,
-          ErrorCode.MethodNotFound,
-          `no connected client can answer ${method} now`,
-        ),
-      );
-      return;
-    }
-    const downstreamId = `mop-${nextDownstreamId++}`;
-    this.#serverRequests.set(downstreamId, {
-      session: target.session,
-      childId,
-      childPid: this.supervisor.child?.pid ?? -1,
-    });
-    message.id = downstreamId;
-    target.reply.send(JSON.stringify(message));
+    const routed = this.#serverRequests.route(message, this.#pending.values(), this.#childPid);
+    if ("answer" in routed) this.supervisor.send(routed.answer);
+    else routed.to.reply.send(routed.text);
   }
 
-  /** The in-flight request whose session declared `capability`, when that choice is clear. */
-  #pickRecipient(capability: keyof Downstream["capabilities"]): Pending | undefined {
-    let best: Pending | undefined;
-    let people = 0;
-    const seen = new Set<string>();
-    for (const pending of this.#pending.values()) {
-      if (!pending.reply.streaming || !pending.session.capabilities[capability]) continue;
-      if (!seen.has(pending.session.identityKey)) {
-        seen.add(pending.session.identityKey);
-        people++;
-      }
-      if (!best || pending.started >= best.started) best = pending;
-    }
-    // Never hand one person's request to another's client.
-    return people > 1 ? undefined : best;
+  get #childPid(): number {
+    return this.supervisor.child?.pid ?? -1;
   }
 
-  #childExited(_info: ExitInfo, description: string): void {
+  #childExited(description: string): void {
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, "child_exit");
       pending.reply.end(errorBody(pending.originalId, ErrorCode.InternalError, description));

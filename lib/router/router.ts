@@ -5,16 +5,13 @@
 import type { Logger } from "../log.ts";
 import type { Limits, ServerConfig } from "../config/schema.ts";
 import { UnavailableError } from "../children/supervisor.ts";
+import type { SpawnChild } from "../children/child.ts";
 import { ProcessGroups } from "../children/group.ts";
-import { type Completion, type Downstream, Mux, type Reply, SHUTTING_DOWN } from "./mux.ts";
-import {
-  errorBody,
-  ErrorCode,
-  type JsonRpcId,
-  LATEST_VERSION,
-  logRank,
-  negotiateVersion,
-} from "../jsonrpc.ts";
+import type { Downstream, Reply } from "./downstream.ts";
+import { type Completion, Mux, SHUTTING_DOWN } from "./mux.ts";
+import { Route } from "./route.ts";
+import { makeRoom } from "./limits.ts";
+import { LATEST_VERSION, negotiateVersion } from "../jsonrpc.ts";
 
 /** The owner of a per-session server's spare child, before a session adopts it. */
 const SPARE = "spare";
@@ -41,6 +38,8 @@ export interface RouterOptions {
   log: Logger;
   version: string;
   onComplete?: (completion: Completion) => void;
+  /** Starts child processes (default: real ones); unit tests supply fake children. */
+  spawn?: SpawnChild;
 }
 
 interface ServerEntry {
@@ -128,59 +127,28 @@ export class Router {
     this.#mux(entry, this.routeKey(session), session.identity.key).sessions.add(session);
   }
 
-  /** Makes sure the session's child can take a message; throws UnavailableError when not. */
-  async prepare(session: RoutedSession): Promise<void> {
-    const entry = this.#entry(session);
-    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
-    mux.sessions.add(session);
-    if (mux.supervisor.state !== "ready") await this.#ready(mux);
+  /**
+   * The session's way to its child, looked up once for all the messages of one HTTP request
+   * (the child is created, not started, when the session has none).
+   */
+  route(session: RoutedSession): Route {
+    const mux = this.#mux(this.#entry(session), this.routeKey(session), session.identity.key);
+    return new Route(session, mux, this.#readyMux);
   }
 
-  /** Whether the session's child is ready without waiting (the fast path). */
-  isReady(session: RoutedSession): boolean {
-    const mux = this.#entry(session).muxes.get(this.routeKey(session));
-    return mux?.supervisor.state === "ready";
-  }
-
-  /** Relays a downstream request, answering the methods the proxy owns itself. */
+  /** Relays one downstream request (see `Route.request`). */
   request(session: RoutedSession, message: Record<string, unknown>, reply: Reply): void {
-    const entry = this.#entry(session);
-    const mux = this.#mux(entry, this.routeKey(session), session.identity.key);
-    const id = message.id as JsonRpcId;
-    switch (message.method) {
-      case "ping":
-        mux.answer(id, {}, reply);
-        return;
-      case "initialize":
-        reply.end(errorBody(id, ErrorCode.InvalidRequest, "the session is already initialized"));
-        return;
-      case "logging/setLevel": {
-        // One child may serve several sessions: keep each session's level here instead of
-        // changing the child's level for everyone.
-        const level = (message.params as Record<string, unknown> | undefined)?.level;
-        if (logRank(level) < 0) {
-          reply.end(errorBody(id, ErrorCode.InvalidParams, "unknown log level"));
-          return;
-        }
-        if (mux.initResult?.capabilities.logging !== undefined) {
-          session.logLevel = logRank(level);
-          mux.answer(id, {}, reply);
-          return;
-        }
-        break;
-      }
-    }
-    mux.request(session, message, reply);
+    this.route(session).request(message, reply);
   }
 
+  /** Relays one downstream notification. */
   notification(session: RoutedSession, message: Record<string, unknown>): void {
-    const mux = this.#entry(session).muxes.get(this.routeKey(session));
-    mux?.notification(session, message);
+    this.route(session).notification(message);
   }
 
+  /** Relays one downstream answer to a request the child sent. */
   response(session: RoutedSession, message: Record<string, unknown>): void {
-    const mux = this.#entry(session).muxes.get(this.routeKey(session));
-    mux?.response(session, message);
+    this.route(session).response(message);
   }
 
   /** Forgets a session; a per-session child ends with it. */
@@ -285,6 +253,7 @@ export class Router {
       logArguments: config.logArguments,
       onComplete: this.options.onComplete,
       groups: this.#groups,
+      spawn: this.options.spawn,
       admit: () => this.#makeRoom(mux),
     });
     entry.muxes.set(key, mux);
@@ -320,6 +289,8 @@ export class Router {
     }
   }
 
+  readonly #readyMux = (mux: Mux) => this.#ready(mux);
+
   /** Starts a stopped child (the supervisor asks `#makeRoom` first) and waits until it is ready. */
   async #ready(mux: Mux): Promise<void> {
     if (this.#closed) throw new UnavailableError(SHUTTING_DOWN, 5000);
@@ -333,53 +304,30 @@ export class Router {
   }
 
   /**
-   * Makes room under `limits.childrenPerUser` and `limits.childrenTotal` for a child about to
-   * start, by stopping the least recently used idle ones; throws UnavailableError when none is.
+   * Makes room under the child limits for a child about to start, stopping the least recently
+   * used idle ones (see `makeRoom`); throws UnavailableError when too few are idle.
    */
   #makeRoom(starting: Mux): void {
-    const owner = starting.owner;
     const live: Mux[] = [];
     for (const entry of this.servers.values()) {
       for (const mux of entry.muxes.values()) {
-        if (
-          mux !== starting && mux.supervisor.state !== "stopped" &&
-          mux.supervisor.state !== "unavailable"
-        ) {
-          live.push(mux);
-        }
+        const state = mux.supervisor.state;
+        if (mux !== starting && state !== "stopped" && state !== "unavailable") live.push(mux);
       }
     }
-    const { childrenPerUser, childrenTotal } = this.options.limits;
-    const mine = owner === "shared" ? [] : live.filter((m) => m.owner === owner);
-    if (mine.length >= childrenPerUser) {
-      this.#evict(mine, mine.length - childrenPerUser + 1, "childrenPerUser");
-    }
-    const stillLive = live.filter((m) => m.supervisor.state !== "stopped");
-    if (stillLive.length >= childrenTotal) {
-      this.#evict(stillLive, stillLive.length - childrenTotal + 1, "childrenTotal");
-    }
-  }
-
-  /**
-   * Only a ready child with nothing in flight, queued or waiting is idle: a starting child has
-   * no requests yet but is about to serve the session that started it.
-   */
-  #evict(candidates: Mux[], count: number, limit: string): void {
-    const idle = candidates
-      .filter((m) => m.supervisor.state === "ready" && m.inFlight === 0 && m.queued === 0)
-      .sort((a, b) => a.supervisor.lastActivity - b.supervisor.lastActivity);
-    if (idle.length < count) {
-      throw new UnavailableError(
-        `too many children running (limits.${limit}); every one is starting or busy, try again shortly`,
-        5000,
-      );
-    }
-    for (const mux of idle.slice(0, count)) {
+    const room = makeRoom(starting.owner, live, this.options.limits);
+    for (const { child, limit } of room.stop) {
       this.options.log.info("stopping the least recently used child to stay within limits", {
-        child: mux.supervisor.label,
+        child: child.supervisor.label,
         limit,
       });
-      mux.supervisor.stop(`limits.${limit}`).catch(() => {});
+      child.supervisor.stop(`limits.${limit}`).catch(() => {});
+    }
+    if (room.refused) {
+      throw new UnavailableError(
+        `too many children running (limits.${room.refused}); every one is starting or busy, try again shortly`,
+        5000,
+      );
     }
   }
 }

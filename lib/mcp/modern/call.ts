@@ -9,7 +9,7 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/mrtr
  */
 import type { Identity } from "../../router/router.ts";
-import type { Reply } from "../../router/mux.ts";
+import type { Reply } from "../../router/downstream.ts";
 import type { ServerConfig } from "../../config/schema.ts";
 import {
   ErrorCode,

@@ -8,7 +8,7 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions
  */
 import type { Identity } from "../../router/router.ts";
-import type { Reply } from "../../router/mux.ts";
+import type { Reply } from "../../router/downstream.ts";
 import type { ServerConfig } from "../../config/schema.ts";
 import { isRecord, type JsonRpcId } from "../../jsonrpc.ts";
 import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter } from "../sse.ts";

@@ -1,0 +1,27 @@
+/**
+ * What the router needs of the downstream side: a session (who asked, what it can answer) and
+ * the reply channel of one request. The transports implement both.
+ */
+
+/** Where the messages about one downstream request go. */
+export interface Reply {
+  /** True when the response can carry messages before the final one (an SSE stream). */
+  readonly streaming: boolean;
+  /** A message related to the request (progress, log, server-to-client request). */
+  send(text: string): void;
+  /** The final response; nothing follows it. */
+  end(text: string): void;
+}
+
+/** A downstream session as the multiplexer sees it. */
+export interface Downstream {
+  readonly id: string;
+  /** The person behind the session: server-to-client requests never cross from one to another. */
+  readonly identityKey: string;
+  /** The client capabilities it declared in `initialize`. */
+  readonly capabilities: { sampling: boolean; elicitation: boolean; roots: boolean };
+  /** Minimum MCP log level rank this session wants; -1 for all. */
+  logLevel: number;
+  /** A session-wide message (list changes) for the session's standalone stream. */
+  notify(text: string): void;
+}
