@@ -18,7 +18,13 @@ export const ErrorCode = {
   MethodNotFound: -32601,
   InvalidParams: -32602,
   InternalError: -32603,
+  /** The connection or session ended before the answer (MCP SDK `ConnectionClosed`). */
   ConnectionClosed: -32000,
+  /**
+   * An HTTP-level refusal of the transport (wrong method, missing Accept or Mcp-Session-Id,
+   * Origin not allowed): a code of JSON-RPC 2.0 §5.1's implementation-defined server-error range.
+   */
+  TransportRefused: -32000,
   RequestTimeout: -32001,
   SessionNotFound: -32001,
   RequestCancelled: -32800,
@@ -26,7 +32,6 @@ export const ErrorCode = {
 } as const;
 
 export type JsonRpcId = string | number;
-export type Message = Record<string, unknown> & { jsonrpc: "2.0" };
 
 /** The version to answer an `initialize` with: the client's if we speak it, else our latest. */
 export function negotiateVersion(requested: unknown, supported: readonly string[]): string {

@@ -7,8 +7,8 @@ import type { Config, ServerConfig } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
 import type { Identity, Router } from "./router/router.ts";
 import type { McpService } from "./mcp/service.ts";
-import { handleStreamable } from "./mcp/streamable-http.ts";
-import { openLegacyStream, postLegacyMessage } from "./mcp/legacy-sse.ts";
+import { StreamableHttpTransport } from "./mcp/streamable-http.ts";
+import { LegacySseTransport } from "./mcp/legacy-sse.ts";
 import { ErrorCode } from "./jsonrpc.ts";
 import { jsonResponse, rpcError } from "./mcp/http.ts";
 import type { OAuthService } from "./oauth/service.ts";
@@ -82,6 +82,8 @@ export function createHandler(
     ? new URL(app.config.auth.publicUrl).pathname.replace(/\/$/, "")
     : "";
   const maxHeaders = app.config.limits.maxHeaderBytes;
+  const streamable = new StreamableHttpTransport(app.mcp);
+  const legacy = new LegacySseTransport(app.mcp);
 
   // The owner's endpoints (metrics, health details) are never served here: a tunnel exposes this
   // listener, and its daemon connects from loopback. They live on the admin listener (admin.ts).
@@ -160,7 +162,7 @@ export function createHandler(
       return rpcError(
         403,
         null,
-        ErrorCode.ConnectionClosed,
+        ErrorCode.TransportRefused,
         `origin not allowed: ${origin.slice(0, 200)}`,
       );
     }
@@ -179,16 +181,13 @@ export function createHandler(
     ctx.note.user_id = identity.userId;
     ctx.note.login = identity.login;
     ctx.note.client_id = identity.clientId;
+    const call = { req, server, identity, note: ctx.note };
     let response: Response;
-    if (kind === "mcp") response = await handleStreamable(app.mcp, req, server, identity, ctx.note);
+    if (kind === "mcp") response = await streamable.handle(call);
     else if (messages) {
-      response = req.method === "POST"
-        ? await postLegacyMessage(app.mcp, req, server, identity)
-        : methodNotAllowed("POST");
+      response = req.method === "POST" ? await legacy.post(call) : methodNotAllowed("POST");
     } else {
-      response = req.method === "GET"
-        ? openLegacyStream(app.mcp, req, server, identity)
-        : methodNotAllowed("GET");
+      response = req.method === "GET" ? legacy.open(call) : methodNotAllowed("GET");
     }
     return withCors(response, origin);
   };

@@ -131,13 +131,6 @@ function isLiteralSecret(raw: unknown): boolean {
   return typeof secret === "string" && secret !== "" && !secret.includes("${");
 }
 
-/** Lists the `${VAR}` names a config text references, without needing their values. */
-export function envReferences(text: string): string[] {
-  const names = new Set<string>();
-  for (const m of text.matchAll(VAR_PATTERN)) names.add(m[1]);
-  return [...names].sort();
-}
-
 const VAR_PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 function substitute(

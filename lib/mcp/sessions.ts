@@ -4,6 +4,8 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import type { Identity, RoutedSession } from "../router/router.ts";
+import type { Reply } from "../router/downstream.ts";
+import { isRecord } from "../jsonrpc.ts";
 import { base64url, randomBytes } from "../crypto.ts";
 import { formatEvent, type SseWriter } from "./sse.ts";
 import { EventLog, type ReplayBudget } from "./replay.ts";
@@ -19,6 +21,36 @@ export interface ClientCapabilities {
 
 const MAX_LISTENERS = 4;
 
+/** What a client declared it can do (MCP 2025-11-25, Lifecycle § "Initialization"). */
+export function clientCapabilities(capabilities: unknown): ClientCapabilities {
+  const caps = isRecord(capabilities) ? capabilities : {};
+  return {
+    sampling: isRecord(caps.sampling),
+    elicitation: isRecord(caps.elicitation),
+    roots: isRecord(caps.roots),
+  };
+}
+
+/** The client's self-declared name (`clientInfo.name`), bounded, for the logs. */
+export function clientName(info: unknown): string {
+  return isRecord(info) && typeof info.name === "string" ? info.name.slice(0, 100) : "unknown";
+}
+
+/**
+ * The one stream of a legacy HTTP+SSE session (MCP 2024-11-05, Transports § "HTTP with SSE"):
+ * every reply and notification goes to it as `event: message`.
+ */
+export class LegacyStream {
+  /** Whether the client's `initialize` succeeded. */
+  initialized = false;
+  readonly reply: Reply;
+
+  constructor(readonly writer: SseWriter) {
+    const send = (text: string) => writer.write(formatEvent(text, undefined, "message"));
+    this.reply = { streaming: true, send, end: send };
+  }
+}
+
 /** One downstream session on one server. */
 export class Session implements RoutedSession {
   readonly id = randomId();
@@ -26,7 +58,7 @@ export class Session implements RoutedSession {
   lastActive = Date.now();
   readonly events: EventLog;
   /** The legacy HTTP+SSE connection that carries every message of a legacy session. */
-  legacy: SseWriter | null = null;
+  legacy: LegacyStream | null = null;
   /** POST response streams still in progress, by stream id, for `Last-Event-ID` resumption. */
   readonly resumable = new Map<number, { attach(writer: SseWriter): void }>();
   #listeners: SseWriter[] = [];
@@ -63,7 +95,7 @@ export class Session implements RoutedSession {
   /** Sends a session-wide message on the standalone stream, or keeps it for the next GET. */
   notify(text: string): void {
     if (this.legacy) {
-      this.legacy.write(formatEvent(text, undefined, "message"));
+      this.legacy.reply.send(text);
       return;
     }
     const seq = ++this.#standaloneSeq;
@@ -85,7 +117,8 @@ export class Session implements RoutedSession {
   }
 
   get hasListener(): boolean {
-    return this.#liveListener() !== undefined || (this.legacy !== null && !this.legacy.closed);
+    return this.#liveListener() !== undefined ||
+      (this.legacy !== null && !this.legacy.writer.closed);
   }
 
   #liveListener(): SseWriter | undefined {
@@ -99,7 +132,7 @@ export class Session implements RoutedSession {
   closeStreams(): void {
     for (const writer of this.#listeners) writer.close();
     this.#listeners = [];
-    this.legacy?.close();
+    this.legacy?.writer.close();
   }
 }
 

@@ -66,7 +66,7 @@ export async function handleModern(
   body?: { value: unknown },
 ): Promise<Response> {
   if (req.method !== "POST") {
-    return rpcError(405, null, ErrorCode.ConnectionClosed, "method not allowed", {
+    return rpcError(405, null, ErrorCode.TransportRefused, "method not allowed", {
       headers: { allow: "POST" },
     });
   }
