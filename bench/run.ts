@@ -243,7 +243,9 @@ async function main(): Promise<number> {
     for (const w of chosen) {
       await runWorkload(
         w,
-        opts.targets.map((t) => instances.get(key(t, w.server))!),
+        opts.targets.filter((t) => !w.only || w.only(t)).map((t) =>
+          instances.get(key(t, w.server))!
+        ),
         rows,
         () => tracker.sweep(),
       );

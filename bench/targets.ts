@@ -16,6 +16,10 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { auth } from "@modelcontextprotocol/sdk/client/auth.js";
 // @ts-types="@modelcontextprotocol/sdk/shared/auth"
 import type { OAuthClientInformationMixed } from "@modelcontextprotocol/sdk/shared/auth.js";
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
 import { freePort, type ProxyProcess, ROOT, startProxy } from "../tests/helpers/proxy.ts";
 import { LOGIN_ENV, loginConfig, TestProvider } from "../tests/helpers/oauth.ts";
 import type { FakeGitHub } from "../tests/fixtures/fake-github.ts";
@@ -92,6 +96,8 @@ export interface Instance {
    * direct stdio they share one process and one SDK client (its physical limit).
    */
   openMany(users: number[]): Promise<Session[]>;
+  /** A sessionless MCP 2026-07-28 client as bench user `user` (this proxy's targets only). */
+  openModern?(user: number): Promise<ModernSession>;
   memory(): Memory;
   /** The bridge's PID (undefined for direct stdio). */
   pid?: number;
@@ -115,6 +121,20 @@ async function connectHttp(url: string, headers: Record<string, string>): Promis
       await client.close();
     },
   };
+}
+
+/** An SDK v2 client pinned to MCP 2026-07-28: no session, every request stands alone. */
+export interface ModernSession {
+  client: ModernClient;
+  close(): Promise<void>;
+}
+
+async function connectModern(url: string, headers: Record<string, string>) {
+  const client = new ModernClient(CLIENT_INFO, {
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  });
+  await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+  return { client, close: () => client.close() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +234,7 @@ export async function startProxyInstance(
     pid,
     open: (user) => connectHttp(url, headers(user)),
     openMany: (list) => Promise.all(list.map((u) => connectHttp(url, headers(u)))),
+    openModern: (user) => connectModern(url, headers(user)),
     memory: () => {
       const m = treeRss([pid]);
       return { proxy: m.root, proxyAnon: m.rootAnon, total: m.total, children: m.children };

@@ -2,7 +2,7 @@
  * The workloads. Each one prepares sessions on a target (not timed), then runs in rounds; the
  * runner interleaves the targets round by round so machine drift hits all of them alike.
  */
-import type { Instance, ServerId, Session } from "./targets.ts";
+import type { Instance, ModernSession, ServerId, Session } from "./targets.ts";
 
 export interface Sample {
   /** Latency of each successful operation, ms. */
@@ -56,6 +56,8 @@ export function sizes(quick: boolean, scale: number): Sizes {
 export interface Workload<S = unknown> {
   name: string;
   server: ServerId;
+  /** The targets it runs on (default: all). */
+  only?: (target: string) => boolean;
   what: string;
   rounds: number;
   setup(inst: Instance): Promise<S>;
@@ -104,19 +106,18 @@ export class Tally {
 
 let seqNo = 0;
 
-/** One `tools/call echo`, checked, timed into `tally`. */
-export async function echo(session: Session, inst: Instance, tally: Tally): Promise<void> {
+/** One `tools/call echo` through `call`, checked, timed into `tally`. */
+async function timedEcho(
+  inst: Instance,
+  tally: Tally,
+  call: (args: Record<string, unknown>) => Promise<Record<string, unknown>>,
+): Promise<void> {
   const text = `bench ${++seqNo}`;
   const t0 = performance.now();
   try {
-    const res = await session.client.callTool(
-      { name: "echo", arguments: inst.server.echo(text) },
-      undefined,
-      TIMEOUT,
-    );
+    const res = await call(inst.server.echo(text));
     const ms = performance.now() - t0;
-    const got = firstText(res);
-    if (res.isError || got !== inst.server.echoed(text)) {
+    if (res.isError || firstText(res) !== inst.server.echoed(text)) {
       tally.fail(`echo answered ${JSON.stringify(res).slice(0, 200)}`);
       return;
     }
@@ -125,6 +126,58 @@ export async function echo(session: Session, inst: Instance, tally: Tally): Prom
   } catch (error) {
     tally.fail(describe(error));
   }
+}
+
+/** One `tools/call echo` on a 2025-era session. */
+export function echo(session: Session, inst: Instance, tally: Tally): Promise<void> {
+  return timedEcho(
+    inst,
+    tally,
+    (args) => session.client.callTool({ name: "echo", arguments: args }, undefined, TIMEOUT),
+  );
+}
+
+/** One `tools/call echo` over MCP 2026-07-28 (no session). */
+function modernEcho(s: ModernSession, inst: Instance, tally: Tally): Promise<void> {
+  return timedEcho(
+    inst,
+    tally,
+    (args) => s.client.callTool({ name: "echo", arguments: args }, TIMEOUT),
+  );
+}
+
+/**
+ * `callers` sessionless (MCP 2026-07-28) clients of one user calling echo at once: the 2026 lane
+ * of this proxy, to compare with `seq` and `sessions8` (the 2025 lane) on the same child.
+ */
+function sessionless(name: string, callers: number, total: number, z: Sizes) {
+  const perRound = Math.max(1, Math.round(total / z.rounds));
+  const workload: Workload<ModernSession[]> = {
+    name,
+    server: "everything",
+    only: (target) => target.startsWith("proxy"),
+    what: `${callers}×${perRound * z.rounds} tools/call echo, MCP 2026-07-28 (no session)`,
+    rounds: z.rounds,
+    setup: async (inst) => {
+      const clients = await Promise.all(Array.from({ length: callers }, () => inst.openModern!(0)));
+      const warm = new Tally();
+      for (const c of clients) for (let i = 0; i < 3; i++) await modernEcho(c, inst, warm);
+      if (warm.errors) throw new Error(`warm-up failed: ${warm.errorTexts.join("; ")}`);
+      return clients;
+    },
+    round: async (inst, clients) => {
+      const tally = new Tally();
+      const t0 = performance.now();
+      await Promise.all(clients.map(async (c) => {
+        for (let i = 0; i < perRound; i++) await modernEcho(c, inst, tally);
+      }));
+      return tally.sample(performance.now() - t0);
+    },
+    teardown: async (_inst, clients) => {
+      await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    },
+  };
+  return workload;
 }
 
 async function closeAll(sessions: Session[]) {
@@ -342,6 +395,8 @@ export const WORKLOADS = [
   "progress",
   "seq-fixture",
   "big-1mib",
+  "stateless",
+  "stateless8",
 ] as const;
 export type WorkloadName = typeof WORKLOADS[number];
 
@@ -370,5 +425,7 @@ export function workloads(z: Sizes): Workload<unknown>[] {
     erase(progress(z)),
     erase(sequential("seq-fixture", "fixture", z.seqFixture, z)),
     erase(big(z)),
+    erase(sessionless("stateless", 1, z.seq, z)),
+    erase(sessionless("stateless8", 8, z.perSession8, z)),
   ];
 }

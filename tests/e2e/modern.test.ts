@@ -200,6 +200,15 @@ Deno.test("sessionless: the SDK v2 client through login, next to 2025-era client
     await waitFor(() => changes === 2, "the restart's list_changed");
     await subscription.close();
 
+    // In its automatic mode (server/discover first, 2025 fallback) the SDK v2 client selects
+    // 2026-07-28 too.
+    const auto = new ModernClient({ name: "sdk-v2-auto", version: "2.4.0" }, {
+      versionNegotiation: { mode: "auto" },
+    });
+    await auto.connect(new ModernTransport(new URL(proxy.url("fx")), { authProvider: provider }));
+    assert.equal(auto.getNegotiatedProtocolVersion(), VERSION);
+    await auto.close();
+
     // A 2025-era client (SDK v1) and the legacy endpoint keep working with the same login.
     const v1 = await connectWithLogin(proxy.url("fx"), new TestProvider());
     const r1 = await v1.client.callTool({ name: "echo", arguments: { text: "v1" } });

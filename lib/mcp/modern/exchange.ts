@@ -8,6 +8,12 @@ import { jsonResponse } from "../http.ts";
 import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter, streamWhenLong } from "../sse.ts";
 import type { ModernRequest } from "./validate.ts";
 
+/**
+ * How long a request runs before the client's disconnect is watched for. Quick answers never
+ * touch the request's AbortSignal, which costs an exception object per request in Deno.serve.
+ */
+export const WATCH_AFTER_MS = 1000;
+
 /** The HTTP side of one request. */
 export class Exchange {
   readonly response: Promise<Response>;
@@ -15,6 +21,7 @@ export class Exchange {
   #writer: SseWriter | null = null;
   #finished = false;
   #cancelSwitch: () => void = () => {};
+  #cancelWatch: () => void = () => {};
   #onGone: () => void = () => {};
 
   /**
@@ -25,9 +32,23 @@ export class Exchange {
     readonly request: ModernRequest,
     readonly sse: boolean,
     private readonly registry: SseRegistry,
+    /** The HTTP request's AbortSignal, read only once the request has run a while. */
+    signal?: () => AbortSignal,
   ) {
     this.response = new Promise((resolve) => this.#resolve = resolve);
     if (sse) this.#cancelSwitch = streamWhenLong(() => this.#openSse());
+    if (signal) this.#watch(signal);
+  }
+
+  #watch(signal: () => AbortSignal): void {
+    const timer = setTimeout(() => {
+      if (this.#finished) return;
+      const s = signal();
+      if (s.aborted) this.gone();
+      else s.addEventListener("abort", () => this.gone(), { once: true });
+    }, WATCH_AFTER_MS);
+    Deno.unrefTimer(timer);
+    this.#cancelWatch = () => clearTimeout(timer);
   }
 
   get finished(): boolean {
@@ -44,6 +65,7 @@ export class Exchange {
     if (this.#finished) return;
     this.#finished = true;
     this.#cancelSwitch();
+    this.#cancelWatch();
     this.#onGone();
   }
 
@@ -59,6 +81,7 @@ export class Exchange {
     if (this.#finished) return;
     this.#finished = true;
     this.#cancelSwitch();
+    this.#cancelWatch();
     if (this.#writer) {
       this.#writer.write(formatEvent(body));
       this.#writer.close();

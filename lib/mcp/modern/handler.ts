@@ -119,8 +119,8 @@ async function serve(
   if (method === "subscriptions/listen") return await listen(svc, config, identity, request);
   const retry = retryFields(request);
   if (retry) return retry;
-  const exchange = new Exchange(request, acceptance(req.headers.get("accept")).sse, svc.registry);
-  req.signal.addEventListener("abort", () => exchange.gone(), { once: true });
+  const sse = acceptance(req.headers.get("accept")).sse;
+  const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
   track(svc, identity, exchange);
   const state = request.params.requestState;
   if (typeof state === "string" && MRTR_METHODS.has(method)) {
