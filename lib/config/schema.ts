@@ -12,7 +12,6 @@ import {
   knownKeys,
   object,
   oneOf,
-  size,
   string,
   stringArray,
   stringMap,
@@ -22,6 +21,7 @@ import { hostPortProblem, isLoopbackHost, type Listen, parseHostPort } from "./h
 import { type AdminSettings, parseAdmin } from "./admin-schema.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
+import { type Limits, parseLimits } from "./limits-schema.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -60,41 +60,8 @@ export interface ServerConfig {
   inputTimeoutMs?: number;
 }
 
-export interface Limits {
-  childrenPerUser: number;
-  childrenTotal: number;
-  maxMessageInBytes: number;
-  maxMessageOutBytes: number;
-  sessionsTotal: number;
-  /** Live sessions one identity may hold; at the share its own oldest session is ended. */
-  sessionsPerUser: number;
-  /** Bytes of sent SSE events kept, across all sessions, for `Last-Event-ID` resumption. */
-  resumeBufferBytes: number;
-  sessionIdleTimeoutMs: number;
-  sseKeepAliveMs: number;
-  maxHeaderBytes: number;
-  /** Time a client may take to send a request body. */
-  bodyTimeoutMs: number;
-  /** Time a connection may stay without a request in progress (slow headers, idle keep-alive). */
-  headerTimeoutMs: number;
-  /** Open client connections at most (lowered at start to fit the open-file limit). */
-  maxConnections: number;
-  /** Token-bucket rates per client IP: burst and refill per minute. */
-  registerRate: Rate;
-  tokenRate: Rate;
-  authorizeRate: Rate;
-  failedAuthRate: Rate;
-  /** IPv6 clients share rate-limit buckets per network of this many bits. */
-  ipv6Prefix: number;
-}
-
-/** A token bucket: `burst` requests at once, refilled at `burst` per `periodMs`. */
-export interface Rate {
-  burst: number;
-  periodMs: number;
-}
-
 export type { Listen };
+export { DEFAULT_LIMITS, type Limits, type Rate } from "./limits-schema.ts";
 
 export interface Config {
   /** Absolute path of the config file, or null for the embedded demo. */
@@ -113,27 +80,6 @@ export interface Config {
   /** The loopback listener of the owner's endpoints. */
   admin: AdminSettings;
 }
-
-export const DEFAULT_LIMITS: Limits = {
-  childrenPerUser: 4,
-  childrenTotal: 32,
-  maxMessageInBytes: 4 * 1024 * 1024,
-  maxMessageOutBytes: 16 * 1024 * 1024,
-  sessionsTotal: 1000,
-  sessionsPerUser: 100,
-  resumeBufferBytes: 32 * 1024 * 1024,
-  sessionIdleTimeoutMs: 60 * 60_000,
-  sseKeepAliveMs: 25_000,
-  maxHeaderBytes: 16 * 1024,
-  bodyTimeoutMs: 30_000,
-  headerTimeoutMs: 10_000,
-  maxConnections: 1024,
-  registerRate: { burst: 30, periodMs: 60_000 },
-  tokenRate: { burst: 60, periodMs: 60_000 },
-  authorizeRate: { burst: 60, periodMs: 60_000 },
-  failedAuthRate: { burst: 30, periodMs: 60_000 },
-  ipv6Prefix: 64,
-};
 
 export const SERVER_DEFAULTS = {
   mode: "per-user" as Mode,
@@ -190,27 +136,6 @@ const CLAUDE_DESKTOP_KEYS = [
   "isUsingBuiltInNodeForMcp",
   "isDxtAutoUpdatesEnabled",
 ];
-const LIMIT_KEYS = [
-  "childrenPerUser",
-  "childrenTotal",
-  "maxMessageIn",
-  "maxMessageOut",
-  "sessionsTotal",
-  "sessionsPerUser",
-  "resumeBuffer",
-  "sessionIdleTimeout",
-  "sseKeepAlive",
-  "maxHeaderBytes",
-  "bodyTimeout",
-  "headerTimeout",
-  "maxConnections",
-  "registerRate",
-  "tokenRate",
-  "authorizeRate",
-  "failedAuthRate",
-  "ipv6Prefix",
-] as const;
-
 const HOUR = 3_600_000;
 
 export interface ParseOptions {
@@ -366,48 +291,6 @@ function parseServer(
   };
 }
 
-function parseLimits(ck: Checker, root: JsonObject): Limits {
-  const limits = object(ck, root.limits, "limits");
-  if (!limits) return { ...DEFAULT_LIMITS };
-  knownKeys(ck, limits, "limits", LIMIT_KEYS);
-  const p = "limits";
-  const d = DEFAULT_LIMITS;
-  return {
-    childrenPerUser: integer(ck, limits, "childrenPerUser", p, { min: 1, max: 1000 }) ??
-      d.childrenPerUser,
-    childrenTotal: integer(ck, limits, "childrenTotal", p, { min: 1, max: 10_000 }) ??
-      d.childrenTotal,
-    maxMessageInBytes: size(ck, limits, "maxMessageIn", p, { min: 1024, max: 1024 ** 3 }) ??
-      d.maxMessageInBytes,
-    maxMessageOutBytes: size(ck, limits, "maxMessageOut", p, { min: 1024, max: 1024 ** 3 }) ??
-      d.maxMessageOutBytes,
-    sessionsTotal: integer(ck, limits, "sessionsTotal", p, { min: 1, max: 1_000_000 }) ??
-      d.sessionsTotal,
-    sessionsPerUser: integer(ck, limits, "sessionsPerUser", p, { min: 1, max: 1_000_000 }) ??
-      d.sessionsPerUser,
-    resumeBufferBytes: size(ck, limits, "resumeBuffer", p, { min: 0, max: 1024 ** 3 }) ??
-      d.resumeBufferBytes,
-    sessionIdleTimeoutMs:
-      duration(ck, limits, "sessionIdleTimeout", p, { min: 1000, max: 30 * 24 * HOUR }) ??
-        d.sessionIdleTimeoutMs,
-    sseKeepAliveMs: duration(ck, limits, "sseKeepAlive", p, { min: 1000, max: HOUR }) ??
-      d.sseKeepAliveMs,
-    maxHeaderBytes: size(ck, limits, "maxHeaderBytes", p, { min: 1024, max: 64 * 1024 }) ??
-      d.maxHeaderBytes,
-    bodyTimeoutMs: duration(ck, limits, "bodyTimeout", p, { min: 1000, max: HOUR }) ??
-      d.bodyTimeoutMs,
-    headerTimeoutMs: duration(ck, limits, "headerTimeout", p, { min: 1000, max: HOUR }) ??
-      d.headerTimeoutMs,
-    maxConnections: integer(ck, limits, "maxConnections", p, { min: 1, max: 1_000_000 }) ??
-      d.maxConnections,
-    registerRate: rate(ck, limits, "registerRate") ?? d.registerRate,
-    tokenRate: rate(ck, limits, "tokenRate") ?? d.tokenRate,
-    authorizeRate: rate(ck, limits, "authorizeRate") ?? d.authorizeRate,
-    failedAuthRate: rate(ck, limits, "failedAuthRate") ?? d.failedAuthRate,
-    ipv6Prefix: integer(ck, limits, "ipv6Prefix", p, { min: 32, max: 128 }) ?? d.ipv6Prefix,
-  };
-}
-
 /** Lower-cased scheme://host[:port] with the default port dropped, or null. */
 export function canonicalOrigin(text: string): string | null {
   try {
@@ -418,18 +301,4 @@ export function canonicalOrigin(text: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Parses a rate such as "30/min", "5/s" or "100/h". */
-function rate(ck: Checker, obj: JsonObject, key: string): Rate | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  const m = typeof value === "string" ? /^(\d{1,6})\/(s|min|h)$/.exec(value.trim()) : null;
-  if (!m || Number(m[1]) < 1) {
-    return ck.fail(keyPath("limits", key), `expected a rate such as "30/min", "5/s" or "100/h"`);
-  }
-  return {
-    burst: Number(m[1]),
-    periodMs: { s: 1000, min: 60_000, h: HOUR }[m[2] as "s" | "min" | "h"],
-  };
 }
