@@ -7,6 +7,12 @@
 export interface Reply {
   /** True when the response can carry messages before the final one (an SSE stream). */
   readonly streaming: boolean;
+  /**
+   * True while the request waits on its client rather than on the child (an MCP 2026-07-28
+   * multi round-trip request between rounds): the child's unrelated messages are not its, and
+   * it takes a server-to-client request only when no other caller could.
+   */
+  readonly waiting?: boolean;
   /** A message related to the request (progress, log, server-to-client request). */
   send(text: string): void;
   /** The final response; nothing follows it. */

@@ -123,6 +123,7 @@ export class PendingTable {
   soleSession(): Pending | "ambiguous" | undefined {
     let target: Pending | undefined;
     for (const pending of this.#byChildId.values()) {
+      if (pending.reply.waiting) continue;
       if (target && target.session !== pending.session) return "ambiguous";
       if (!target || pending.started >= target.started) target = pending;
     }

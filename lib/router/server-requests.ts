@@ -37,10 +37,12 @@ export function pickRecipient(
   inFlight: Iterable<Pending>,
   capability: keyof Downstream["capabilities"],
 ): Pending | undefined {
+  const able = [...inFlight].filter((p) => p.reply.streaming && p.session.capabilities[capability]);
+  const active = able.filter((p) => !p.reply.waiting);
+  const candidates = active.length > 0 ? active : able;
   let best: Pending | undefined;
   const people = new Set<string>();
-  for (const pending of inFlight) {
-    if (!pending.reply.streaming || !pending.session.capabilities[capability]) continue;
+  for (const pending of candidates) {
     people.add(pending.session.identityKey);
     if (!best || pending.started >= best.started) best = pending;
   }

@@ -377,6 +377,22 @@ Deno.test("sessionless: per-request validation, every error echoing the id", asy
       assert.equal(called.json.result?.ttlMs, undefined);
     });
 
+    await t.step("a 2026 call waiting for its client does not take a session's logs", async () => {
+      const asked = await post(url, {
+        ...call(17, "tools/call", { name: "elicit", arguments: { message: "q?" } }),
+        params: {
+          name: "elicit",
+          arguments: { message: "q?" },
+          _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } },
+        },
+      });
+      assert.equal(asked.json.result?.resultType, "input_required");
+      const v1 = await connect(url);
+      await v1.client.callTool({ name: "log", arguments: { message: "still mine" } });
+      assert.deepEqual(v1.logs, ["still mine"]);
+      await v1.close();
+    });
+
     await t.step("a 2025-era session on the same URL is untouched", async () => {
       const v1 = await connect(url);
       const r = await v1.client.callTool({ name: "echo", arguments: { text: "old" } });

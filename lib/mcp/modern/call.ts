@@ -92,6 +92,11 @@ export class ModernCall extends SessionlessDownstream implements Reply {
     return !this.#done && this.#exchange === null;
   }
 
+  /** Between rounds the call waits on its client, not on the child (`Reply.waiting`). */
+  get waiting(): boolean {
+    return this.parked;
+  }
+
   /** The retry of a parked call: its input responses go to the child, then the call goes on. */
   resume(exchange: Exchange): void {
     this.#exchange = exchange;

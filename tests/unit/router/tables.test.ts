@@ -79,6 +79,25 @@ Deno.test("PendingTable.soleSession: the newest request of the one session in fl
   assert.equal(table.soleSession(), "ambiguous");
 });
 
+Deno.test("a request waiting on its client is no target for the child's unrelated messages", () => {
+  const table = new PendingTable();
+  const [a, b] = [testSession("a"), testSession("b")];
+  table.open(a, { id: 1, method: "m" }, { ...testReply(), waiting: true }, at(5));
+  assert.equal(table.soleSession(), undefined);
+  const live = table.open(b, { id: 1, method: "m" }, testReply(), at(6));
+  assert.equal(table.soleSession(), live);
+});
+
+Deno.test("pickRecipient: a request waiting on its client only when no other caller could", () => {
+  const table = new PendingTable();
+  const parked = testSession("p", "github:1", { sampling: true });
+  const other = testSession("o", "github:2", { sampling: true });
+  const p1 = table.open(parked, { id: 1, method: "m" }, { ...testReply(), waiting: true }, at(5));
+  assert.equal(pickRecipient(table.values(), "sampling"), p1);
+  const p2 = table.open(other, { id: 1, method: "m" }, testReply(), at(1));
+  assert.equal(pickRecipient(table.values(), "sampling"), p2, "not ambiguous across people");
+});
+
 Deno.test("pickRecipient: the newest streaming caller with the capability, never across people", () => {
   const table = new PendingTable();
   const mine = testSession("a", "github:1", { sampling: true });
