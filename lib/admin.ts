@@ -16,7 +16,8 @@ import type { McpService } from "./mcp/service.ts";
 import { jsonResponse } from "./mcp/http.ts";
 import type { GaugeSample, Metrics } from "./metrics.ts";
 import type { Router } from "./router/router.ts";
-import { listenHosts, notFound } from "./server.ts";
+import { listenHosts } from "./server.ts";
+import { notFound } from "./routes.ts";
 
 /** What the owner's endpoints read. */
 export interface AdminApp {
@@ -109,15 +110,13 @@ function gauges(app: AdminApp): GaugeSample[] {
   const children: GaugeSample["samples"] = [];
   const restarts: GaugeSample["samples"] = [];
   for (const [server, status] of Object.entries(app.router.status())) {
-    const list = (status as { children: Array<{ state: string; restarts: number }> }).children;
+    const list = status.children;
     const byState = new Map<string, number>();
     for (const c of list) byState.set(c.state, (byState.get(c.state) ?? 0) + 1);
     for (const [state, value] of byState) children.push({ labels: { server, state }, value });
     restarts.push({ labels: { server }, value: list.reduce((n, c) => n + c.restarts, 0) });
   }
-  const lists = app.edge.status().lists as Array<
-    { url: string; count: number; ageSeconds: number | null }
-  >;
+  const lists = app.edge.status().lists;
   return [
     {
       name: "mop_sessions_active",

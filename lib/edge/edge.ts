@@ -20,6 +20,13 @@ export interface EdgeDeps {
   now?: () => number;
 }
 
+/** The allow-list as /healthz shows it. */
+export interface NetworkStatus {
+  enabled: boolean;
+  staticRanges: number;
+  lists: Array<{ url: string; count: number; ageSeconds: number | null; lastError: string | null }>;
+}
+
 /** The network-facing checks, rebuilt in place when the `network` section is reloaded. */
 export class Edge {
   #resolve: ClientIpResolver;
@@ -131,7 +138,7 @@ export class Edge {
     }
   }
 
-  status(): Record<string, unknown> {
+  status(): NetworkStatus {
     const s = this.#allowList.status();
     return {
       enabled: s.enabled,

@@ -15,12 +15,9 @@ import {
 import { handleRegister } from "./register.ts";
 import { handleRevoke, handleToken } from "./token.ts";
 import type { OAuthService } from "./service.ts";
+import { AUTHORIZATION_SERVER_PATHS, PROTECTED_RESOURCE_PATH as PRM } from "./well-known.ts";
 
-const PRM = "/.well-known/oauth-protected-resource";
-const AS_PATHS = new Set([
-  "/.well-known/oauth-authorization-server",
-  "/.well-known/openid-configuration",
-]);
+const AS_PATHS = new Set<string>(AUTHORIZATION_SERVER_PATHS);
 
 /**
  * Answers an OAuth path, or returns null when `path` is not one.

@@ -47,6 +47,24 @@ interface ServerEntry {
   muxes: Map<string, Mux>;
 }
 
+/** One child as /healthz shows it. */
+export interface ChildStatus {
+  state: string;
+  /** Seconds since the start began, while starting. */
+  startingSeconds?: number;
+  pid: number | null;
+  restarts: number;
+  sessions: number;
+  inFlight: number;
+}
+
+/** One server's children as /healthz shows them. */
+export interface ServerStatus {
+  mode: string;
+  state: string;
+  children: ChildStatus[];
+}
+
 /** The session-to-child map. */
 export class Router {
   readonly servers = new Map<string, ServerEntry>();
@@ -184,11 +202,11 @@ export class Router {
     }
   }
 
-  /** Every child, for /healthz. */
-  status(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+  /** Every child, by server, for /healthz and the gauges of /metrics. */
+  status(): Record<string, ServerStatus> {
+    const out: Record<string, ServerStatus> = {};
     for (const [name, entry] of this.servers) {
-      const children = [...entry.muxes.values()].map((mux) => {
+      const children = [...entry.muxes.values()].map((mux): ChildStatus => {
         const startingSeconds = mux.supervisor.startingSeconds;
         return {
           state: publicState(mux.supervisor.state),

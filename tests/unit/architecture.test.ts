@@ -34,7 +34,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // 6
   ["oauth"],
   // 7: permissions gather facts from every module; the route table and the owner's listener.
-  ["permissions", "server.ts", "admin.ts"],
+  ["permissions", "server.ts", "routes.ts", "mcp-endpoint.ts", "admin.ts"],
   // 8
   ["cli", "serve.ts"],
   // 9
