@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { Session, SessionStore } from "../../lib/mcp/sessions.ts";
 import { UnavailableError } from "../../lib/children/supervisor.ts";
+import { SseRegistry, SseWriter } from "../../lib/mcp/sse.ts";
 import { SERVER_DEFAULTS, type ServerConfig } from "../../lib/config/schema.ts";
 
 const SERVER: ServerConfig = {
@@ -108,4 +109,34 @@ Deno.test("deleting a session frees its identity's share", () => {
   assert.equal(sessions.countOf("alice"), 0);
   sessions.add(session("alice"));
   assert.deepEqual(evicted, []);
+});
+
+Deno.test("a session belongs only to the person and OAuth client that opened it", () => {
+  const s = new Session(
+    SERVER,
+    { key: "alice", clientId: "app-1" },
+    "streamable",
+    "2025-11-25",
+    { sampling: false, elicitation: false, roots: false },
+    "test",
+  );
+  assert.equal(s.belongsTo({ key: "alice", clientId: "app-1" }), true);
+  assert.equal(s.belongsTo({ key: "alice", clientId: "app-2" }), false);
+  assert.equal(s.belongsTo({ key: "alice" }), false);
+  assert.equal(s.belongsTo({ key: "bob", clientId: "app-1" }), false);
+});
+
+Deno.test("the idle sweep ends idle sessions without an open stream, and only those", () => {
+  const { sessions, evicted } = store(10);
+  const idle = session("alice");
+  const listening = session("alice");
+  const fresh = session("bob");
+  for (const s of [idle, listening, fresh]) sessions.add(s);
+  idle.lastActive = listening.lastActive = 0;
+  fresh.lastActive = 9_000;
+  listening.addListener(new SseWriter(new SseRegistry()));
+  sessions.sweep(10_000, 5_000);
+  assert.deepEqual(evicted, [idle]);
+  assert.equal(sessions.get(listening.id), listening);
+  assert.equal(sessions.get(fresh.id), fresh);
 });
