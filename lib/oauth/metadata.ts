@@ -4,6 +4,7 @@
  * `WWW-Authenticate` challenge that points clients at them.
  */
 import type { AuthConfig } from "../config/auth-schema.ts";
+import { PROTECTED_RESOURCE_PATH } from "./well-known.ts";
 
 export const SCOPE = "mcp";
 export const SCOPES = ["mcp", "offline_access"] as const;
@@ -34,7 +35,7 @@ export function resourceMetadataUrl(
   endpoint: Endpoint = "mcp",
 ): string {
   const suffix = server === null ? "" : `/${endpoint}/${server}`;
-  return `${auth.origin}/.well-known/oauth-protected-resource${pathOf(auth)}${suffix}`;
+  return `${auth.origin}${PROTECTED_RESOURCE_PATH}${pathOf(auth)}${suffix}`;
 }
 
 function pathOf(auth: AuthConfig): string {
