@@ -162,6 +162,8 @@ Deno.test("access log: one JSON line per request with the route class and MCP de
     });
     await revoked.body?.cancel();
     assert.equal(revoked.status, 200);
+    // The revocation's own line may still be on its way through the log queue.
+    await proxy.waitForLog(/"route":"revoke"/);
 
     // Then a series of requests, each of which must leave exactly one line, in order.
     const guess = `mop_at_${crypto.randomUUID()}`;
