@@ -16,11 +16,17 @@ import {
 } from "./check.ts";
 import { validateNetwork } from "./network-rules.ts";
 
+/** The `network` section, normalised. */
 export interface NetworkSettings {
+  /** CIDRs and presets (`openai`, `anthropic`). */
   allow: string[];
+  /** Extra range document URLs in the OpenAI JSON shape. */
   rangeSources: string[];
+  /** A preset name, or CIDRs of proxies whose forwarded header is believed. Default: none. */
   trustedProxies?: string | string[];
+  /** Header walked with a CIDR list (ignored by presets, which fix their own). */
   clientIpHeader?: string;
+  /** Between refreshes of the downloaded range documents. */
   refreshIntervalMs: number;
   /** Also apply the allow-list to the metadata documents (off by default: they are public). */
   protectMetadata: boolean;

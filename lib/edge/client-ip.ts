@@ -19,14 +19,10 @@
  */
 import { CidrSet, isLoopback, type ParsedIp, parseIp } from "../net/cidr.ts";
 import { validateClientIpHeader, validateTrustedProxies } from "../config/network-rules.ts";
+import type { NetworkSettings } from "../config/network-schema.ts";
 
 /** The `network.trustedProxies` / `network.clientIpHeader` settings. */
-export interface ClientIpOptions {
-  /** A preset name, or CIDRs of proxies whose forwarded header is believed. Default: none. */
-  trustedProxies?: string | string[];
-  /** Header walked with a CIDR list (ignored by presets, which fix their own). */
-  clientIpHeader?: string;
-}
+export type ClientIpOptions = Pick<NetworkSettings, "trustedProxies" | "clientIpHeader">;
 
 /** The resolved client: `ip` is what policy uses; `via` names the header it came from, if any. */
 export interface ClientIp {

@@ -13,6 +13,7 @@
  */
 import { CidrSet } from "../net/cidr.ts";
 import { validateAllowList } from "../config/network-rules.ts";
+import type { NetworkSettings } from "../config/network-schema.ts";
 import {
   ANTHROPIC_RANGES,
   OPENAI_RANGE_URLS,
@@ -24,13 +25,8 @@ import {
 const HOUR = 3600 * 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** `network.allow` / `network.rangeSources`. */
-export interface NetworkAllowListConfig {
-  /** CIDRs and presets (`openai`, `anthropic`). */
-  allow?: string[];
-  /** Extra range document URLs in the OpenAI JSON shape. */
-  rangeSources?: string[];
-}
+/** `network.allow` / `network.rangeSources`; absent means empty. */
+export type NetworkAllowListConfig = Partial<Pick<NetworkSettings, "allow" | "rangeSources">>;
 
 /** Dependencies of a {@link NetworkAllowList}: those of each list plus the schedule. */
 export interface NetworkAllowListDeps extends RangeListDeps {
