@@ -60,7 +60,12 @@ const encoder = new TextEncoder();
 const STDERR_LINES_PER_SECOND = 20;
 const STDERR_LINE_CHARS = 1000;
 
-/** A running child process. Create with `Child.spawn`. */
+/**
+ * A running child process speaking the MCP stdio transport: JSON-RPC messages, one per line, on
+ * stdin and stdout; stderr is for logs
+ * (https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#stdio). Create with
+ * `Child.spawn`.
+ */
 export class Child implements StdioChild {
   readonly id = nextChildId++;
   readonly exited: Promise<ExitInfo>;

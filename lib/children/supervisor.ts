@@ -3,43 +3,21 @@
  * it with exponential backoff after an exit, and marks the server unavailable in a crash loop.
  */
 import type { Logger } from "../log.ts";
-import {
-  Child,
-  type ChildSpec,
-  type ExitInfo,
-  type SpawnChild,
-  SpawnError,
-  type StdioChild,
-} from "./child.ts";
+import { Child, type ChildSpec, type ExitInfo, type SpawnChild, type StdioChild } from "./child.ts";
 import { ProcessGroups } from "./group.ts";
+import {
+  describeExit,
+  initializeRequest,
+  type InitializeResult,
+  parseInitializeResult,
+  restartDelay,
+  slowStartHint,
+  StartError,
+  UnavailableError,
+} from "./lifecycle.ts";
 import { isRecord } from "../jsonrpc.ts";
 
 export type BackendState = "stopped" | "starting" | "ready" | "restarting" | "unavailable";
-
-/** The parts of a child's InitializeResult the proxy keeps and replays to every client. */
-export interface InitializeResult {
-  protocolVersion: string;
-  capabilities: Record<string, unknown>;
-  serverInfo: { name: string; version: string; [key: string]: unknown };
-  instructions?: string;
-  [key: string]: unknown;
-}
-
-/** The backend cannot serve now; `retryAfterMs` says when it will try again. */
-export class UnavailableError extends Error {
-  constructor(message: string, readonly retryAfterMs: number) {
-    super(message);
-    this.name = "UnavailableError";
-  }
-}
-
-/** The child exited or failed before it finished `initialize`. */
-export class StartError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StartError";
-  }
-}
 
 export interface SupervisorOptions {
   spec: ChildSpec;
@@ -76,13 +54,12 @@ export interface SupervisorOptions {
 export interface SupervisorEvents {
   /** Every message from the ready child except the answer to the proxy's own `initialize`. */
   onMessage(message: Record<string, unknown>): void;
-  /** The child exited while it was serving (not on a requested stop). */
-  onExit(info: ExitInfo, description: string): void;
+  /** The child exited while it was serving (not on a requested stop); `description` says how. */
+  onExit(description: string): void;
   /** A child finished `initialize`; `restarted` is true after an unexpected exit. */
   onReady(restarted: boolean): void;
 }
 
-const CAPABILITIES_OFFERED = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
 const SLOW_START_MS = 5000;
 
 /** One supervised child slot: at most one child at a time, restarted on failure. */
@@ -260,16 +237,7 @@ export class Supervisor {
       settle(new StartError(describeExit(spec.server, info, "during start-up")));
       this.#onExit(child, info);
     });
-    child.send(JSON.stringify({
-      jsonrpc: "2.0",
-      id: initId,
-      method: "initialize",
-      params: {
-        protocolVersion: this.options.protocolVersion,
-        capabilities: CAPABILITIES_OFFERED,
-        clientInfo: this.options.clientInfo,
-      },
-    }));
+    child.send(initializeRequest(initId, this.options.protocolVersion, this.options.clientInfo));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const result = await Promise.race([
       answered,
@@ -341,7 +309,7 @@ export class Supervisor {
       this.#setState("restarting");
       log.warn("child exited; restarting", { child: child.label, exit: description, in_ms: delay });
     }
-    if (wasReady) this.events.onExit(info, description);
+    if (wasReady) this.events.onExit(description);
     this.#scheduleRestart(delay);
   }
 
@@ -382,63 +350,3 @@ export class Supervisor {
     );
   }
 }
-
-/**
- * The delay before restarting after the `exits`-th exit in the crash window: exponential backoff
- * (`base`, doubling per exit) with up to 25 % random jitter, never over `max`.
- */
-export function restartDelay(
-  exits: number,
-  base: number,
-  max: number,
-  random: () => number,
-): number {
-  const exp = Math.min(max, base * 2 ** Math.max(0, exits - 1));
-  return Math.round(Math.min(max, exp * (1 + random() * 0.25)));
-}
-
-function parseInitializeResult(
-  message: Record<string, unknown>,
-  server: string,
-): InitializeResult | Error {
-  if (isRecord(message.error)) {
-    return new StartError(
-      `server "${server}" refused initialize: ${String(message.error.message ?? "unknown error")}`,
-    );
-  }
-  const result = message.result;
-  if (
-    !isRecord(result) || typeof result.protocolVersion !== "string" ||
-    !isRecord(result.capabilities) ||
-    !isRecord(result.serverInfo)
-  ) {
-    return new StartError(`server "${server}" sent a malformed initialize result`);
-  }
-  return result as InitializeResult;
-}
-
-/** Why a child may be slow to answer `initialize`, for the "still starting" log line. */
-export function slowStartHint(command: string): string {
-  const name = command.split(/[\\/]/).pop()!.replace(/\.(cmd|exe)$/i, "");
-  switch (name) {
-    case "npx":
-    case "pnpx":
-    case "bunx":
-    case "uvx":
-      return `${name} may be downloading the package on first use`;
-    case "docker":
-    case "podman":
-      return `${name} may be pulling the image`;
-    default:
-      return "no answer to initialize yet";
-  }
-}
-
-/** "server "x" exited (code 3): <last stderr line>" */
-export function describeExit(server: string, info: ExitInfo, when: string): string {
-  const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
-  const why = info.reason ?? info.lastStderr;
-  return `server "${server}" exited${when ? ` ${when}` : ""} (${how})${why ? `: ${why}` : ""}`;
-}
-
-export { SpawnError };

@@ -18,7 +18,7 @@ import {
 import type { Limits, ServerConfig } from "../config/schema.ts";
 import type { Identity } from "../router/router.ts";
 import type { RequestNote } from "../edge/access-log.ts";
-import { UnavailableError } from "../children/supervisor.ts";
+import { UnavailableError } from "../children/lifecycle.ts";
 
 export { mediaType, readBody } from "../http.ts";
 

@@ -9,7 +9,7 @@ import { isRecord } from "../jsonrpc.ts";
 import { base64url, randomBytes } from "../crypto.ts";
 import { formatEvent, type SseWriter } from "./sse.ts";
 import { EventLog, type ReplayBudget } from "./replay.ts";
-import { UnavailableError } from "../children/supervisor.ts";
+import { UnavailableError } from "../children/lifecycle.ts";
 
 export type TransportKind = "streamable" | "legacy-sse";
 

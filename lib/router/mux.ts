@@ -5,11 +5,8 @@
  * caller that can answer them.
  */
 import type { Logger } from "../log.ts";
-import {
-  type InitializeResult,
-  Supervisor,
-  type SupervisorOptions,
-} from "../children/supervisor.ts";
+import { Supervisor, type SupervisorOptions } from "../children/supervisor.ts";
+import type { InitializeResult } from "../children/lifecycle.ts";
 import {
   BROADCAST_NOTIFICATIONS,
   errorBody,
@@ -67,15 +64,12 @@ export class Mux {
   #closing = false;
   #log: Logger;
 
-  /**
-   * @param key the routing key (identity, session or "*")
-   * @param owner whose child this is, for the per-user limit ("shared" for nobody's)
-   */
-  constructor(readonly key: string, public owner: string, readonly options: MuxOptions) {
+  /** @param owner whose child this is, for the per-user limit ("shared" for nobody's) */
+  constructor(public owner: string, readonly options: MuxOptions) {
     this.#log = options.log;
     this.supervisor = new Supervisor(options, {
       onMessage: (message) => this.#fromChild(message),
-      onExit: (_info, description) => this.#childExited(description),
+      onExit: (description) => this.#childExited(description),
       onReady: (restarted) => restarted && this.#announceRestart(),
     });
   }
@@ -88,7 +82,11 @@ export class Mux {
     return this.supervisor.initResult;
   }
 
-  /** Relays one downstream request to the child; the answer goes to `reply`. */
+  /**
+   * Relays one downstream request to the child under an id of the proxy's (JSON-RPC 2.0 §4,
+   * https://www.jsonrpc.org/specification#request_object); the answer goes to `reply` with the
+   * client's id back. Waits for a ready child, and beyond `maxInFlight` for a turn.
+   */
   request(session: Downstream, message: Record<string, unknown>, reply: Reply): void {
     const id = message.id as JsonRpcId;
     if (this.#closing) {
@@ -163,7 +161,13 @@ export class Mux {
     }
   }
 
-  /** A notification from a downstream session. */
+  /**
+   * A notification from a downstream session (JSON-RPC 2.0 §4.1). A client's
+   * `notifications/cancelled` is rewritten to the id the child knows and answers the cancelled
+   * call (MCP cancellation,
+   * https://modelcontextprotocol.io/specification/2025-06-18/basic/utilities/cancellation);
+   * `notifications/initialized` stays with the proxy, which initialized the child itself.
+   */
   notification(session: Downstream, message: Record<string, unknown>): void {
     const method = message.method;
     if (method === "notifications/initialized") return; // The proxy initialized the child itself.
@@ -185,7 +189,11 @@ export class Mux {
     this.supervisor.send(JSON.stringify(message));
   }
 
-  /** A downstream answer to a request the child sent. */
+  /**
+   * A downstream answer to a request the child sent (JSON-RPC 2.0 §5,
+   * https://www.jsonrpc.org/specification#response_object), relayed only from the session it
+   * went to.
+   */
   response(session: Downstream, message: Record<string, unknown>): void {
     const line = this.#serverRequests.answer(session, message, this.#childPid);
     if (line === undefined) {
@@ -222,7 +230,11 @@ export class Mux {
     for (const line of this.#serverRequests.dropSession(session)) this.supervisor.send(line);
   }
 
-  /** Times out overdue requests; called about once a second. */
+  /**
+   * Times out overdue requests, called about once a second: the caller gets an error and the
+   * child a `notifications/cancelled` (MCP cancellation,
+   * https://modelcontextprotocol.io/specification/2025-06-18/basic/utilities/cancellation).
+   */
   sweep(now: number): void {
     for (const pending of this.#pending.overdue(now)) {
       this.#finish(pending, "timeout");

@@ -4,7 +4,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Limits, ServerConfig } from "../config/schema.ts";
-import { UnavailableError } from "../children/supervisor.ts";
+import { UnavailableError } from "../children/lifecycle.ts";
 import type { SpawnChild } from "../children/child.ts";
 import { ProcessGroups } from "../children/group.ts";
 import type { Downstream, Reply } from "./downstream.ts";
@@ -79,7 +79,7 @@ export class Router {
     }
   }
 
-  /** Starts the shared children and the once-a-second sweep. */
+  /** Starts the shared children, the per-session spares and the once-a-second sweep. */
   start(): void {
     for (const entry of this.servers.values()) {
       if (entry.config.mode === "shared") {
@@ -107,7 +107,9 @@ export class Router {
 
   /**
    * Makes sure the session's child is initialized and returns the InitializeResult to send
-   * the client. Throws UnavailableError, SpawnError or StartError.
+   * the client, with the protocol version negotiated (MCP lifecycle, version negotiation:
+   * https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle#version-negotiation).
+   * Throws UnavailableError, SpawnError or StartError.
    */
   async initialize(
     session: RoutedSession,
@@ -251,7 +253,7 @@ export class Router {
     const existing = entry.muxes.get(key);
     if (existing) return existing;
     const { config } = entry;
-    const mux: Mux = new Mux(key, owner, {
+    const mux: Mux = new Mux(owner, {
       spec: {
         server: config.name,
         command: config.command,

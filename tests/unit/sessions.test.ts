@@ -1,7 +1,7 @@
 /** SessionStore: total and per-identity room, fair eviction, and re-adding a stored session. */
 import assert from "node:assert/strict";
 import { Session, SessionStore } from "../../lib/mcp/sessions.ts";
-import { UnavailableError } from "../../lib/children/supervisor.ts";
+import { UnavailableError } from "../../lib/children/lifecycle.ts";
 import { SseRegistry, SseWriter } from "../../lib/mcp/sse.ts";
 import { SERVER_DEFAULTS, type ServerConfig } from "../../lib/config/schema.ts";
 

@@ -7,8 +7,7 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import type { Identity } from "../../router/router.ts";
 import type { RequestNote } from "../../edge/access-log.ts";
-import { UnavailableError } from "../../children/supervisor.ts";
-import type { InitializeResult } from "../../children/supervisor.ts";
+import { type InitializeResult, UnavailableError } from "../../children/lifecycle.ts";
 import {
   ErrorCode,
   isRecord,

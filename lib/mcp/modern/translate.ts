@@ -5,7 +5,7 @@
  * status each error needs. Also `server/discover`, answered from the child's InitializeResult.
  * https://modelcontextprotocol.io/specification/2026-07-28/changelog
  */
-import type { InitializeResult } from "../../children/supervisor.ts";
+import type { InitializeResult } from "../../children/lifecycle.ts";
 import { ErrorCode, isRecord } from "../../jsonrpc.ts";
 import {
   CACHEABLE_METHODS,

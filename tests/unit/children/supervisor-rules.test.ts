@@ -5,13 +5,11 @@
  */
 import assert from "node:assert/strict";
 import {
-  restartDelay,
-  StartError,
   Supervisor,
   type SupervisorEvents,
   type SupervisorOptions,
-  UnavailableError,
 } from "../../../lib/children/supervisor.ts";
+import { restartDelay, StartError, UnavailableError } from "../../../lib/children/lifecycle.ts";
 import { SpawnError } from "../../../lib/children/child.ts";
 import { createLogger } from "../../../lib/log.ts";
 import { type FakeChildOptions, fakeSpawner } from "../../helpers/fake-child.ts";
@@ -33,7 +31,7 @@ function setup(
   const clock = { now: 1_000_000 };
   const events: SupervisorEvents = {
     onMessage: (message) => seen.messages.push(message),
-    onExit: (_info, description) => seen.exits.push(description),
+    onExit: (description) => seen.exits.push(description),
     onReady: (restarted) => seen.ready.push(restarted),
   };
   const sup = new Supervisor({

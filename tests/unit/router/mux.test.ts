@@ -14,7 +14,7 @@ import { eventually } from "../../helpers/procs.ts";
 async function setup(extra: Partial<MuxOptions> = {}, child: FakeChildOptions = {}) {
   const fake = fakeSpawner(child);
   const completions: Completion[] = [];
-  const mux = new Mux("github:1", "github:1", {
+  const mux = new Mux("github:1", {
     spec: { server: "s", command: "fake", args: [], env: {}, maxLineBytes: 1 << 20 },
     protocolVersion: "2025-06-18",
     clientInfo: { name: "test", version: "1" },
@@ -371,7 +371,7 @@ Deno.test("shutdown: calls in flight, queued and waiting for the child all get '
   mux.request(a, call(2), queued2);
   await mux.supervisor.stop("idle");
   const waiting = testReply();
-  const other = new Mux("k", "o", { ...mux.options });
+  const other = new Mux("o", { ...mux.options });
   other.request(a, call(3), waiting);
   mux.shutdown();
   other.shutdown();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type RoutedSession, Router } from "../../../lib/router/router.ts";
 import { makeRoom } from "../../../lib/router/limits.ts";
 import type { BackendState } from "../../../lib/children/supervisor.ts";
-import { UnavailableError } from "../../../lib/children/supervisor.ts";
+import { UnavailableError } from "../../../lib/children/lifecycle.ts";
 import {
   DEFAULT_LIMITS,
   type Limits,
