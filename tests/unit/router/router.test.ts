@@ -235,3 +235,29 @@ Deno.test("idle timeout: an idle child is stopped by the sweep unless it is kept
     await router.close();
   }
 });
+
+Deno.test("status: each child's state, pid, restarts, sessions and calls in flight, and a summary per server", async () => {
+  const { router, fake, session } = setup(server("per-user"), {}, (n) => ({
+    init: n === 1 ? "silent" : "answer",
+  }));
+  assert.deepEqual(router.status(), { s: { mode: "per-user", state: "idle", children: [] } });
+  const a = session("github:1");
+  await router.initialize(a, "2025-06-18", ["2025-06-18"]);
+  router.attach(a);
+  router.request(a, { jsonrpc: "2.0", id: 1, method: "tools/list" }, testReply());
+  router.initialize(session("github:2"), "2025-06-18", ["2025-06-18"]).catch(() => {});
+  const status = router.status().s as { state: string; children: unknown[] };
+  assert.deepEqual(status.children, [
+    { state: "running", pid: fake.children[0].pid, restarts: 0, sessions: 1, inFlight: 1 },
+    {
+      state: "starting",
+      startingSeconds: 0,
+      pid: fake.children[1].pid,
+      restarts: 0,
+      sessions: 0,
+      inFlight: 0,
+    },
+  ]);
+  assert.equal(status.state, "running");
+  await router.close();
+});
