@@ -12,9 +12,8 @@ import type { Values } from "./lib/args.ts";
 import { isCliCommand, parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
 import { deriveServeFlags } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/permissions/self-check.ts";
-import { type RunningProxy, startProxy } from "./lib/serve.ts";
+import { type RunningProxy, startProxy, StartupError } from "./lib/serve.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
-import { StoreUnavailable } from "./lib/store/kv.ts";
 import { flushLogs } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -127,8 +126,6 @@ async function loadServeConfig(
     }
     throw error;
   }
-  for (const notice of loaded.notices) console.error(`config notice: ${notice}`);
-
   const { config } = loaded;
   if (!config.auth && !config.demo && !values["no-auth"]) {
     console.error(
@@ -143,13 +140,7 @@ async function loadServeConfig(
     );
     return 2;
   }
-  if (values["no-auth"]) {
-    console.error(
-      "WARNING: login is off (--no-auth). Anyone who can reach " +
-        `${config.listen.hostname}:${config.listen.port} can use your MCP servers. ` +
-        "Never point a tunnel at this proxy without login.",
-    );
-  }
+  // The notices and the --no-auth warning are the proxy's first log lines (lib/serve.ts).
   return { loaded, load };
 }
 
@@ -179,12 +170,8 @@ async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): P
       console.error(`error: ${error.message}`);
       return 2;
     }
-    if (error instanceof StoreUnavailable) {
-      console.error(
-        `error: ${error.message}\n  The proxy keeps sign-ins and downloaded lists there: make ` +
-          `"dataDir" (${loaded.config.dataDir}) writable by the user running it, or set ` +
-          `"dataDir" to a directory that is.`,
-      );
+    if (error instanceof StartupError) {
+      console.error(`error: ${error.message}`);
       return 1;
     }
     console.error(

@@ -5,7 +5,7 @@
  */
 import type { Completion } from "./router/mux.ts";
 import type { RoutedSession } from "./router/router.ts";
-import { stderrLine } from "./log.ts";
+import type { Logger } from "./log.ts";
 
 type Labels = Record<string, string | number>;
 
@@ -71,20 +71,15 @@ export class Metrics {
 }
 
 /**
- * One JSON audit line per tool call: who, through which client, which server and tool, how long,
+ * One audit line (a record of type `audit`) per tool call: who, through which client, which server and tool, how long,
  * and the outcome. Arguments appear only when the server's config opts in (`logArguments`).
  */
-export function auditLogger(
-  metrics: Metrics,
-  write: (line: string) => void = stderrLine,
-): (completion: Completion) => void {
+export function auditLogger(metrics: Metrics, log: Logger): (completion: Completion) => void {
   return (c) => {
     if (c.method !== "tools/call") return;
     metrics.toolCalls.inc({ server: c.server, outcome: c.outcome });
     const { identity } = c.session as RoutedSession;
     const line: Record<string, unknown> = {
-      type: "audit",
-      time: new Date().toISOString(),
       user_id: identity.userId,
       login: identity.login,
       client_id: identity.clientId,
@@ -94,6 +89,6 @@ export function auditLogger(
       outcome: c.outcome,
     };
     if (c.arguments !== undefined) line.arguments = c.arguments;
-    write(JSON.stringify(line) + "\n");
+    log.record("audit", line);
   };
 }

@@ -1,9 +1,10 @@
 /** `main.ts serve`: starts the proxy for a loaded config and stops it cleanly on a signal. */
 import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
 import { absolutePath } from "./config/paths.ts";
+import { formatHostPort } from "./config/hosts.ts";
 import { checkOwnPermissions } from "./permissions/self-check.ts";
 import { tunnelAdvice } from "./config/advice.ts";
-import { createLogger, droppedLogLines, type Logger } from "./log.ts";
+import { createLogger, droppedLogLines, logFile, type Logger, silentLogger } from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
@@ -14,7 +15,7 @@ import { rangeDocumentUrls } from "./edge/ranges.ts";
 import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics } from "./metrics.ts";
 import { VERSION } from "./version.ts";
-import { Store } from "./store/kv.ts";
+import { Store, StoreUnavailable } from "./store/kv.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
 import { connectionBudget, reservedDescriptors } from "./open-files.ts";
@@ -43,8 +44,21 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const { config } = loaded;
   const print = options.print ?? console.log;
-  const log = options.log ?? createLogger({ level: config.logLevel });
+  const format = config.log.logFormat;
+  const log = options.log ?? createLogger({ level: config.logLevel, format });
+  // The audit log is written whatever logLevel says; the access log follows it (info).
+  const audit = createLogger({ level: "debug", format });
+  const access = await accessLogger(config);
   const configPath = config.source ?? absolutePath(Deno.cwd(), DEFAULT_CONFIG_PATH);
+  for (const notice of loaded.notices) log.info(`config notice: ${notice}`);
+  if (!config.auth && !config.demo) {
+    // Only --no-auth gets here: main refuses a config without login otherwise.
+    log.warn(
+      "login is off (--no-auth): anyone who can reach the listen address can use your MCP " +
+        "servers; never point a tunnel at this proxy without login",
+      { listen: formatHostPort(config.listen) },
+    );
+  }
   for (const warning of checkOwnPermissions(loaded, configPath)) {
     log.warn(warning);
   }
@@ -55,13 +69,13 @@ export async function startProxy(
     limits: config.limits,
     log,
     version: VERSION,
-    onComplete: auditLogger(metrics),
+    onComplete: auditLogger(metrics, audit),
   });
   const mcp = new McpService(router, config.limits, log);
   const allowedOrigins = new Set(config.allowedOrigins);
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
-  if (config.auth || needsStore(config)) store = await Store.open(config.dataDir);
+  if (config.auth || needsStore(config)) store = await openStore(config.dataDir);
   if (store) useRequestStateSecret(mcp, await store.key("request-state"));
   const edge = new Edge(config, { log, store });
   if (config.auth && store) {
@@ -86,7 +100,7 @@ export async function startProxy(
     oauth,
     edge,
     metrics,
-    access: createAccessLog(),
+    access: createAccessLog(access),
     authenticate: oauth ? (req, server) => authenticateBearer(oauth, req, server) : () => ANONYMOUS,
   });
   await edge.start();
@@ -186,6 +200,38 @@ function watchControlEpoch(
   };
   poll();
   return setInterval(poll, 200);
+}
+
+/** The proxy cannot start for a reason the message explains (a store or log it cannot write). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+async function openStore(dataDir: string): Promise<Store> {
+  try {
+    return await Store.open(dataDir);
+  } catch (error) {
+    if (!(error instanceof StoreUnavailable)) throw error;
+    throw new StartupError(
+      `${error.message}\n  The proxy keeps sign-ins and downloaded lists there: make "dataDir" ` +
+        `(${dataDir}) writable by the user running it, or set "dataDir" to a directory that is.`,
+    );
+  }
+}
+
+/** The access log's writer: stderr with the rest, a file of its own, or nothing. */
+async function accessLogger(config: LoadedConfig["config"]): Promise<Logger> {
+  const { accessLog, logFormat: format } = config.log;
+  if (accessLog.to === "off") return silentLogger;
+  if (accessLog.to === "stderr") return createLogger({ level: config.logLevel, format });
+  try {
+    return createLogger({ level: config.logLevel, format, write: await logFile(accessLog.path) });
+  } catch (error) {
+    throw new StartupError(
+      `cannot open the access log ${accessLog.path}: ${(error as Error).message}\n  Set ` +
+        `"accessLog" to a file the user running the proxy may write, "stderr" or "off".`,
+    );
+  }
 }
 
 /**

@@ -108,7 +108,6 @@ export function createHandler(
     const route = ctx.route ?? "none";
     app.metrics.requests.inc({ route, status: response.status });
     app.access({
-      time: new Date().toISOString(),
       ip,
       peer: peer === ip ? undefined : peer,
       method: req.method,

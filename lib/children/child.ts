@@ -58,6 +58,9 @@ export class SpawnError extends Error {
 let nextChildId = 1;
 const encoder = new TextEncoder();
 const STDERR_LINES_PER_SECOND = 20;
+/** Terminal colour and cursor sequences (ECMA-48 CSI and OSC), noise in a log line. */
+// deno-lint-ignore no-control-regex
+const ANSI_ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 const STDERR_LINE_CHARS = 1000;
 
 /**
@@ -287,8 +290,9 @@ export class Child implements StdioChild {
       this.#stderrBudget = STDERR_LINES_PER_SECOND;
       this.#stderrDropped = 0;
     }
-    if (this.#stderrBudget-- > 0) this.log.info(`[${this.label}] ${line}`);
-    else this.#stderrDropped++;
+    if (this.#stderrBudget-- > 0) {
+      this.log.info("child stderr", { child: this.label, text: line.replace(ANSI_ESCAPES, "") });
+    } else this.#stderrDropped++;
   }
 }
 

@@ -195,8 +195,9 @@ export function demoConfig(): Config {
     servers: [{
       name: "demo",
       command: "deno",
-      args: ["run", "--no-prompt", demoServerPath()],
-      env: {},
+      // Quiet: no coloured "Download …" lines from Deno in the proxy's log.
+      args: ["run", "--quiet", "--no-prompt", demoServerPath()],
+      env: { NO_COLOR: "1" },
       mode: "shared",
       idleTimeoutMs: SERVER_DEFAULTS.idleTimeoutMs,
       requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
@@ -208,6 +209,7 @@ export function demoConfig(): Config {
     allowedOrigins: ["http://localhost:6274", "http://127.0.0.1:6274"],
     legacySse: true,
     logLevel: "info",
+    log: { logFormat: "text", accessLog: { to: "stderr" } },
     limits: { ...DEFAULT_LIMITS },
     auth: null,
     network: {

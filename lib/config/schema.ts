@@ -19,6 +19,7 @@ import {
 import { absolutePath } from "./paths.ts";
 import { hostPortProblem, isLoopbackHost, type Listen, parseHostPort } from "./hosts.ts";
 import { type AdminSettings, parseAdmin } from "./admin-schema.ts";
+import { LOG_KEYS, type LogSettings, parseLogSettings } from "./log-schema.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 import { type Limits, parseLimits } from "./limits-schema.ts";
@@ -73,6 +74,8 @@ export interface Config {
   allowedOrigins: string[];
   legacySse: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** `logFormat` and `accessLog`. */
+  log: LogSettings;
   limits: Limits;
   /** GitHub login and the OAuth server; null serves loopback only, without login. */
   auth: AuthConfig | null;
@@ -98,6 +101,7 @@ const TOP_KEYS = [
   "allowedOrigins",
   "legacySse",
   "logLevel",
+  ...LOG_KEYS,
   "limits",
   "network",
   "admin",
@@ -170,6 +174,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const legacySse = boolean(ck, root, "legacySse", "") ?? true;
   const logLevel = oneOf(ck, root, "logLevel", "", ["debug", "info", "warn", "error"] as const) ??
     "info";
+  const log = parseLogSettings(ck, root, options.baseDir);
   const limits = parseLimits(ck, root);
   const auth = parseAuth(ck, root);
   const network = parseNetwork(ck, root);
@@ -193,6 +198,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     allowedOrigins,
     legacySse,
     logLevel,
+    log,
     limits,
     auth,
     network,

@@ -1,8 +1,9 @@
 /**
- * The access log: one JSON line per request. It holds the route class, never the raw path or
- * query, and never tokens, codes, secrets, cookies or tool arguments.
+ * The access log: one line per request, in the log's format (`accessLog` sends it to stderr, a
+ * file, or nowhere). It holds the route class, never the raw path or query, and never tokens,
+ * codes, secrets, cookies or tool arguments.
  */
-import { stderrLine } from "../log.ts";
+import type { Logger } from "../log.ts";
 
 /** What the handlers learned about a request, for its access-log line. */
 export interface RequestNote {
@@ -17,7 +18,6 @@ export interface RequestNote {
 }
 
 export interface AccessEntry extends RequestNote {
-  time: string;
   ip: string;
   peer?: string;
   method: string;
@@ -26,9 +26,7 @@ export interface AccessEntry extends RequestNote {
   ms: number;
 }
 
-/** A writer of access-log lines (stderr by default). */
-export function createAccessLog(
-  write: (line: string) => void = stderrLine,
-): (entry: AccessEntry) => void {
-  return (entry) => write(JSON.stringify({ type: "access", ...entry }) + "\n");
+/** A writer of access-log lines: records of type `access`, at info level. */
+export function createAccessLog(log: Logger): (entry: AccessEntry) => void {
+  return (entry) => log.record("access", { ...entry });
 }

@@ -31,6 +31,8 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
     read.push(config.dataDir);
     write.push(config.dataDir);
   }
+  // An access log of its own is appended to (no read needed).
+  if (config.log.accessLog.to === "file") write.push(config.log.accessLog.path);
   const run = unique([...config.servers.map((s) => s.command), KILL_COMMAND]);
   const env = unique([...CHILD_ENV_VARS, CONFIG_ENV, ...loaded.envRefs]);
   const flags = [

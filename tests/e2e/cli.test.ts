@@ -203,7 +203,7 @@ Deno.test("a config without login needs --no-auth, which prints a warning; --no-
     proc.kill("SIGTERM");
     assert.equal((await proc.status).code, 0);
     const stderr = await new Response(proc.stderr).text();
-    assert.match(stderr, /WARNING: login is off \(--no-auth\)/);
+    assert.match(stderr, /^\S+ warn {2}login is off \(--no-auth\): anyone who can reach/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

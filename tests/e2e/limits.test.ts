@@ -18,7 +18,7 @@ Deno.test("a request that times out gets an error and the child gets notificatio
       },
     );
     // The fixture logs the id it saw: the proxy's rewritten one.
-    await proxy.waitForLog(/\[fx#1\] fixture: cancelled \d+/);
+    await proxy.waitForLog(/child stderr child="fx#1" text="fixture: cancelled \d+"/);
     assert.equal(
       text(await c.client.callTool({ name: "echo", arguments: { text: "still fine" } })),
       "still fine",
@@ -43,7 +43,7 @@ Deno.test("a client's notifications/cancelled reaches the child with the rewritt
     await new Promise((r) => setTimeout(r, 300));
     abort.abort("changed my mind");
     await assert.rejects(call);
-    const line = await proxy.waitForLog(/\[fx#1\] fixture: cancelled \d+/);
+    const line = await proxy.waitForLog(/child stderr child="fx#1" text="fixture: cancelled \d+"/);
     const childId = Number(/cancelled (\d+)/.exec(line)![1]);
     // ping is answered by the proxy, so the child saw only tools/call: its id is 1.
     assert.equal(childId, 1);
@@ -101,18 +101,18 @@ Deno.test("children get a clean environment: the proxy's secrets are not inherit
   }
 });
 
-Deno.test("stderr is logged with the child's label and rate-limited", async () => {
+Deno.test("stderr is logged attributed to the child (child=<label> text=…) and rate-limited", async () => {
   const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
   try {
     const c = await connect(proxy.url("fx"));
     await c.client.callTool({ name: "stderr", arguments: { lines: 200 } });
-    await proxy.waitForLog(/\[fx#1\] fixture stderr line 1$/);
+    await proxy.waitForLog(/child stderr child="fx#1" text="fixture stderr line 1"$/);
     await c.client.callTool({ name: "stderr", arguments: { lines: 1 } });
     await new Promise((r) => setTimeout(r, 1100));
     await c.client.callTool({ name: "stderr", arguments: { lines: 1 } });
     await proxy.waitForLog(/child stderr rate-limited child="fx#1" dropped=\d+/);
     const logged = proxy.logs().split("\n").filter((l) =>
-      /fixture stderr line \d+$/.test(l)
+      /fixture stderr line \d+"$/.test(l)
     ).length;
     assert.ok(logged < 100, `only a bounded number of lines is logged (${logged})`);
     await c.close();

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { text } from "../helpers/client.ts";
+import { parseLogLine } from "../helpers/logs.ts";
 import {
   connectWithLogin,
   fakeGitHub,
@@ -48,24 +49,20 @@ Deno.test("metrics and audit: counts on the admin listener, never on the public 
       () => {},
     );
 
-    const audit = await proxy.waitForLog(/"type":"audit".*"tool":"echo"/);
-    const echo = JSON.parse(audit.slice(audit.indexOf("{")));
+    const audit = async (tool: string) =>
+      parseLogLine(await proxy.waitForLog(new RegExp(` info +audit .*tool=${tool}\\b`)))!.fields;
+    const echo = await audit("echo");
     assert.equal(echo.user_id, 583231);
     assert.equal(echo.login, "alice");
-    assert.match(echo.client_id, /^mop_client_/);
+    assert.match(String(echo.client_id), /^mop_client_/);
     assert.equal(echo.server, "fx");
     assert.equal(echo.outcome, "ok");
     assert.equal(typeof echo.ms, "number");
     assert.equal(echo.arguments, undefined);
     assert.ok(!proxy.logs().includes("audit-marker-1"), "tool arguments are not logged by default");
-    const fail = JSON.parse(
-      (await proxy.waitForLog(/"type":"audit".*"tool":"fail"/)).replace(/^[^{]*/, ""),
-    );
-    assert.equal(fail.outcome, "tool_error");
-    const add = JSON.parse(
-      (await proxy.waitForLog(/"type":"audit".*"tool":"add"/)).replace(/^[^{]*/, ""),
-    );
-    assert.deepEqual(add.arguments, { a: 20, b: 22 }, "logArguments opts in");
+    assert.equal((await audit("fail")).outcome, "tool_error");
+    const add = await audit("add");
+    assert.deepEqual(JSON.parse(add.arguments as string), { a: 20, b: 22 }, "logArguments opts in");
 
     const res = await fetch(`${proxy.admin}/metrics`);
     assert.equal(res.status, 200);

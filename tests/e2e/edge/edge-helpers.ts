@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ProxyProcess, type StartOptions, startProxy } from "../../helpers/proxy.ts";
+import { records } from "../../helpers/logs.ts";
 
 /** The allow-list used across the edge tests (RFC 5737 / RFC 3849 documentation ranges). */
 export const ALLOW = ["203.0.113.0/24", "2001:db8::/48"];
@@ -63,11 +64,9 @@ export interface AccessLine {
   tool?: string;
 }
 
-/** Every access-log line the proxy wrote so far, parsed. */
+/** Every access-log line the proxy wrote so far, parsed (text or JSON format). */
 export function accessLines(proxy: ProxyProcess): AccessLine[] {
-  return proxy.logs().split("\n").filter((l) => l.startsWith('{"type":"access"')).map((l) =>
-    JSON.parse(l)
-  );
+  return records<AccessLine>(proxy.logs(), "access");
 }
 
 /** Waits until the access log has more than `count` lines; returns the newest. */
