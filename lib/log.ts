@@ -144,8 +144,8 @@ function formatValue(value: unknown): string {
   return /^[\w.:/@+-]+$/.test(text) && !AMBIGUOUS.test(text) ? text : JSON.stringify(text);
 }
 
-/** Bare words that would read back as something other than a string. */
-const AMBIGUOUS = /^(?:[-+]?(?:\d|\.\d)|true$|false$|null$)/;
+/** Bare words that would read back as something other than a string: numbers and literals. */
+const AMBIGUOUS = /^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?|true|false|null)$/i;
 
 /** A logger that drops everything, for tests of modules that take one. */
 export const silentLogger: Logger = {

@@ -4,7 +4,14 @@ import { absolutePath } from "./config/paths.ts";
 import { formatHostPort } from "./config/hosts.ts";
 import { checkOwnPermissions } from "./permissions/self-check.ts";
 import { tunnelAdvice } from "./config/advice.ts";
-import { createLogger, droppedLogLines, logFile, type Logger, silentLogger } from "./log.ts";
+import {
+  createLogger,
+  droppedLogLines,
+  flushLogs,
+  logFile,
+  type Logger,
+  silentLogger,
+} from "./log.ts";
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
@@ -44,25 +51,7 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const { config } = loaded;
   const print = options.print ?? console.log;
-  const format = config.log.logFormat;
-  const log = options.log ?? createLogger({ level: config.logLevel, format });
-  // The audit log is written whatever logLevel says; the access log follows it (info).
-  const audit = createLogger({ level: "debug", format });
-  const access = await accessLogger(config);
-  const configPath = config.source ?? absolutePath(Deno.cwd(), DEFAULT_CONFIG_PATH);
-  for (const notice of loaded.notices) log.info(`config notice: ${notice}`);
-  if (!config.auth && !config.demo) {
-    // Only --no-auth gets here: main refuses a config without login otherwise.
-    log.warn(
-      "login is off (--no-auth): anyone who can reach the listen address can use your MCP " +
-        "servers; never point a tunnel at this proxy without login",
-      { listen: formatHostPort(config.listen) },
-    );
-  }
-  for (const warning of checkOwnPermissions(loaded, configPath)) {
-    log.warn(warning);
-  }
-  for (const warning of tunnelAdvice(config)) log.warn(warning);
+  const { log, audit, access } = await startLogs(loaded, options.log);
   const metrics = new Metrics({ logLinesDropped: droppedLogLines });
   const router = new Router({
     servers: config.servers,
@@ -124,46 +113,31 @@ export async function startProxy(
   edge.listening(listenHosts(hostname, port));
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const origin = `http://${host}:${port}`;
-  const base = config.auth?.publicUrl ?? origin;
-  const width = Math.max(...config.servers.map((s) => s.name.length));
-  for (const s of config.servers) print(`${s.name.padEnd(width)}  ${base}/mcp/${s.name}`);
-  print(`Owner endpoints (this machine only): ${admin.origin}/metrics ${admin.origin}/healthz`);
-  if (config.demo) printDemoHelp(print, origin);
-  if (config.auth) {
-    print(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
-  }
   log.info("listening", {
     origin,
     admin: admin.origin,
     servers: config.servers.length,
     version: VERSION,
   });
+  // The start-up lines (warnings included) come out before the URLs, not after them.
+  await flushLogs(1000);
+  printStart(print, config, origin, admin.origin);
   router.start();
   mcp.start();
-  let stopping: Promise<void> | undefined;
-  const shutdown = () =>
-    stopping ??= (async () => {
-      log.info("shutting down");
-      const closed = Promise.all([server.shutdown(), admin.shutdown()]);
-      // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
-      const children = router.close();
-      parkingFor(mcp).clear();
-      mcp.shutdown();
-      edge.stop();
-      clearInterval(control);
-      await children;
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
-      store?.close();
-    })();
-  const reload = async (next: LoadedConfig) => {
-    if (oauth && next.config.auth) {
-      await oauth.reloadAllowList(next.config.auth);
-      log.info("allow-list reloaded");
-    }
-    await edge.reload(next.config.network);
-    log.info("network section reloaded");
-    log.info("config reloaded; changes other than allow and network apply after a restart");
-  };
+  const shutdown = once(async () => {
+    log.info("shutting down");
+    const closed = Promise.all([server.shutdown(), admin.shutdown()]);
+    // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
+    const children = router.close();
+    parkingFor(mcp).clear();
+    mcp.shutdown();
+    edge.stop();
+    clearInterval(control);
+    await children;
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    store?.close();
+  });
+  const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
 }
 
@@ -200,6 +174,31 @@ function watchControlEpoch(
   };
   poll();
   return setInterval(poll, 200);
+}
+
+/**
+ * The proxy's logs (the log, the audit log, the access log) and the start-up notices and warnings.
+ * Throws MissingPermission before anything is opened.
+ */
+async function startLogs(loaded: LoadedConfig, given?: Logger) {
+  const { config } = loaded;
+  const format = config.log.logFormat;
+  const log = given ?? createLogger({ level: config.logLevel, format });
+  for (const notice of loaded.notices) log.info(`config notice: ${notice}`);
+  if (!config.auth && !config.demo) {
+    // Only --no-auth gets here: main refuses a config without login otherwise.
+    log.warn(
+      "login is off (--no-auth): anyone who can reach the listen address can use your MCP " +
+        "servers; never point a tunnel at this proxy without login",
+      { listen: formatHostPort(config.listen) },
+    );
+  }
+  const configPath = config.source ?? absolutePath(Deno.cwd(), DEFAULT_CONFIG_PATH);
+  for (const warning of checkOwnPermissions(loaded, configPath)) log.warn(warning);
+  for (const warning of tunnelAdvice(config)) log.warn(warning);
+  // The audit log is written whatever logLevel says; the access log follows it (info).
+  const audit = createLogger({ level: "debug", format });
+  return { log, audit, access: await accessLogger(config) };
 }
 
 /** The proxy cannot start for a reason the message explains (a store or log it cannot write). */
@@ -265,6 +264,43 @@ function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
 /** Downloaded range lists keep their last good copy in the store. */
 function needsStore(config: LoadedConfig["config"]): boolean {
   return rangeDocumentUrls(config.network.allow, config.network.rangeSources).length > 0;
+}
+
+/** SIGHUP: the allow-list and the network section change without dropping sessions. */
+async function applyReload(
+  next: LoadedConfig,
+  { log, edge, oauth }: { log: Logger; edge: Edge; oauth?: OAuthService },
+): Promise<void> {
+  if (oauth && next.config.auth) {
+    await oauth.reloadAllowList(next.config.auth);
+    log.info("allow-list reloaded");
+  }
+  await edge.reload(next.config.network);
+  log.info("network section reloaded");
+  log.info("config reloaded; changes other than allow and network apply after a restart");
+}
+
+/** `run` the first time, the same promise after. */
+function once(run: () => Promise<void>): () => Promise<void> {
+  let started: Promise<void> | undefined;
+  return () => started ??= run();
+}
+
+/** What a person reads on stdout at start: each server's URL and where the rest is. */
+function printStart(
+  print: (line: string) => void,
+  config: LoadedConfig["config"],
+  origin: string,
+  admin: string,
+): void {
+  const base = config.auth?.publicUrl ?? origin;
+  const width = Math.max(...config.servers.map((s) => s.name.length));
+  for (const s of config.servers) print(`${s.name.padEnd(width)}  ${base}/mcp/${s.name}`);
+  print(`Owner endpoints (this machine only): ${admin}/metrics ${admin}/healthz`);
+  if (config.demo) printDemoHelp(print, origin);
+  if (config.auth) {
+    print(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
+  }
 }
 
 function printDemoHelp(print: (line: string) => void, origin: string): void {

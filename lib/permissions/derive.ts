@@ -51,9 +51,12 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
 /**
  * Not permissions, but how the proxy is run everywhere (start, compile, tests, bench): a 1 MB
  * young generation keeps V8 from holding tens of megabytes of garbage between collections,
- * which matters on a Raspberry Pi and costs no measurable throughput (`deno task bench`).
+ * which matters on a Raspberry Pi and costs no measurable throughput (`deno task bench`); and
+ * `request.signal` aborting only when a client goes away (Deno's corrected semantics, without
+ * the legacy-abort warning that would be the one log line without a time and a level,
+ * https://docs.deno.com/go/unstable-no-legacy-abort).
  */
-export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
+export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=1", "--unstable-no-legacy-abort"];
 
 /**
  * The flags of the config-independent release executables: a documented default set of

@@ -413,7 +413,7 @@ Deno.test("sessionless: closing the request cancels it at the child", async () =
     const aborter = new AbortController();
     const message = call(2, "tools/call", { name: "slow", arguments: { ms: 60_000 } });
     const pending = send(url, message, aborter.signal);
-    await proxy.waitForLog(/"rpc":"tools\/list"/);
+    await proxy.waitForLog(/ access .*rpc=tools\/list/);
     setTimeout(() => aborter.abort(), 200);
     await assert.rejects(pending);
     await proxy.waitForLog(/fixture: cancelled/);

@@ -145,6 +145,7 @@ Deno.test("the derived flags of a login config with network lists, exactly", asy
       "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG",
       "--unstable-kv",
       "--v8-flags=--max-semi-space-size=1",
+      "--unstable-no-legacy-abort",
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });

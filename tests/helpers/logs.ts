@@ -45,7 +45,7 @@ export function parseLogLine(line: string): LogLine | null {
 
 function parseValue(text: string): unknown {
   if (text.startsWith('"')) return JSON.parse(text);
-  if (/^-?\d+(?:\.\d+)?(?:e[+-]?\d+)?$/i.test(text)) return Number(text);
+  if (/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?$/i.test(text)) return Number(text);
   if (text === "true" || text === "false") return text === "true";
   if (text === "null") return null;
   return text;

@@ -157,6 +157,7 @@ Deno.test("permission flags for a login config add the GitHub and metadata hosts
     "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG,GITHUB_CLIENT_SECRET",
     "--unstable-kv",
     "--v8-flags=--max-semi-space-size=1",
+    "--unstable-no-legacy-abort",
   ]);
   const gh =
     derivePermissions(load({ ...base, listen: "127.0.0.1:8080", dataDir: "/d" }), SOURCE)[1];

@@ -246,6 +246,7 @@ Deno.test("permission flags are derived from the config, nothing broader", () =>
     "--allow-run=npx,uvx,kill",
     "--allow-env=PATH,HOME,USER,LANG,LC_*,TZ,MCP_PROXY_CONFIG,API_KEY",
     "--v8-flags=--max-semi-space-size=1",
+    "--unstable-no-legacy-abort",
   ]);
   const v6 = load({ listen: "[::1]:0", dataDir: "/d", mcpServers: { files } });
   assert.equal(derivePermissions(v6, SOURCE)[1], "--allow-net=[::1],127.0.0.1");

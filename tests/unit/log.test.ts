@@ -19,11 +19,14 @@ Deno.test("text: time, padded level, message, then key=value; plain words bare, 
     client: "Claude Desktop",
     zip: "01234",
     word: "true",
+    ip: "127.0.0.1",
+    version: "0.1.0",
   });
   assert.equal(
     line,
     "2026-01-02T03:04:05.678Z info  session opened session=gTdYwy2n user=alice@example.com " +
-      'status=200 ok=true none=null client="Claude Desktop" zip="01234" word="true"\n',
+      'status=200 ok=true none=null client="Claude Desktop" zip="01234" word="true" ip=127.0.0.1 ' +
+      "version=0.1.0\n",
   );
 });
 
@@ -36,6 +39,8 @@ Deno.test("text lines parse back to the same values, whatever the strings hold",
     unicode: "naïve – ✓",
     control: "\u001b[31mred",
     path: "/mcp/files",
+    float: "1e5",
+    date: "2025-11-25",
   };
   const parsed = parseLogLine(formatLine("text", AT, "warn", "a message: with colon", fields));
   assert.deepEqual(parsed, {

@@ -48,6 +48,7 @@ const ROUTES = new Set([
 function assertShape(line: AccessLine): void {
   const where = JSON.stringify(line);
   assert.equal(line.type, "access");
+  assert.equal(line.level, "info");
   assert.ok(!Number.isNaN(Date.parse(line.time)) && line.time.endsWith("Z"), where);
   assert.equal(typeof line.ip, "string", where);
   assert.ok(line.peer === undefined || line.peer !== line.ip, `peer only when different: ${where}`);
@@ -58,6 +59,7 @@ function assertShape(line: AccessLine): void {
   const allowed = new Set([
     "type",
     "time",
+    "level",
     "ip",
     "peer",
     "method",
@@ -76,7 +78,7 @@ function assertShape(line: AccessLine): void {
   }
 }
 
-Deno.test("access log: one JSON line per request with the route class and MCP details; no secret, token, code, cookie, verifier or tool argument anywhere in the output", async () => {
+Deno.test("access log: one line per request with the route class and MCP details; no secret, token, code, cookie, verifier or tool argument anywhere in the output", async () => {
   const gh = await fakeGitHub();
   const proxy = await startProxy(
     {

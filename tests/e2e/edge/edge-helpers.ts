@@ -50,6 +50,7 @@ export async function withProxy(
 export interface AccessLine {
   type: "access";
   time: string;
+  level: string;
   ip: string;
   peer?: string;
   method: string;

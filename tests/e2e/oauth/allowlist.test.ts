@@ -114,10 +114,7 @@ Deno.test("allow-list: a user not on the list gets a 403 page naming the account
       assert.equal(JSON.parse(del.body!).access_token, malloryToken);
       assert.match(del.headers.authorization, /^Basic /);
       assert.equal(del.status, 204);
-      assert.match(
-        proxy.logs(),
-        /sign-in refused: not on the allow-list user_id=6666 login=mallory/,
-      );
+      await proxy.waitForLog(/sign-in refused: not on the allow-list user_id=6666 login=mallory/);
 
       // Control: an allowed org member's token IS kept (org re-checks need it), so the store
       // check below would see a refused user's token if it were stored.
@@ -155,10 +152,7 @@ Deno.test("allow-list by numeric id: that account only; GitHub scope is empty fo
     const { tokens } = await signInForTokens(proxy);
     assert.equal((await mcpInitialize(proxy.url("fx"), tokens.access_token)).status, 200);
     assert.equal(gh.authorizeRequests.at(-1)!.scope, "", "no GitHub scope at all");
-    assert.match(
-      proxy.logs(),
-      /sign-in allowed user_id=1001 login=bob .*via="allow\.users \(id\)"/,
-    );
+    await proxy.waitForLog(/sign-in allowed user_id=1001 login=bob .*via="allow\.users \(id\)"/);
     // Identity was all the token was for: it is revoked, not kept.
     const bobToken = lastGitHubToken(gh);
     await waitUntil(() => gh.tokenInfo(bobToken)?.revoked === true, 5000, "revocation");
@@ -174,7 +168,7 @@ Deno.test("allow-list by login: resolved to the id at start, pinned, then admitt
     assert.ok(gh.apiRequests.some((r) => r.method === "GET" && r.path === "/api/v3/users/alice"));
     const { tokens } = await signInForTokens(proxy);
     assert.equal((await mcpInitialize(proxy.url("fx"), tokens.access_token)).status, 200);
-    assert.match(proxy.logs(), /sign-in allowed user_id=583231 .*via="allow\.users \(alice\)"/);
+    await proxy.waitForLog(/sign-in allowed user_id=583231 .*via="allow\.users \(alice\)"/);
     gh.setCurrentUser(BOB.id);
     assertRefused(await signIn(proxy), BOB, proxy.origin);
   });
@@ -237,11 +231,11 @@ Deno.test("allow-list by org: active admitted (GitHub scope read:org), pending r
     assert.equal(gh.authorizeRequests.at(-1)!.scope, "read:org");
     const consent = flow.browser.pages.find((p) => p.html.includes('value="allow"'));
     assert.match(pageText(consent!.html), /asks GitHub for read:org/);
-    assert.match(proxy.logs(), /sign-in allowed user_id=583231 .*via="allow\.orgs \(acme\)"/);
+    await proxy.waitForLog(/sign-in allowed user_id=583231 .*via="allow\.orgs \(acme\)"/);
 
     gh.setOrgMembership("acme", ALICE.id, "pending");
     assertRefused(await signIn(proxy), ALICE, proxy.origin);
-    assert.match(proxy.logs(), /not an active member .*org=acme state=pending/);
+    await proxy.waitForLog(/not an active member .*org=acme state=pending/);
 
     gh.setOrgMembership("acme", ALICE.id, "active");
     gh.restrictOrg("acme");
@@ -261,7 +255,7 @@ Deno.test("allow-list by team: active member admitted (read:org), removed from t
   await withLogin({ teams: ["acme/platform"] }, async ({ gh, proxy }) => {
     assertAdmitted(await signIn(proxy));
     assert.equal(gh.authorizeRequests.at(-1)!.scope, "read:org");
-    assert.match(proxy.logs(), /via="allow\.teams \(acme\/platform\)"/);
+    await proxy.waitForLog(/via="allow\.teams \(acme\/platform\)"/);
     gh.setTeamMembership("acme", "platform", ALICE.id, null);
     // Still an active org member: that is not enough for a team rule.
     assertRefused(await signIn(proxy), ALICE, proxy.origin);
