@@ -41,7 +41,7 @@ Deno.test("release flags: the documented launchers, nothing unrestricted", () =>
   assert.ok(RELEASE_FLAGS.includes("--allow-run=npx,uvx,node,python3,docker,kill"));
   for (const flag of RELEASE_FLAGS) {
     assert.ok(
-      flag === "--no-prompt" || flag === "--unstable-kv" || flag.includes("="),
+      flag === "--no-prompt" || flag.startsWith("--unstable-") || flag.includes("="),
       `${flag} is unrestricted`,
     );
   }

@@ -26,6 +26,7 @@ import {
   MCP_HEADERS,
   raw,
   rpc,
+  syncAccess,
   TRUST_LOOPBACK,
 } from "./edge-helpers.ts";
 
@@ -175,6 +176,7 @@ Deno.test("access log: one line per request with the route class and MCP details
     keep("guessed token", guess);
     keep("bad code", badCode);
     keep("query value", queryMarker);
+    await syncAccess(proxy);
     const before = accessLines(proxy).length;
     const series: [string, () => Promise<unknown>][] = [
       ["GET health 200", () => fetch(`${base}/healthz`)],

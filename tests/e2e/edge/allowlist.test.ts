@@ -20,6 +20,7 @@ import {
   LISTED_V6,
   MCP_HEADERS,
   rpc,
+  syncAccess,
   TRUST_LOOPBACK,
   UNLISTED,
   UNLISTED_V6,
@@ -98,6 +99,7 @@ Deno.test("allow-list: unlisted IPs get 403 ip_not_allowed (never 401) on MCP, l
             );
           }
         }
+        await syncAccess(proxy);
         const blocked = accessLines(proxy).filter((l) => l.status === 403);
         assert.equal(blocked.length, unlisted.length * 9);
         assert.deepEqual(
@@ -174,9 +176,11 @@ Deno.test("allow-list: /authorize, /consent and /auth/callback are never blocked
 
         // The owner's browser sends no forwarded header: its address is the peer, 127.0.0.1,
         // which is NOT on the list. The whole sign-in still works.
+        await syncAccess(proxy);
         const before = accessLines(proxy).length;
         const flow = await signIn(proxy, { clientId });
         assert.ok(flow.code, `a code: ${flow.redirect?.href ?? flow.page?.html}`);
+        await syncAccess(proxy);
         const browserLines = accessLines(proxy).slice(before);
         assert.deepEqual(
           browserLines.map((l) => `${l.route} ${l.ip} ${l.status}`),

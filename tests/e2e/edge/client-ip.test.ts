@@ -15,6 +15,7 @@ import {
   LISTED,
   MCP_HEADERS,
   nextAccess,
+  syncAccess,
   UNLISTED,
   withProxy,
 } from "./edge-helpers.ts";
@@ -30,6 +31,7 @@ async function probe(
   expected: { allowed: true; ip: string } | { allowed: false; ip: string },
   what: string,
 ) {
+  await syncAccess(proxy);
   const count = accessLines(proxy).length;
   const res = await fetch(proxy.url("fx"), { headers: { ...MCP_HEADERS, ...headers } });
   if (expected.allowed) {

@@ -65,9 +65,31 @@ export interface AccessLine {
   tool?: string;
 }
 
+/** The method of the requests {@link syncAccess} sends; their lines are left out below. */
+const SYNC = "SYNC";
+
 /** Every access-log line the proxy wrote so far, parsed (text or JSON format). */
 export function accessLines(proxy: ProxyProcess): AccessLine[] {
-  return records<AccessLine>(proxy.logs(), "access");
+  return records<AccessLine>(proxy.logs(), "access").filter((l) => l.method !== SYNC);
+}
+
+const syncs = new WeakMap<ProxyProcess, number>();
+
+/**
+ * Waits until the access lines of every request answered so far have been read: log lines are
+ * written asynchronously, in order, so once the line of one more request (method SYNC) is
+ * here, so are all before it.
+ */
+export async function syncAccess(proxy: ProxyProcess): Promise<void> {
+  const n = (syncs.get(proxy) ?? 0) + 1;
+  syncs.set(proxy, n);
+  const res = await fetch(`${proxy.origin}/healthz`, { method: SYNC });
+  await res.body?.cancel();
+  const deadline = Date.now() + 10_000;
+  while (records<AccessLine>(proxy.logs(), "access").filter((l) => l.method === SYNC).length < n) {
+    if (Date.now() > deadline) throw new Error("the access line of a SYNC request never came");
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Waits until the access log has more than `count` lines; returns the newest. */

@@ -17,6 +17,7 @@ import {
   raw,
   rpc,
   rssKiB,
+  syncAccess,
   TRUST_LOOPBACK,
   UNLISTED,
   withProxy,
@@ -77,6 +78,7 @@ Deno.test("hardening: a header block over limits.maxHeaderBytes → 431 on any r
       const after = await fetch(`${proxy.origin}/healthz`);
       assert.equal(after.status, 200, "still serving");
       await after.body?.cancel();
+      await syncAccess(proxy);
       assert.equal(accessLines(proxy).filter((l) => l.status === 431).length, cases.length);
     },
   );
@@ -174,6 +176,7 @@ Deno.test("hardening: a slow MCP body → 408 within limits.bodyTimeout", async 
         JSON.parse(answer.body).error.message,
         "the request body was not received in time",
       );
+      await syncAccess(proxy);
       assert.equal(accessLines(proxy).at(-1)?.status, 408);
     },
   );

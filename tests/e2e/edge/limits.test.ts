@@ -13,6 +13,7 @@ import {
   from,
   MCP_HEADERS,
   sleep,
+  syncAccess,
   TRUST_LOOPBACK,
   withProxy,
 } from "./edge-helpers.ts";
@@ -116,6 +117,7 @@ async function tripAndRecover(
   );
   for (const send of sends) await assertLimited(await send(ip), `${name}: the whole class`);
   await notLimited(await sends[0](other), `${name} from another IP`);
+  await syncAccess(proxy);
   assert.ok(
     accessLines(proxy).some((l) => l.status === 429 && l.ip === ip),
     `${name}: a 429 access-log line for ${ip}`,
@@ -253,6 +255,7 @@ Deno.test("rate limits: IPv6 clients are keyed by their /64 in every bucket, so 
         assert.equal(res.status, 401, `guess #${i}`);
       }
       await assertLimited(await guess("2001:db8:0:5::abcd"), "a guess from the same /64");
+      await syncAccess(proxy);
       assert.ok(
         accessLines(proxy).some((l) => l.status === 429 && l.ip.startsWith("2001:db8:0:1::")),
         "the access log names the address, not the prefix",

@@ -22,6 +22,7 @@ import {
   LISTED,
   MCP_HEADERS,
   nextAccess,
+  syncAccess,
   TRUST_LOOPBACK,
   UNLISTED,
   withProxy,
@@ -35,6 +36,7 @@ const IN_B = "100.64.1.1";
 
 /** GET /mcp/fx without a session (no-auth config): 400 when let in, 403 when blocked. */
 async function admitted(proxy: ProxyProcess, ip: string, seen = ip): Promise<boolean> {
+  await syncAccess(proxy);
   const count = accessLines(proxy).length;
   const res = await fetch(proxy.url("fx"), { headers: { ...MCP_HEADERS, ...from(ip) } });
   const body = await res.text();
