@@ -56,7 +56,7 @@ Deno.test("stderr: each line logged with the child's label, at most 20 a second,
     `i=0; while [ $i -lt 50 ]; do echo "line $i" >&2; i=$((i+1)); done; sleep 1.2; echo after >&2`,
   );
   const info = await child.exited;
-  const logged = lines.filter((l) => l.includes(`[${child.label}] line`));
+  const logged = lines.filter((l) => l.includes(`child stderr child="${child.label}" text="line `));
   // 50 lines within at most two one-second windows: no more than 2 × 20 logged.
   assert.ok(logged.length <= 40 && logged.length >= 1, `${logged.length} lines`);
   assert.ok(lines.some((l) => /child stderr rate-limited .*dropped=\d+/.test(l)));
