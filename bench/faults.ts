@@ -205,6 +205,12 @@ async function fd(): Promise<void> {
   await Deno.remove(p.dir, { recursive: true });
 }
 
+/** Resident memory of `pid` in MiB (Linux). */
+function rssMiB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+  return Math.round(Number(kb) / 1024);
+}
+
 async function stderr(): Promise<void> {
   const calls = Number(values.calls);
   const p = await start(
@@ -233,6 +239,7 @@ async function stderr(): Promise<void> {
     }
   }
   const health = await healthy(p.origin);
+  const rss = rssMiB(p.process.pid);
   let metric: string | undefined;
   try {
     const text = await (await fetch(`${p.admin}/metrics`, { signal: AbortSignal.timeout(2000) }))
@@ -244,7 +251,14 @@ async function stderr(): Promise<void> {
   await p.process.stderr.pipeTo(new WritableStream());
   await p.process.status;
   console.log(JSON.stringify(
-    { calls, answered, firstFailure: firstFailure ?? null, healthzAfter: health, metric },
+    {
+      calls,
+      answered,
+      firstFailure: firstFailure ?? null,
+      healthzAfter: health,
+      rssMiB: rss,
+      metric,
+    },
     null,
     2,
   ));
