@@ -224,8 +224,7 @@ Deno.test("browser: timeouts fail with clear errors; close() kills the process a
   let pid = 0;
   let profile = "";
   try {
-    // The default wait for each step, generous for a loaded machine; the waits below pass their own.
-    const browser = await launchBrowser({ timeoutMs: 30_000 });
+    const browser = await launchBrowser({ timeoutMs: 3000 });
     try {
       pid = browser.pid;
       profile = browser.userDataDir;
