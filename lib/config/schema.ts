@@ -23,6 +23,8 @@ import { LOG_KEYS, type LogSettings, parseLogSettings } from "./log-schema.ts";
 import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 import { type Limits, parseLimits } from "./limits-schema.ts";
+import { parsePolicy, POLICY_KEYS } from "./policy-schema.ts";
+import type { PolicyRules } from "../policy/policy.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -59,6 +61,11 @@ export interface ServerConfig {
    * `requestState`); absent means 5 minutes.
    */
   inputTimeoutMs?: number;
+  /**
+   * Which tools, prompts and resources of the child are shown and let through (`tools`,
+   * `prompts`, `resources`, `readOnly`); absent shows everything.
+   */
+  policy?: PolicyRules;
 }
 
 export type { Listen };
@@ -124,6 +131,7 @@ const SERVER_KEYS = [
   "warm",
   "cacheTtl",
   "inputTimeout",
+  ...POLICY_KEYS,
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -278,6 +286,7 @@ function parseServer(
     SERVER_DEFAULTS.restartDelayMs;
   const cacheTtlMs = duration(ck, entry, "cacheTtl", path, { min: 0, max: 24 * HOUR });
   const inputTimeoutMs = duration(ck, entry, "inputTimeout", path, { min: 1000, max: 24 * HOUR });
+  const policy = parsePolicy(ck, entry, path);
   if (command === undefined) return undefined;
   return {
     name,
@@ -294,6 +303,7 @@ function parseServer(
     warm: integer(ck, entry, "warm", path, { min: 0, max: 32 }) ?? SERVER_DEFAULTS.warm,
     ...(cacheTtlMs === undefined ? {} : { cacheTtlMs }),
     ...(inputTimeoutMs === undefined ? {} : { inputTimeoutMs }),
+    ...(policy === undefined ? {} : { policy }),
   };
 }
 

@@ -11,6 +11,7 @@ const LAYERS: readonly (readonly string[])[] = [
   [
     "jsonrpc.ts",
     "net",
+    "policy",
     "log.ts",
     "log-queue.ts",
     "http.ts",

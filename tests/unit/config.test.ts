@@ -251,3 +251,55 @@ Deno.test("permission flags are derived from the config, nothing broader", () =>
   const v6 = load({ listen: "[::1]:0", dataDir: "/d", mcpServers: { files } });
   assert.equal(derivePermissions(v6, SOURCE)[1], "--allow-net=[::1],127.0.0.1");
 });
+
+Deno.test("server filters: tools, prompts, resources and readOnly are read and checked", () => {
+  const { config } = load({
+    mcpServers: {
+      files: {
+        ...files,
+        tools: { allow: ["read_*", "list_*"], deny: ["*write*"] },
+        readOnly: true,
+        prompts: { deny: ["*"] },
+        resources: { allow: ["file:///srv/shared/public/**"] },
+      },
+      open: { ...files, readOnly: false },
+    },
+  });
+  assert.deepEqual(config.servers[0].policy, {
+    tools: { allow: ["read_*", "list_*"], deny: ["*write*"] },
+    prompts: { deny: ["*"] },
+    resources: { allow: ["file:///srv/shared/public/**"] },
+    readOnly: true,
+  });
+  assert.equal(config.servers[1].policy, undefined);
+  assert.deepEqual(
+    problems({
+      mcpServers: {
+        files: {
+          ...files,
+          tools: { allow: "read_*", deny: ["{a,b}"], denny: [] },
+          prompts: ["*"],
+          resources: {},
+          readOnly: "yes",
+        },
+        more: { ...files, resources: { allow: ["file:///a/***", 3, "[x]"] } },
+      },
+    }),
+    [
+      `mcpServers.files.tools.denny: unknown key (did you mean "deny"?)`,
+      `mcpServers.files.tools.allow: expected an array of glob patterns, got a string (write ["read_*"])`,
+      `mcpServers.files.tools.deny[0]: bad pattern "{a,b}": brace alternatives ("{a,b}") are not ` +
+      `supported; write one pattern per alternative`,
+      "mcpServers.files.prompts: expected an object, got an array",
+      `mcpServers.files.resources: expected "allow" and/or "deny" (lists of glob patterns)`,
+      "mcpServers.files.readOnly: expected true or false, got a string",
+      `mcpServers.more.resources.allow[0]: bad pattern "file:///a/***": "***": use "*" or "**"`,
+      "mcpServers.more.resources.allow[1]: expected a string, got a number",
+      `mcpServers.more.resources.allow[2]: bad pattern "[x]": character classes ("[...]") are not ` +
+      `supported; write "\\[" for a literal "["`,
+    ],
+  );
+  assert.deepEqual(problems({ mcpServers: { files: { ...files, tool: {} } } }), [
+    `mcpServers.files.tool: unknown key (did you mean "tools"?)`,
+  ]);
+});
