@@ -18,6 +18,7 @@ import {
 import type { Downstream, Reply } from "./downstream.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { ServerRequests } from "./server-requests.ts";
+import { ToolCatalogue } from "./tool-catalogue.ts";
 
 /** What the router learns about each finished request (for the audit log and metrics). */
 export interface Completion {
@@ -59,6 +60,11 @@ export class Mux {
   readonly sessions = new Set<Downstream>();
   readonly #pending = new PendingTable();
   readonly #serverRequests = new ServerRequests();
+  /** The child's tools (its `tools/list`), kept until the list or the child changes. */
+  readonly tools = new ToolCatalogue((cursor) =>
+    this.#ownRequest("tools/list", cursor === undefined ? {} : { cursor })
+  );
+  #ownRequests = 0;
   #queue: Waiting[] = [];
   #waiting = new Set<Waiting>();
   #closing = false;
@@ -70,9 +76,48 @@ export class Mux {
     this.supervisor = new Supervisor(options, {
       onMessage: (message) => this.#fromChild(message),
       onExit: (description) => this.#childExited(description),
-      onReady: (restarted) => restarted && this.#announceRestart(),
+      onReady: (restarted) => {
+        this.tools.invalidate();
+        if (restarted) this.#announceRestart();
+      },
     });
   }
+
+  /**
+   * A request of the proxy's own to the child (JSON-RPC 2.0 §4), through the same id rewriting,
+   * limits and timeout as the callers' requests; resolves with its `result`.
+   */
+  #ownRequest(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
+    const reply: Reply = {
+      streaming: false,
+      // Nothing the child sends unprompted is for the proxy's own request.
+      waiting: true,
+      send: () => {},
+      end: (text) => {
+        const message = JSON.parse(text) as Record<string, unknown>;
+        if (isRecord(message.result)) resolve(message.result);
+        else {
+          const error = isRecord(message.error) ? String(message.error.message) : "no result";
+          reject(new Error(`${method}: ${error}`));
+        }
+      },
+    };
+    const id = `proxy-${++this.#ownRequests}`;
+    this.request(this.#proxy, { jsonrpc: "2.0", id, method, params }, reply);
+    return promise;
+  }
+
+  /** The proxy itself as the downstream of its own requests: it answers no server request. */
+  readonly #proxy: Downstream = {
+    id: "proxy",
+    get identityKey() {
+      return "proxy";
+    },
+    capabilities: { sampling: false, elicitation: false, roots: false },
+    logLevel: Number.POSITIVE_INFINITY,
+    notify: () => {},
+  };
 
   get inFlight(): number {
     return this.#pending.size;
@@ -290,6 +335,7 @@ export class Mux {
 
   #childNotification(message: Record<string, unknown>): void {
     const method = message.method as string;
+    if (method === "notifications/tools/list_changed") this.tools.invalidate();
     if (BROADCAST_NOTIFICATIONS.has(method)) {
       const text = JSON.stringify(message);
       for (const session of this.sessions) session.notify(text);
@@ -340,6 +386,7 @@ export class Mux {
   }
 
   #childExited(description: string): void {
+    this.tools.invalidate();
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, "child_exit");
       pending.reply.end(errorBody(pending.originalId, ErrorCode.InternalError, description));

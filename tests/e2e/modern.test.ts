@@ -536,6 +536,10 @@ Deno.test("sessionless: requestState is bound to its person, client, call and ex
       );
       assert.equal(late.json.error?.code, -32602);
       assert.equal((late.json.error?.data as { requestState: string }).requestState, "expired");
+      // At the expiry the child's elicitation got an error and its call was cancelled.
+      await proxy.waitForLog(/input request unanswered in time.* server=quick .*name=elicit/);
+      await proxy.waitForLog(/fixture: elicit failed: .*in time/);
+      await proxy.waitForLog(/ audit .*server=quick .*tool=elicit .*outcome=cancelled/);
     });
   } finally {
     await proxy.stop();

@@ -87,6 +87,11 @@ export class ModernCall extends SessionlessDownstream implements Reply {
     return this.#done;
   }
 
+  /** How many of the child's requests wait for the client's input responses. */
+  get asking(): number {
+    return this.#asked.size;
+  }
+
   /** Waiting for the client's retry, with no exchange attached. */
   get parked(): boolean {
     return !this.#done && this.#exchange === null;

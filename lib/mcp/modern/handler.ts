@@ -5,7 +5,8 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http
  */
 import type { ServerConfig } from "../../config/schema.ts";
-import type { Identity } from "../../router/router.ts";
+import type { Identity, RoutedSession } from "../../router/router.ts";
+import type { ToolDefinition } from "../../router/tool-catalogue.ts";
 import type { RequestNote } from "../../edge/access-log.ts";
 import { type InitializeResult, UnavailableError } from "../../children/lifecycle.ts";
 import {
@@ -29,7 +30,9 @@ import { Exchange } from "./exchange.ts";
 import { honored, IGNORED, Listener, parseFilter, ResourceSubscriptions } from "./listen.ts";
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
+import { checkParamHeaders, type HeaderParam, headerParams } from "./param-headers.ts";
 import {
+  type HeaderLookup,
   type ModernNotification,
   type ModernRequest,
   reject,
@@ -118,12 +121,18 @@ async function serve(
   if (method === "subscriptions/listen") return await listen(svc, config, identity, request);
   const retry = retryFields(request);
   if (retry) return retry;
+  const header: HeaderLookup = (name) => req.headers.get(name);
+  const state = request.params.requestState;
+  const resuming = typeof state === "string" && MRTR_METHODS.has(method);
+  if (resuming) {
+    const refused = await paramHeaders(svc, probe(routed(config), identity), request, header);
+    if (refused) return rejection(refused);
+  }
   const sse = acceptance(req.headers.get("accept")).sse;
   const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
   track(svc, identity, exchange);
-  const state = request.params.requestState;
-  if (typeof state === "string" && MRTR_METHODS.has(method)) {
-    const resumed = await parkingFor(svc).resume(state, {
+  if (resuming) {
+    const resumed = await parkingFor(svc).resume(state as string, {
       identity,
       server: config.name,
       method,
@@ -133,7 +142,7 @@ async function serve(
     exchange.onGone(() => resumed.abandon());
     return exchange.response;
   }
-  return await start(svc, config, identity, exchange);
+  return await start(svc, config, identity, exchange, header);
 }
 
 /** Starts a new call at the child (after `server/discover` and the capability gate). */
@@ -142,6 +151,7 @@ async function start(
   config: ServerConfig,
   identity: Identity,
   exchange: Exchange,
+  header: HeaderLookup,
 ): Promise<Response> {
   const { request } = exchange;
   const { id, method } = request;
@@ -178,6 +188,8 @@ async function start(
   if (needs && (init.capabilities as Record<string, unknown>)[needs] === undefined) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
+  const refused = await paramHeaders(svc, call, request, header);
+  if (refused) return rejection(refused);
   exchange.onGone(() => call.abandon());
   svc.router.request(call, {
     jsonrpc: "2.0",
@@ -235,22 +247,14 @@ async function listen(
     );
   }
   const server = routed(config);
-  const probe = {
-    id: "listen-probe",
-    identityKey: identity.key,
-    capabilities: NONE,
-    logLevel: 0,
-    notify: () => {},
-    server,
-    identity,
-  };
+  const listenProbe = probe(server, identity);
   let init: Record<string, unknown>;
   try {
-    init = await svc.router.initialize(probe, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
+    init = await svc.router.initialize(listenProbe, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
   } catch (error) {
     return startFailure(error, id);
   }
-  const child = `${config.name}\n${svc.router.routeKey(probe)}`;
+  const child = `${config.name}\n${svc.router.routeKey(listenProbe)}`;
   const wanted = honored(filter, init.capabilities as Record<string, unknown>);
   const uris = wanted.resourceSubscriptions ?? [];
   const listening = state;
@@ -287,7 +291,51 @@ async function listen(
   return listener.response;
 }
 
-const NONE = { sampling: false, elicitation: false, roots: false };
+/**
+ * (identity, server) as the router needs it to find their child, for lookups that send the
+ * child nothing of the client's.
+ */
+function probe(server: ServerConfig, identity: Identity): RoutedSession {
+  return {
+    id: "probe",
+    identityKey: identity.key,
+    capabilities: { sampling: false, elicitation: false, roots: false },
+    logLevel: Number.POSITIVE_INFINITY,
+    notify: () => {},
+    server,
+    identity,
+  };
+}
+
+/** The `x-mcp-header` annotations of each tool definition a child listed (none: invalid). */
+const annotations = new WeakMap<ToolDefinition, HeaderParam[] | null>();
+
+/**
+ * A `tools/call`'s `Mcp-Param-*` headers checked against its arguments, by the annotations of
+ * the tool's input schema in the child's `tools/list` (streamable-http "Server Behavior for
+ * Custom Headers"). A tool the child does not list, or a list the child cannot give, is checked
+ * by nothing here: the call itself then gets the child's answer.
+ */
+async function paramHeaders(
+  svc: McpService,
+  session: RoutedSession,
+  request: ModernRequest,
+  header: HeaderLookup,
+): Promise<Rejection | null> {
+  const name = request.params.name;
+  if (request.method !== "tools/call" || typeof name !== "string") return null;
+  let tool: ToolDefinition | undefined;
+  try {
+    tool = await svc.router.tools(session).tool(name);
+  } catch {
+    return null;
+  }
+  if (!tool) return null;
+  let params = annotations.get(tool);
+  if (params === undefined) annotations.set(tool, params = headerParams(tool.inputSchema));
+  if (!params || params.length === 0) return null;
+  return checkParamHeaders(request.id, params, request.params.arguments, header);
+}
 
 /** Keeps the exchange findable by a `notifications/cancelled` naming its id, until answered. */
 function track(svc: McpService, identity: Identity, exchange: Exchange): void {
@@ -338,7 +386,7 @@ const parkings = new WeakMap<McpService, Parking>();
 
 export function parkingFor(svc: McpService): Parking {
   let parking = parkings.get(svc);
-  if (!parking) parkings.set(svc, parking = new Parking());
+  if (!parking) parkings.set(svc, parking = new Parking({ log: svc.log }));
   return parking;
 }
 

@@ -7,6 +7,7 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/mrtr
  */
 import { base64url, randomBytes } from "../../crypto.ts";
+import type { Logger } from "../../log.ts";
 import type { ModernCall } from "./call.ts";
 import type { Exchange } from "./exchange.ts";
 import { paramsDigest, type Refusal, StateSealer } from "./state.ts";
@@ -28,8 +29,12 @@ export class Parking {
   #handles = new WeakMap<ModernCall, string>();
   #parked = new Map<string, Parked>();
 
-  constructor(sealer?: Promise<StateSealer>) {
-    this.#sealer = sealer ?? StateSealer.ephemeral();
+  #log: Pick<Logger, "info"> | undefined;
+
+  /** @param options.log where an expiry is reported (the proxy's log) */
+  constructor(options: { sealer?: Promise<StateSealer>; log?: Pick<Logger, "info"> } = {}) {
+    this.#sealer = options.sealer ?? StateSealer.ephemeral();
+    this.#log = options.log;
   }
 
   /** Uses a key derived from `secret` (a key kept in the store) from now on. */
@@ -50,10 +55,7 @@ export class Parking {
     }
     const previous = this.#parked.get(handle);
     if (previous) clearTimeout(previous.timer);
-    const timer = setTimeout(() => {
-      this.#parked.delete(handle);
-      call.abandon("the client did not answer the input request in time");
-    }, timeoutMs);
+    const timer = setTimeout(() => this.#expire(handle, call, timeoutMs), timeoutMs);
     this.#parked.set(handle, { call, timer });
     const { request, identity, server } = call.options;
     return (await this.#sealer).seal({
@@ -66,6 +68,28 @@ export class Parking {
       round: call.round,
       exp: Date.now() + timeoutMs,
     });
+  }
+
+  /**
+   * The retry did not come in time: the child's pending requests get an error and the original
+   * request is cancelled at the child (basic/patterns/mrtr, "Security Considerations": state
+   * expiry), and the log says so.
+   */
+  #expire(handle: string, call: ModernCall, timeoutMs: number): void {
+    this.#parked.delete(handle);
+    const { request, identity, server } = call.options;
+    const name = request.params.name ?? request.params.uri;
+    this.#log?.info("input request unanswered in time; the call is cancelled at the child", {
+      server: server.name,
+      method: request.method,
+      ...(typeof name === "string" ? { name: name.slice(0, 128) } : {}),
+      user_id: identity.userId,
+      login: identity.login,
+      client_id: identity.clientId,
+      inputs: call.asking,
+      waited_s: Math.round(timeoutMs / 1000),
+    });
+    call.abandon("the client did not answer the input request in time");
   }
 
   /** Forgets a call (finished or abandoned). */

@@ -97,8 +97,9 @@ Deno.test("parking: other user, other client, other call, tampered state", async
   call.abandon();
 });
 
-Deno.test("parking: a retry that never comes abandons the call at its expiry", async () => {
-  const parking = new Parking();
+Deno.test("parking: a retry that never comes abandons the call at its expiry, and says so", async () => {
+  const lines: [string, Record<string, unknown> | undefined][] = [];
+  const parking = new Parking({ log: { info: (m, f) => lines.push([m, f]) } });
   const { call, first, events } = parkedCall(parking, 30);
   await first.response;
   await new Promise((r) => setTimeout(r, 80));
@@ -107,6 +108,18 @@ Deno.test("parking: a retry that never comes abandons the call at its expiry", a
   assert.ok(events[0].startsWith("child "), "the child's pending request got an error");
   assert.ok(events[0].includes("in time"));
   assert.equal(events[1], "cancel");
+  assert.equal(lines.length, 1);
+  assert.match(lines[0][0], /unanswered in time; the call is cancelled/);
+  assert.deepEqual(lines[0][1], {
+    server: "fx",
+    method: "tools/call",
+    name: "t",
+    user_id: undefined,
+    login: undefined,
+    client_id: "a",
+    inputs: 1,
+    waited_s: 0,
+  });
 });
 
 Deno.test("parking: a state of an older round is refused once the next round is out", async () => {

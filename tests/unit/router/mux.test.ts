@@ -405,3 +405,65 @@ Deno.test("completions: outcome, tool and (only when opted in) arguments for the
     await mux.close();
   }
 });
+
+Deno.test("tool catalogue: one tools/list (every page) for concurrent askers, kept until list_changed or a restart", async () => {
+  const { mux, child } = await setup();
+  const lists = () => child().traffic.filter((m) => m.method === "tools/list");
+  const answerLists = () => {
+    for (const m of lists()) {
+      if (answered.has(m.id)) continue;
+      answered.add(m.id);
+      const cursor = (m.params as Json).cursor;
+      child().emit({
+        id: m.id,
+        result: cursor === undefined
+          ? { tools: [{ name: "a", inputSchema: { type: "object" } }], nextCursor: "p2" }
+          : { tools: [{ name: "b", inputSchema: { type: "object" } }] },
+      });
+    }
+  };
+  const answered = new Set<unknown>();
+  const first = mux.tools.tool("a");
+  const second = mux.tools.tool("b");
+  await eventually(() => lists().length === 1, 5000, "the first page asked for");
+  answerLists();
+  await eventually(() => lists().length === 2, 5000, "the second page asked for");
+  assert.deepEqual(lists()[1].params as Json, { cursor: "p2" });
+  answerLists();
+  assert.equal((await first)?.name, "a");
+  assert.equal((await second)?.name, "b");
+  assert.equal(await mux.tools.tool("c"), undefined);
+  assert.equal(lists().length, 2, "kept: no new tools/list");
+
+  child().emit({ method: "notifications/tools/list_changed" });
+  const again = mux.tools.tool("a");
+  await eventually(() => lists().length === 3, 5000, "asked again after list_changed");
+  answerLists();
+  await eventually(() => lists().length === 4, 5000, "and its second page");
+  answerLists();
+  assert.equal((await again)?.name, "a");
+
+  await child().crash();
+  await eventually(() => mux.supervisor.state === "ready", 5000, "the restart");
+  const fresh = mux.tools.tool("b");
+  await eventually(() => lists().length === 1, 5000, "the new child asked");
+  answered.clear();
+  answerLists();
+  await eventually(() => lists().length === 2, 5000, "the new child's second page");
+  answerLists();
+  assert.equal((await fresh)?.name, "b");
+  await mux.close();
+});
+
+Deno.test("tool catalogue: a failed tools/list is not kept", async () => {
+  const { mux, child } = await setup();
+  const failed = mux.tools.tools();
+  await eventually(() => child().traffic.length === 1, 5000, "tools/list sent");
+  child().emit({ id: child().traffic[0].id, error: { code: -32601, message: "no tools" } });
+  await assert.rejects(failed, /no tools/);
+  const retried = mux.tools.tools();
+  await eventually(() => child().traffic.length === 2, 5000, "asked again");
+  child().emit({ id: child().traffic[1].id, result: { tools: [] } });
+  assert.equal((await retried).size, 0);
+  await mux.close();
+});
