@@ -14,6 +14,8 @@ import { jsonResponse, type McpCall, rpcError } from "./mcp/http.ts";
 import { StreamableHttpTransport } from "./mcp/streamable-http.ts";
 import { LegacySseTransport } from "./mcp/legacy-sse.ts";
 import { notFound, type Route, type RouteKind, tooMany } from "./routes.ts";
+import { MERGED_SERVER } from "./config/merged-schema.ts";
+import { mergedServerConfig } from "./mcp/merged/session.ts";
 
 export interface RequestContext {
   /** The TCP peer's address. */
@@ -55,6 +57,9 @@ export class McpEndpoint {
 
   constructor(private readonly app: McpEndpointApp) {
     this.#servers = new Map(app.config.servers.map((s) => [s.name, s]));
+    // `/mcp`, when served; the name is outside the server-name alphabet, so `/mcp/<name>` never
+    // reaches it.
+    if (app.config.merged?.enabled) this.#servers.set(MERGED_SERVER, mergedServerConfig());
     this.#streamable = new StreamableHttpTransport(app.mcp);
     this.#legacy = new LegacySseTransport(app.mcp);
   }
@@ -65,6 +70,7 @@ export class McpEndpoint {
     const server = this.#servers.get(route.server);
     if (
       !server || (route.kind === "mcp" && route.messages) ||
+      (route.server === MERGED_SERVER && (route.kind !== "mcp" || route.path !== "/mcp")) ||
       (route.kind === "sse" && !this.app.config.legacySse)
     ) {
       return notFound();

@@ -9,6 +9,7 @@ import {
   PROTECTED_RESOURCE_PATH as PRM,
 } from "./oauth/well-known.ts";
 import { jsonResponse } from "./mcp/http.ts";
+import { MERGED_SERVER } from "./config/merged-schema.ts";
 
 /** The route classes, as the access log and the allow-list know them. */
 export type RouteKind =
@@ -29,7 +30,7 @@ export type Route =
   | {
     kind: "mcp" | "sse";
     path: string;
-    /** The server named by `/mcp/<name>` or `/sse/<name>`. */
+    /** The server named by `/mcp/<name>` or `/sse/<name>`; the merged endpoint's for `/mcp`. */
     server: string;
     /** `/…/<name>/messages`: the legacy transport's POST endpoint. */
     messages: boolean;
@@ -63,6 +64,7 @@ export function matchRoute(path: string, local: boolean, base: string): Route | 
   }
   const oauth = OAUTH_PATHS.get(path);
   if (oauth) return { kind: oauth, path };
+  if (path === "/mcp") return { kind: "mcp", path, server: MERGED_SERVER, messages: false };
   const m = MCP_PATH.exec(path);
   if (!m) return null;
   return { kind: m[1] as "mcp" | "sse", path, server: m[2], messages: m[3] !== undefined };

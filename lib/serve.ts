@@ -22,6 +22,7 @@ import { rangeDocumentUrls } from "./edge/ranges.ts";
 import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics } from "./metrics.ts";
 import { VERSION } from "./version.ts";
+import { MERGED_SERVER } from "./config/merged-schema.ts";
 import { Store, StoreUnavailable } from "./store/kv.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
@@ -61,6 +62,15 @@ export async function startProxy(
     onComplete: auditLogger(metrics, audit),
   });
   const mcp = new McpService(router, config.limits, log);
+  if (config.merged?.enabled) {
+    mcp.merged = {
+      router,
+      log,
+      settings: config.merged,
+      version: VERSION,
+      servers: () => config.servers,
+    };
+  }
   const allowedOrigins = new Set(config.allowedOrigins);
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
@@ -74,6 +84,7 @@ export async function startProxy(
       bodyTimeoutMs: config.limits.bodyTimeoutMs,
       metrics,
       legacySse: config.legacySse,
+      merged: config.merged?.enabled ?? false,
     });
     allowedOrigins.add(config.auth.origin);
     oauth.policy.resolveLogins().catch((error) =>
@@ -294,8 +305,10 @@ function printStart(
   admin: string,
 ): void {
   const base = config.auth?.publicUrl ?? origin;
-  const width = Math.max(...config.servers.map((s) => s.name.length));
-  for (const s of config.servers) print(`${s.name.padEnd(width)}  ${base}/mcp/${s.name}`);
+  const merged = config.merged?.enabled ? [{ name: MERGED_SERVER, path: "/mcp" }] : [];
+  const all = [...config.servers.map((s) => ({ name: s.name, path: `/mcp/${s.name}` })), ...merged];
+  const width = Math.max(...all.map((s) => s.name.length));
+  for (const s of all) print(`${s.name.padEnd(width)}  ${base}${s.path}`);
   print(`Owner endpoints (this machine only): ${admin}/metrics ${admin}/healthz`);
   if (config.demo) printDemoHelp(print, origin);
   if (config.auth) {

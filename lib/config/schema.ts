@@ -25,6 +25,7 @@ import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 import { type Limits, parseLimits } from "./limits-schema.ts";
 import { parsePolicy, POLICY_KEYS } from "./policy-schema.ts";
 import type { PolicyRules } from "../policy/policy.ts";
+import { type MergedSettings, parseMerged } from "./merged-schema.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -89,6 +90,8 @@ export interface Config {
   network: NetworkSettings;
   /** The loopback listener of the owner's endpoints. */
   admin: AdminSettings;
+  /** The merged endpoint `/mcp` (absent: off). */
+  merged?: MergedSettings;
 }
 
 export const SERVER_DEFAULTS = {
@@ -112,6 +115,7 @@ const TOP_KEYS = [
   "limits",
   "network",
   "admin",
+  "merged",
   ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
@@ -187,6 +191,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const auth = parseAuth(ck, root);
   const network = parseNetwork(ck, root);
   const admin = parseAdmin(ck, root, listen);
+  const merged = parseMerged(ck, root);
 
   if (listen && !auth && !isLoopbackHost(listen.hostname)) {
     ck.fail(
@@ -211,6 +216,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     auth,
     network,
     admin: admin!,
+    merged,
   };
 }
 

@@ -5,12 +5,25 @@
 import type { Logger } from "../log.ts";
 import type { Limits } from "../config/schema.ts";
 import type { Router } from "../router/router.ts";
+import type { Reply } from "../router/downstream.ts";
 import { type Session, SessionStore } from "./sessions.ts";
+import { type MergedHost, MergedSession } from "./merged/session.ts";
 import { SseRegistry, SseWriter } from "./sse.ts";
 import { ReplayBudget } from "./replay.ts";
 
+/** A session's way to its child, or to its children on the merged endpoint. */
+export interface SessionRoute {
+  readonly ready: boolean;
+  prepare(): Promise<void>;
+  request(message: Record<string, unknown>, reply: Reply): void;
+  notification(message: Record<string, unknown>): void;
+  response(message: Record<string, unknown>): void;
+}
+
 /** Shared state of the MCP transports. */
 export class McpService {
+  /** What sessions of the merged endpoint need, when it is served (config `merged`). */
+  merged: MergedHost | null = null;
   readonly sessions: SessionStore;
   readonly registry: SseRegistry;
   /** Bytes of sent events kept for resumption, across every session. */
@@ -40,10 +53,45 @@ export class McpService {
     this.sessions.sweep(now, this.limits.sessionIdleTimeoutMs);
   }
 
+  /**
+   * Gives a new session of the merged endpoint its parts (one per server the identity may
+   * use); false when the endpoint is not served.
+   */
+  mergeSession(session: Session): boolean {
+    if (!this.merged) return false;
+    session.merged = new MergedSession(this.merged, session);
+    return true;
+  }
+
+  /**
+   * Initializes the session's child (or, merged, its children) and returns the InitializeResult
+   * for the client (see `Router.initialize`).
+   */
+  initialize(
+    session: Session,
+    requestedVersion: unknown,
+    supported: readonly string[],
+  ): Promise<Record<string, unknown>> {
+    if (session.merged) return session.merged.initialize(requestedVersion, supported);
+    return this.router.initialize(session, requestedVersion, supported);
+  }
+
+  /** The session's way to its child, looked up once per HTTP request. */
+  route(session: Session): SessionRoute {
+    return session.merged ?? this.router.route(session);
+  }
+
+  /** Forgets a session at the router (its per-session children end). */
+  async detach(session: Session): Promise<void> {
+    if (session.merged) await session.merged.detach();
+    else await this.router.detach(session);
+  }
+
   /** Registers an initialized session; throws UnavailableError when no session may make room. */
   open(session: Session): void {
     this.sessions.add(session);
-    this.router.attach(session);
+    if (session.merged) session.merged.attach();
+    else this.router.attach(session);
     this.log.info("session opened", {
       session: session.id.slice(0, 8),
       server: session.server.name,
@@ -83,7 +131,7 @@ export class McpService {
   async #end(session: Session, reason: string): Promise<void> {
     session.closeStreams();
     session.events.clear();
-    await this.router.detach(session);
+    await this.detach(session);
     this.log.info("session closed", {
       session: session.id.slice(0, 8),
       server: session.server.name,

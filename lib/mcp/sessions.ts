@@ -10,6 +10,7 @@ import { base64url, randomBytes } from "../crypto.ts";
 import { formatEvent, type SseWriter } from "./sse.ts";
 import { EventLog, type ReplayBudget } from "./replay.ts";
 import { UnavailableError } from "../children/lifecycle.ts";
+import type { MergedSession } from "./merged/session.ts";
 
 export type TransportKind = "streamable" | "legacy-sse";
 
@@ -59,6 +60,8 @@ export class Session implements RoutedSession {
   readonly events: EventLog;
   /** The legacy HTTP+SSE connection that carries every message of a legacy session. */
   legacy: LegacyStream | null = null;
+  /** Its parts, one per server, on the merged endpoint (`/mcp`). */
+  merged: MergedSession | null = null;
   /** POST response streams still in progress, by stream id, for `Last-Event-ID` resumption. */
   readonly resumable = new Map<number, { attach(writer: SseWriter): void }>();
   #listeners: SseWriter[] = [];

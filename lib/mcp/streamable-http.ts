@@ -27,6 +27,7 @@ import { parseEventId } from "./replay.ts";
 import type { McpService } from "./service.ts";
 import { PostStream } from "./post-stream.ts";
 import { handleModern, wantsModern } from "./modern/handler.ts";
+import { MERGED_SERVER } from "../config/merged-schema.ts";
 
 /** The transport's three methods over the shared MCP service. */
 export class StreamableHttpTransport {
@@ -104,7 +105,7 @@ export class StreamableHttpTransport {
         `JSON-RPC batches are not supported in protocol version ${session.protocolVersion}`,
       );
     }
-    const route = this.svc.router.route(session);
+    const route = this.svc.route(session);
     const requests = post.messages.filter((m) => m.kind === "request").map((m) => m.message);
     if (requests.length > 0 && !route.ready) {
       try {
@@ -155,12 +156,15 @@ export class StreamableHttpTransport {
       clientName(params.clientInfo),
       this.svc.replay,
     );
+    if (server.name === MERGED_SERVER && !this.svc.mergeSession(session)) {
+      return rpcError(404, id, ErrorCode.SessionNotFound, "not found");
+    }
     // Refuse before a child is started for a session that would not be kept.
     const refused = this.svc.sessions.refusal(identity.key);
     if (refused) return childError(refused, id);
     let result: Record<string, unknown>;
     try {
-      result = await this.svc.router.initialize(
+      result = await this.svc.initialize(
         session,
         params.protocolVersion,
         STREAMABLE_VERSIONS,
@@ -171,7 +175,7 @@ export class StreamableHttpTransport {
     try {
       this.svc.open(session);
     } catch (error) {
-      await this.svc.router.detach(session); // Others took the room meanwhile.
+      await this.svc.detach(session); // Others took the room meanwhile.
       return childError(error, id);
     }
     const body = resultBody(id, result);

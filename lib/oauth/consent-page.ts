@@ -10,6 +10,8 @@ import { page } from "./html.ts";
 import { isCustomScheme, isLoopback } from "../net/redirect-uri.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 import { isCimdClientId } from "./cimd.ts";
+import { resourceUrl } from "./metadata.ts";
+import { MERGED_SERVER } from "../config/merged-schema.ts";
 
 /** What each scope lets the client do, in the words of the consent page. */
 const SCOPE_WORDS: Record<string, string> = {
@@ -29,7 +31,9 @@ export function consentPage(
 ): Response {
   const { client, txn, csrf, redirectUri } = view;
   const host = new URL(svc.auth.publicUrl).host;
-  const servers = txn.resource === svc.auth.publicUrl
+  const whole = txn.resource === svc.auth.publicUrl ||
+    txn.resource === resourceUrl(svc.auth, MERGED_SERVER);
+  const servers = whole
     ? svc.servers.map((s) => s.name)
     : [txn.resource.slice(txn.resource.lastIndexOf("/") + 1)];
   const may = txn.scope.split(" ").map((s) => SCOPE_WORDS[s] ?? s).join(", and ");

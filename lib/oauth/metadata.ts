@@ -5,6 +5,7 @@
  */
 import type { AuthConfig } from "../config/auth-schema.ts";
 import { PROTECTED_RESOURCE_PATH } from "./well-known.ts";
+import { MERGED_SERVER } from "../config/merged-schema.ts";
 
 export const SCOPE = "mcp";
 export const SCOPES = ["mcp", "offline_access"] as const;
@@ -18,11 +19,17 @@ export const RESOURCE_NAME = "mcp-oauth-proxy";
 export type Endpoint = "mcp" | "sse";
 
 /**
- * The canonical URL of a server's endpoint. The `/mcp` URL is the token audience for the server.
+ * The canonical URL of a server's endpoint. The `/mcp` URL is the token audience for the server;
+ * the merged endpoint (`MERGED_SERVER`) is `/mcp` itself, an audience of its own.
  * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
  */
 export function resourceUrl(auth: AuthConfig, server: string, endpoint: Endpoint = "mcp"): string {
-  return `${auth.publicUrl}/${endpoint}/${server}`;
+  return `${auth.publicUrl}${endpointPath(server, endpoint)}`;
+}
+
+/** `/mcp/<name>` or `/sse/<name>`; `/mcp` for the merged endpoint. */
+function endpointPath(server: string, endpoint: Endpoint): string {
+  return server === MERGED_SERVER ? "/mcp" : `/${endpoint}/${server}`;
 }
 
 /**
@@ -34,7 +41,7 @@ export function resourceMetadataUrl(
   server: string | null,
   endpoint: Endpoint = "mcp",
 ): string {
-  const suffix = server === null ? "" : `/${endpoint}/${server}`;
+  const suffix = server === null ? "" : endpointPath(server, endpoint);
   return `${auth.origin}${PROTECTED_RESOURCE_PATH}${pathOf(auth)}${suffix}`;
 }
 

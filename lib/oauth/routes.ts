@@ -16,6 +16,7 @@ import { handleRegister } from "./register.ts";
 import { handleRevoke, handleToken } from "./token.ts";
 import type { OAuthService } from "./service.ts";
 import { AUTHORIZATION_SERVER_PATHS, PROTECTED_RESOURCE_PATH as PRM } from "./well-known.ts";
+import { MERGED_SERVER } from "../config/merged-schema.ts";
 
 const AS_PATHS = new Set<string>(AUTHORIZATION_SERVER_PATHS);
 
@@ -31,6 +32,9 @@ export function oauthRoute(
 ): Promise<Response> | Response | null {
   if (path === PRM || path.startsWith(`${PRM}/`)) {
     const rest = path.slice(PRM.length);
+    if (rest === "/mcp" && svc.merged) {
+      return metadata(req, () => protectedResourceMetadata(svc.auth, MERGED_SERVER));
+    }
     const [, endpoint, server] = /^\/(mcp|sse)\/([^/]+)$/.exec(rest) ?? [];
     if (
       rest !== "" &&

@@ -5,6 +5,7 @@
  */
 import type { AuthConfig } from "../config/auth-schema.ts";
 import type { ServerConfig } from "../config/schema.ts";
+import { MERGED_SERVER } from "../config/merged-schema.ts";
 import type { Logger } from "../log.ts";
 import type { AuthMethod, Store } from "../store/kv.ts";
 import { deriveKey, Hmac, open, seal, sha256 } from "../crypto.ts";
@@ -44,6 +45,8 @@ export interface OAuthDeps {
   metrics?: Metrics;
   /** Whether the legacy `/sse/<name>` endpoints are served (config `legacySse`, default true). */
   legacySse?: boolean;
+  /** Whether the merged endpoint `/mcp` is served (config `merged.enabled`). */
+  merged?: boolean;
 }
 
 /** Everything the OAuth endpoints share. */
@@ -59,6 +62,8 @@ export class OAuthService {
   /** Every accepted resource indicator, mapped to the audience stored in its tokens. */
   readonly audiences: Map<string, string>;
   readonly legacySse: boolean;
+  /** The merged endpoint `/mcp` is served: a resource of its own, with its own audience. */
+  readonly merged: boolean;
   readonly bodyTimeoutMs: number;
   readonly accessCache = new AccessCache();
   readonly metrics: Metrics;
@@ -96,7 +101,12 @@ export class OAuthService {
     this.policy = this.#policy(auth);
     this.callbackUrl = `${auth.publicUrl}/auth/callback`;
     this.legacySse = deps.legacySse ?? true;
+    this.merged = deps.merged ?? false;
     this.audiences = new Map([[auth.publicUrl, auth.publicUrl]]);
+    if (this.merged) {
+      const merged = resourceUrl(auth, MERGED_SERVER);
+      this.audiences.set(merged, merged);
+    }
     for (const { name } of servers) {
       const audience = resourceUrl(auth, name);
       this.audiences.set(audience, audience);

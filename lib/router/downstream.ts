@@ -30,4 +30,8 @@ export interface Downstream {
   logLevel: number;
   /** A session-wide message (list changes) for the session's standalone stream. */
   notify(text: string): void;
+  /** Its child exited unexpectedly and is being restarted (a merged endpoint drops its items). */
+  childExited?(): void;
+  /** Its child is ready again after an unexpected exit. */
+  childRestarted?(): void;
 }

@@ -392,6 +392,7 @@ export class Mux {
       pending.reply.end(errorBody(pending.originalId, ErrorCode.InternalError, description));
     }
     this.#serverRequests.clear();
+    for (const session of this.sessions) session.childExited?.();
   }
 
   #announceRestart(): void {
@@ -405,7 +406,10 @@ export class Mux {
         );
       }
     }
-    for (const session of this.sessions) for (const line of lines) session.notify(line);
+    for (const session of this.sessions) {
+      session.childRestarted?.();
+      for (const line of lines) session.notify(line);
+    }
   }
 
   /** Stops the child for good. */

@@ -19,6 +19,7 @@ import {
 import { acceptance, jsonResponse, readJsonBody, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
+import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import {
   capabilityOf,
   ENVELOPE_KEYS,
@@ -71,6 +72,19 @@ export async function handleModern(
     return rpcError(405, null, ErrorCode.TransportRefused, "method not allowed", {
       headers: { allow: "POST" },
     });
+  }
+  if (server.name === MERGED_SERVER) {
+    // The merged endpoint speaks the 2025-era revisions: the client falls back to them
+    // (basic/versioning, "Backward Compatibility").
+    return rpcError(
+      400,
+      null,
+      ErrorCode.UnsupportedProtocolVersion,
+      "unsupported protocol version",
+      {
+        data: { supported: [...STREAMABLE_VERSIONS], requested: MODERN_VERSION },
+      },
+    );
   }
   const read = body ?? await readJsonBody(
     req,

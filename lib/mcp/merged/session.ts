@@ -1,0 +1,562 @@
+/**
+ * The merged endpoint's side of one downstream session: a part per server (each routed to that
+ * server's child like a session of its own), the lists merged from theirs, and every request,
+ * notification and answer sent to the part it belongs to.
+ * https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
+ */
+import type { ServerConfig } from "../../config/schema.ts";
+import { MERGED_SERVER, type MergedSettings } from "../../config/merged-schema.ts";
+import type { Logger } from "../../log.ts";
+import type { Identity, Router } from "../../router/router.ts";
+import type { Reply } from "../../router/downstream.ts";
+import {
+  errorBody,
+  ErrorCode,
+  isRecord,
+  type JsonRpcId,
+  logRank,
+  negotiateVersion,
+  resultBody,
+  STREAMABLE_VERSIONS,
+} from "../../jsonrpc.ts";
+import { Part, type PartOwner } from "./part.ts";
+import { NameTable, type Origin } from "./names.ts";
+import { UriTable, type UriTarget } from "./uris.ts";
+import {
+  combineInstructions,
+  itemsOf,
+  LIST_SHAPES,
+  type ListKind,
+  type ListMethod,
+  mergeItems,
+  nameTableOf,
+  type ServerItems,
+  unionCapabilities,
+} from "./union.ts";
+
+/** Pages of one child's list read for one merged list (a bound against endless cursors). */
+const MAX_PAGES = 100;
+let nextInternal = 1;
+
+/** What a merged session needs of the proxy. */
+export interface MergedHost {
+  router: Router;
+  log: Logger;
+  settings: MergedSettings;
+  version: string;
+  /** The servers the identity may use, in configuration order. */
+  servers(identity: Identity): ServerConfig[];
+}
+
+/** The downstream session a merged session serves (its standalone stream and client). */
+export interface MergedDownstream {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly capabilities: { sampling: boolean; elicitation: boolean; roots: boolean };
+  logLevel: number;
+  notify(text: string): void;
+}
+
+/** A ServerConfig-shaped stand-in for the merged endpoint (it has no child of its own). */
+export function mergedServerConfig(): ServerConfig {
+  return {
+    name: MERGED_SERVER,
+    command: "",
+    args: [],
+    env: {},
+    mode: "per-user",
+    idleTimeoutMs: 0,
+    requestTimeoutMs: 0,
+    maxInFlight: 0,
+    restartDelayMs: 0,
+    logArguments: false,
+    warm: 0,
+  };
+}
+
+/** A request the merged session routes to one part, with how to answer it. */
+interface Target {
+  part: Part;
+  message: Record<string, unknown>;
+  /** Rewrites the child's final answer (URIs in a read's contents). */
+  rewrite?: (result: Record<string, unknown>) => void;
+}
+
+export class MergedSession implements PartOwner {
+  readonly parts: Part[];
+  readonly #names = {
+    tools: new NameTable(""),
+    prompts: new NameTable(""),
+  };
+  readonly #uris = new UriTable();
+  /** Downstream ids of the children's requests to the client, to route the answers back. */
+  readonly #serverRequests = new Map<string, Part>();
+  /** The client's requests in flight at a part, to route its cancellations. */
+  readonly #inFlight = new Map<string, Part>();
+  readonly #announce = new Set<ListKind>();
+  #capabilities: Record<string, unknown> = {};
+
+  constructor(private readonly host: MergedHost, readonly downstream: MergedDownstream) {
+    this.parts = host.servers(downstream.identity).map((server) => new Part(this, server));
+    const sep = host.settings.separator;
+    this.#names = { tools: new NameTable(sep), prompts: new NameTable(sep) };
+  }
+
+  get id(): string {
+    return this.downstream.id;
+  }
+
+  get identity(): Identity {
+    return this.downstream.identity;
+  }
+
+  get capabilities(): { sampling: boolean; elicitation: boolean; roots: boolean } {
+    return this.downstream.capabilities;
+  }
+
+  /**
+   * Initializes every part's child and answers with the union of their capabilities and their
+   * instructions combined (MCP lifecycle, initialization). A child that fails to start is left
+   * out until a later list finds it running; when every one fails, the first error is thrown.
+   */
+  async initialize(
+    requestedVersion: unknown,
+    supported: readonly string[] = STREAMABLE_VERSIONS,
+  ): Promise<Record<string, unknown>> {
+    const results = await Promise.allSettled(this.parts.map((part) => this.#initPart(part)));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed && !this.parts.some((p) => p.init)) throw (failed as PromiseRejectedResult).reason;
+    this.#capabilities = unionCapabilities(this.parts.map((p) => p.serverCapabilities));
+    const result: Record<string, unknown> = {
+      protocolVersion: negotiateVersion(requestedVersion, supported),
+      capabilities: this.#capabilities,
+      serverInfo: { name: "mcp-oauth-proxy (merged)", version: this.host.version },
+    };
+    const instructions = combineInstructions(
+      this.parts.map((p) => ({ server: p.name, instructions: p.init?.instructions })),
+    );
+    if (instructions !== undefined) result.instructions = instructions;
+    return result;
+  }
+
+  async #initPart(part: Part): Promise<void> {
+    try {
+      part.init = await this.host.router.initialize(part, undefined, STREAMABLE_VERSIONS);
+      part.down = false;
+    } catch (error) {
+      this.host.log.warn("merged endpoint: a server did not start; left out for now", {
+        server: part.name,
+        session: this.id.slice(0, 8),
+        error: (error as Error).message,
+      });
+      throw error;
+    }
+  }
+
+  /** Attaches every initialized part to its child (after a successful initialize). */
+  attach(): void {
+    for (const part of this.parts) if (part.init) this.host.router.attach(part);
+  }
+
+  /** Detaches every part (the session ended); per-session children end with it. */
+  async detach(): Promise<void> {
+    await Promise.allSettled(this.parts.map((part) => this.host.router.detach(part)));
+  }
+
+  /** Always true: each request waits for its own part's child. */
+  readonly ready = true;
+
+  prepare(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * Serves one downstream request: the methods about the whole endpoint here (ping,
+   * logging/setLevel, the lists), the others at the part that owns the name or URI they carry.
+   */
+  request(message: Record<string, unknown>, reply: Reply): void {
+    const id = message.id as JsonRpcId;
+    const method = message.method as string;
+    switch (method) {
+      case "ping":
+        return reply.end(resultBody(id, {}));
+      case "initialize":
+        return reply.end(
+          errorBody(id, ErrorCode.InvalidRequest, "the session is already initialized"),
+        );
+      case "logging/setLevel":
+        return reply.end(this.#setLevel(id, message.params));
+    }
+    if (method in LIST_SHAPES) {
+      this.#answerList(id, method as ListMethod, message.params, reply);
+      return;
+    }
+    this.#target(message).then(
+      (target) => {
+        if (typeof target === "string") reply.end(target);
+        else this.#forward(target, reply);
+      },
+      (error) => reply.end(errorBody(id, ErrorCode.InternalError, (error as Error).message)),
+    );
+  }
+
+  /** A downstream notification: cancellations go to the part serving the request. */
+  notification(message: Record<string, unknown>): void {
+    const method = message.method;
+    if (method === "notifications/cancelled") {
+      const params = message.params;
+      const part = isRecord(params) ? this.#inFlight.get(key(params.requestId)) : undefined;
+      if (part) this.host.router.route(part).notification(message);
+      return;
+    }
+    if (method === "notifications/roots/list_changed") {
+      for (const part of this.parts) {
+        if (part.live) this.host.router.route(part).notification(message);
+      }
+    }
+  }
+
+  /** A downstream answer to a child's request goes to the part whose child asked. */
+  response(message: Record<string, unknown>): void {
+    const id = key(message.id);
+    const part = this.#serverRequests.get(id);
+    if (!part) return;
+    this.#serverRequests.delete(id);
+    this.host.router.route(part).response(message);
+  }
+
+  #setLevel(id: JsonRpcId, params: unknown): string {
+    const rank = logRank(isRecord(params) ? params.level : undefined);
+    if (rank < 0) return errorBody(id, ErrorCode.InvalidParams, "unknown log level");
+    this.downstream.logLevel = rank;
+    for (const part of this.parts) part.logLevel = rank;
+    return resultBody(id, {});
+  }
+
+  #answerList(id: JsonRpcId, method: ListMethod, params: unknown, reply: Reply): void {
+    if (isRecord(params) && params.cursor !== undefined) {
+      reply.end(errorBody(id, ErrorCode.InvalidParams, "invalid cursor"));
+      return;
+    }
+    this.list(method).then(
+      (items) => reply.end(resultBody(id, { [LIST_SHAPES[method].field]: items })),
+      (error) => reply.end(errorBody(id, ErrorCode.InternalError, (error as Error).message)),
+    );
+  }
+
+  /**
+   * One merged list: every live part's whole list (all its pages), renamed as clients see it.
+   * A part whose child fails to answer is left out of this answer.
+   */
+  async list(method: ListMethod): Promise<Record<string, unknown>[]> {
+    const kind = LIST_KINDS[method];
+    await this.#revive();
+    const lists: ServerItems[] = [];
+    const asked = this.parts.filter((p) => p.live && p.serverCapabilities[kind] !== undefined);
+    const results = await Promise.all(asked.map((part) => this.#listAll(part, method)));
+    asked.forEach((part, i) => {
+      if (results[i]) lists.push({ server: part.name, items: results[i]! });
+    });
+    let names: NameTable | undefined;
+    if (method === "tools/list" || method === "prompts/list") {
+      names = nameTableOf(this.host.settings.separator, lists);
+      this.#names[kind as "tools" | "prompts"] = names;
+    } else {
+      for (const part of this.parts) if (!part.live) this.#uris.remove(part.name);
+      for (const { server, items } of lists) {
+        if (method === "resources/list") this.#uris.set(server, items.map((i) => i.uri as string));
+        else this.#uris.setTemplates(server, items.map((i) => i.uriTemplate as string));
+      }
+    }
+    return mergeItems(method, lists, { names, uris: this.#uris });
+  }
+
+  /** Retries the parts whose child did not start at initialize. */
+  async #revive(): Promise<void> {
+    const missing = this.parts.filter((p) => p.init === null);
+    if (missing.length === 0) return;
+    await Promise.allSettled(missing.map(async (part) => {
+      await this.#initPart(part);
+      this.host.router.attach(part);
+    }));
+  }
+
+  async #listAll(part: Part, method: ListMethod): Promise<Record<string, unknown>[] | null> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: unknown = undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const answer = await this.#ask(part, method, cursor === undefined ? {} : { cursor });
+      if (!isRecord(answer) || !isRecord(answer.result)) return page === 0 ? null : items;
+      items.push(...itemsOf(method, answer.result));
+      cursor = answer.result.nextCursor;
+      if (typeof cursor !== "string" || cursor === "") break;
+    }
+    return items;
+  }
+
+  /** Sends one request of the proxy's own to a part and waits for its answer. */
+  #ask(part: Part, method: string, params: Record<string, unknown>): Promise<unknown> {
+    return new Promise((resolve) => {
+      const reply: Reply = {
+        streaming: false,
+        send: () => {},
+        end: (text) => resolve(parse(text)),
+      };
+      const message = { jsonrpc: "2.0", id: `mop-merged-${nextInternal++}`, method, params };
+      this.host.router.route(part).request(message, reply);
+    });
+  }
+
+  /**
+   * The part a request goes to, with its name or URI as the child knows it, or the error
+   * answer for a name or URI no part owns (the same as an unknown one).
+   */
+  async #target(message: Record<string, unknown>): Promise<Target | string> {
+    const id = message.id as JsonRpcId;
+    const method = message.method as string;
+    const params = isRecord(message.params) ? { ...message.params } : {};
+    const forward = (part: Part, rewrite?: Target["rewrite"]): Target => ({
+      part,
+      message: { ...message, params },
+      rewrite,
+    });
+    switch (method) {
+      case "tools/call":
+      case "prompts/get": {
+        const kind = method === "tools/call" ? "tools" : "prompts";
+        const origin = await this.#resolveName(kind, params.name);
+        const what = kind === "tools" ? "tool" : "prompt";
+        if (!origin) return unknownItem(id, `unknown ${what}: ${String(params.name)}`);
+        params.name = origin.name;
+        return forward(this.#part(origin.server)!);
+      }
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe": {
+        const target = await this.#resolveUri(params.uri);
+        if (typeof target === "string") return unknownResource(id, params.uri, target);
+        params.uri = target.uri;
+        const part = this.#part(target.server)!;
+        return forward(part, method === "resources/read" ? this.#readRewrite(part) : undefined);
+      }
+      case "completion/complete":
+        return await this.#completionTarget(id, params, forward);
+    }
+    return errorBody(id, ErrorCode.MethodNotFound, `method not found: ${method}`);
+  }
+
+  async #completionTarget(
+    id: JsonRpcId,
+    params: Record<string, unknown>,
+    forward: (part: Part) => Target,
+  ): Promise<Target | string> {
+    const ref = isRecord(params.ref) ? { ...params.ref } : {};
+    params.ref = ref;
+    if (ref.type === "ref/prompt") {
+      const origin = await this.#resolveName("prompts", ref.name);
+      if (!origin) return unknownItem(id, `unknown prompt: ${String(ref.name)}`);
+      ref.name = origin.name;
+      return forward(this.#part(origin.server)!);
+    }
+    if (ref.type === "ref/resource") {
+      const target = await this.#resolveUri(ref.uri, "resources/templates/list");
+      if (typeof target === "string") return unknownResource(id, ref.uri, target);
+      ref.uri = target.uri;
+      return forward(this.#part(target.server)!);
+    }
+    return errorBody(id, ErrorCode.InvalidParams, "invalid params: unknown completion ref");
+  }
+
+  /** The child item of an exposed name: from the last list, else a fresh one, else its form. */
+  async #resolveName(kind: "tools" | "prompts", name: unknown): Promise<Origin | undefined> {
+    if (typeof name !== "string") return undefined;
+    const live = this.#liveNames(kind);
+    const known = this.#names[kind].resolve(name);
+    if (known && live.includes(known.server)) return known;
+    await this.list(kind === "tools" ? "tools/list" : "prompts/list");
+    const found = this.#names[kind].resolve(name, live);
+    return found && live.includes(found.server) ? found : undefined;
+  }
+
+  async #resolveUri(
+    uri: unknown,
+    refresh: ListMethod = "resources/list",
+  ): Promise<UriTarget | "unknown" | "ambiguous"> {
+    if (typeof uri !== "string") return "unknown";
+    const candidates = this.#liveNames("resources");
+    const first = this.#uris.resolve(uri, candidates);
+    if (typeof first !== "string") return first;
+    await this.list(refresh);
+    if (refresh === "resources/list") await this.list("resources/templates/list");
+    return this.#uris.resolve(uri, this.#liveNames("resources"));
+  }
+
+  #liveNames(kind: ListKind): string[] {
+    return this.parts.filter((p) => p.live && p.serverCapabilities[kind] !== undefined)
+      .map((p) => p.name);
+  }
+
+  #part(server: string): Part | undefined {
+    return this.parts.find((p) => p.name === server);
+  }
+
+  #readRewrite(part: Part): (result: Record<string, unknown>) => void {
+    return (result) => {
+      if (!Array.isArray(result.contents)) return;
+      for (const content of result.contents) {
+        if (isRecord(content) && typeof content.uri === "string") {
+          content.uri = this.#uris.exposeUri(part.name, content.uri);
+        }
+      }
+    };
+  }
+
+  /**
+   * Relays a request to its part: the child's requests to the client on the way are noted so
+   * their answers find the child again; the final answer may be rewritten.
+   */
+  #forward({ part, message, rewrite }: Target, reply: Reply): void {
+    const id = key(message.id);
+    this.#inFlight.set(id, part);
+    const relay: Reply = {
+      streaming: reply.streaming,
+      get waiting() {
+        return reply.waiting;
+      },
+      send: (text) => {
+        this.#noteServerRequest(part, text);
+        reply.send(text);
+      },
+      end: (text) => {
+        if (this.#inFlight.get(id) === part) this.#inFlight.delete(id);
+        reply.end(rewrite ? rewriteResult(text, rewrite) : text);
+      },
+    };
+    const route = this.host.router.route(part);
+    if (route.ready) {
+      route.request(message, relay);
+      return;
+    }
+    route.prepare().then(
+      () => route.request(message, relay),
+      (error) =>
+        relay.end(errorBody(message.id as JsonRpcId, ErrorCode.InternalError, error.message)),
+    );
+  }
+
+  #noteServerRequest(part: Part, text: string): void {
+    const message = parse(text);
+    if (isRecord(message) && typeof message.method === "string" && message.id !== undefined) {
+      this.#serverRequests.set(key(message.id), part);
+    }
+  }
+
+  /** A session-wide message of a part's child, as the client should see it. */
+  fromChild(part: Part, text: string): void {
+    const message = parse(text);
+    if (!isRecord(message) || typeof message.method !== "string") return;
+    const params = isRecord(message.params) ? message.params : undefined;
+    const changed = /^notifications\/(tools|prompts|resources)\/list_changed$/.exec(message.method);
+    if (changed) {
+      this.#listChanged(changed[1] as ListKind);
+      return;
+    }
+    if (message.method === "notifications/resources/updated" && typeof params?.uri === "string") {
+      params.uri = this.#uris.exposeUri(part.name, params.uri);
+    } else if (message.method === "notifications/message" && params) {
+      params.logger = typeof params.logger === "string"
+        ? `${part.name}/${params.logger}`
+        : part.name;
+    } else if (message.method === "notifications/cancelled" && params) {
+      this.#serverRequests.delete(key(params.requestId));
+    }
+    this.downstream.notify(JSON.stringify(message));
+  }
+
+  childGone(part: Part): void {
+    this.host.log.info("merged endpoint: a server's child exited; its items are withdrawn", {
+      server: part.name,
+      session: this.id.slice(0, 8),
+    });
+    this.#uris.remove(part.name);
+    for (const [id, owner] of this.#serverRequests) {
+      if (owner === part) this.#serverRequests.delete(id);
+    }
+    this.#announceKinds(part);
+  }
+
+  childBack(part: Part): void {
+    this.#announceKinds(part);
+  }
+
+  #announceKinds(part: Part): void {
+    const caps = part.serverCapabilities;
+    for (const kind of ["tools", "prompts", "resources"] as const) {
+      if (caps[kind] !== undefined) this.#listChanged(kind);
+    }
+  }
+
+  /** Tells the client a merged list changed, once per kind however many children said so. */
+  #listChanged(kind: ListKind): void {
+    if (this.#capabilities[kind] === undefined) return;
+    if (this.#announce.size === 0) queueMicrotask(() => this.#flushAnnouncements());
+    this.#announce.add(kind);
+  }
+
+  #flushAnnouncements(): void {
+    for (const kind of this.#announce) {
+      this.downstream.notify(
+        JSON.stringify({ jsonrpc: "2.0", method: `notifications/${kind}/list_changed` }),
+      );
+    }
+    this.#announce.clear();
+  }
+}
+
+const LIST_KINDS: Record<ListMethod, ListKind> = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resources",
+};
+
+function key(id: unknown): string {
+  return `${typeof id}:${String(id)}`;
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function rewriteResult(text: string, rewrite: (result: Record<string, unknown>) => void): string {
+  const message = parse(text);
+  if (!isRecord(message) || !isRecord(message.result)) return text;
+  rewrite(message.result);
+  return JSON.stringify(message);
+}
+
+/** The answer to a name no server of the endpoint offers, as a child answers an unknown one. */
+function unknownItem(id: JsonRpcId, message: string): string {
+  return errorBody(id, ErrorCode.InvalidParams, message);
+}
+
+/**
+ * The answer to a URI no server owns (MCP Resources, "Error Handling": -32002 resource not
+ * found), or one several servers list (then the prefixed form names the server).
+ * https://modelcontextprotocol.io/specification/2025-11-25/server/resources#error-handling
+ */
+function unknownResource(id: JsonRpcId, uri: unknown, why: "unknown" | "ambiguous"): string {
+  const text = String(uri).slice(0, 300);
+  if (why === "ambiguous") {
+    return errorBody(
+      id,
+      ErrorCode.InvalidParams,
+      `several servers have ${text}: use the mcp-merged://<server>/ form from resources/list`,
+    );
+  }
+  return errorBody(id, -32002, "Resource not found", { uri: text });
+}
