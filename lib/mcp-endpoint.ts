@@ -87,7 +87,10 @@ export class McpEndpoint {
     }
     if (req.method === "OPTIONS") return preflight(origin);
     const identity = await this.#authenticate(req, server, ctx);
-    if (identity instanceof Response) return withCors(identity, origin);
+    if (identity instanceof Response) {
+      // A server this person may not use answers exactly as an unknown server: no CORS either.
+      return identity.status === 404 ? identity : withCors(identity, origin);
+    }
     const call: McpCall = { req, server, identity, note: ctx.note };
     return withCors(await this.#dispatch(call, route.kind, route.messages), origin);
   }

@@ -81,12 +81,7 @@ function matchWellKnown(path: string, base: string): Route | null {
   return null;
 }
 
-const NOT_FOUND = JSON.stringify({ error: "not_found" });
-
-/** The same 404 for every unknown path, so nothing is learned from probing. */
-export function notFound(): Response {
-  return jsonResponse(NOT_FOUND, 404);
-}
+export { notFound } from "./mcp/http.ts";
 
 /** 429 with Retry-After (RFC 6585 §4, RFC 9110 §10.2.3). */
 export function tooMany(retryAfterS: number): Response {

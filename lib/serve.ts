@@ -87,7 +87,8 @@ export async function startProxy(
       merged: config.merged?.enabled ?? false,
     });
     allowedOrigins.add(config.auth.origin);
-    oauth.policy.resolveLogins().catch((error) =>
+    const started = oauth;
+    started.policy.resolveLogins().then(() => started.access.resolveLogins()).catch((error) =>
       log.warn("cannot resolve logins", { error: String(error) })
     );
   }
@@ -283,7 +284,7 @@ async function applyReload(
   { log, edge, oauth }: { log: Logger; edge: Edge; oauth?: OAuthService },
 ): Promise<void> {
   if (oauth && next.config.auth) {
-    await oauth.reloadAllowList(next.config.auth);
+    await oauth.reloadAllowList(next.config.auth, next.config.servers);
     log.info("allow-list reloaded");
   }
   await edge.reload(next.config.network);

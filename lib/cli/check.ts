@@ -9,6 +9,7 @@
 import { derivePermissions } from "../permissions/derive.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { formatHostPort } from "../config/hosts.ts";
+import type { AllowList } from "../config/auth-schema.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
 import { CHECK_SYNTAX, parseCommandLine } from "./options.ts";
@@ -98,6 +99,7 @@ function printServers(io: Io, config: Config): void {
     io.out("servers (the URLs to paste into ChatGPT and Claude):");
     for (const s of config.servers) {
       io.out(`  ${s.name.padEnd(width)}  ${config.auth.publicUrl}/mcp/${s.name}`);
+      if (s.allow) io.out(`  ${"".padEnd(width)}  only for: ${describeAllow(s.allow)}`);
     }
     io.out(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
     io.out(`GitHub OAuth App homepage URL: ${config.auth.publicUrl}`);
@@ -113,6 +115,17 @@ function printServers(io: Io, config: Config): void {
   const admin = formatHostPort(config.admin.listen).replace(/:0$/, ":<port chosen at start>");
   const owner = `http://${admin}`;
   io.out(`owner endpoints (this machine only): ${owner}/metrics, ${owner}/healthz`);
+}
+
+/** A server's `allow` in one line, as it narrows the global allow-list. */
+function describeAllow(allow: AllowList): string {
+  const users = [...allow.logins, ...allow.ids.map(String)];
+  const parts = [
+    users.length ? `users ${users.join(", ")}` : "",
+    allow.orgs.length ? `orgs ${allow.orgs.join(", ")}` : "",
+    allow.teams.length ? `teams ${allow.teams.map((t) => `${t.org}/${t.slug}`).join(", ")}` : "",
+  ];
+  return `${parts.filter(Boolean).join("; ")} (and on the global allow-list)`;
 }
 
 /** Everything worth a warning in a valid config (the data directory is probed apart). */

@@ -176,47 +176,83 @@ function serviceUrl(ck: Checker, github: JsonObject, key: string, fallback: stri
 }
 
 function parseAllow(ck: Checker, root: JsonObject): AllowList {
-  const allow: AllowList = { ids: [], logins: [], orgs: [], teams: [] };
   const section = object(ck, root.allow, "allow");
-  if (section) {
-    knownKeys(ck, section, "allow", ALLOW_KEYS);
-    const users = section.users;
-    if (users !== undefined && !Array.isArray(users)) {
-      ck.fail(
-        "allow.users",
-        `expected an array of GitHub logins and numeric ids, got ${typeName(users)}`,
-      );
-    } else {
-      (users ?? []).forEach((user: unknown, i: number) => {
-        const at = keyPath("allow.users", i);
-        if (typeof user === "number" && Number.isSafeInteger(user) && user > 0) {
-          allow.ids.push(user);
-        } else if (typeof user === "string" && /^\d+$/.test(user)) allow.ids.push(Number(user));
-        else if (typeof user === "string" && GITHUB_LOGIN.test(user)) {
-          allow.logins.push(user.toLowerCase());
-        } else ck.fail(at, "expected a GitHub login or a numeric user id");
-      });
-    }
-    for (const [i, org] of (stringArray(ck, section, "orgs", "allow") ?? []).entries()) {
-      if (GITHUB_LOGIN.test(org)) allow.orgs.push(org.toLowerCase());
-      else ck.fail(keyPath("allow.orgs", i), "expected a GitHub organization login");
-    }
-    for (const [i, team] of (stringArray(ck, section, "teams", "allow") ?? []).entries()) {
-      const [org, slug, extra] = team.split("/");
-      if (extra === undefined && org && slug && GITHUB_LOGIN.test(org) && SLUG.test(slug)) {
-        allow.teams.push({ org: org.toLowerCase(), slug: slug.toLowerCase() });
-      } else ck.fail(keyPath("allow.teams", i), `expected "org/team-slug"`);
-    }
-  }
-  if (
-    !ck.problems.some((p) => p.startsWith("allow")) &&
-    allow.ids.length + allow.logins.length + allow.orgs.length + allow.teams.length === 0
-  ) {
+  const allow = section ? parseAllowList(ck, section, "allow") : emptyAllowList();
+  if (!ck.problems.some((p) => p.startsWith("allow")) && isEmptyAllowList(allow)) {
     ck.fail(
       "allow",
       "the allow-list is empty: list GitHub users (logins or numeric ids), orgs or teams " +
         "(the proxy never admits any GitHub user)",
     );
+  }
+  return allow;
+}
+
+/**
+ * A server's own `allow` (same shape as the global one), which narrows the global allow-list
+ * for that server; undefined when the entry has none. An empty one is refused: nobody could use
+ * the server, so `disabled: true` says it better.
+ */
+export function parseServerAllow(
+  ck: Checker,
+  entry: JsonObject,
+  path: string,
+): AllowList | undefined {
+  const at = keyPath(path, "allow");
+  const section = object(ck, entry.allow, at);
+  if (!section) return undefined;
+  const failed = ck.problems.length;
+  const allow = parseAllowList(ck, section, at);
+  if (ck.problems.length === failed && isEmptyAllowList(allow)) {
+    ck.fail(
+      at,
+      "empty: nobody could use this server. List GitHub users, orgs or teams (it narrows the " +
+        'global "allow"), or remove the key to open the server to everyone on the global list',
+    );
+  }
+  return allow;
+}
+
+function emptyAllowList(): AllowList {
+  return { ids: [], logins: [], orgs: [], teams: [] };
+}
+
+function isEmptyAllowList(a: AllowList): boolean {
+  return a.ids.length + a.logins.length + a.orgs.length + a.teams.length === 0;
+}
+
+/** Reads `users`, `orgs` and `teams` of an allow-list at `at` (`allow` or a server's `allow`). */
+function parseAllowList(ck: Checker, section: JsonObject, at: string): AllowList {
+  const allow = emptyAllowList();
+  knownKeys(ck, section, at, ALLOW_KEYS);
+  const users = section.users;
+  if (users !== undefined && !Array.isArray(users)) {
+    ck.fail(
+      keyPath(at, "users"),
+      `expected an array of GitHub logins and numeric ids, got ${typeName(users)}`,
+    );
+  } else {
+    (users ?? []).forEach((user: unknown, i: number) => {
+      const where = keyPath(keyPath(at, "users"), i);
+      if (typeof user === "number" && Number.isSafeInteger(user) && user > 0) {
+        allow.ids.push(user);
+      } else if (typeof user === "string" && /^\d+$/.test(user)) allow.ids.push(Number(user));
+      else if (typeof user === "string" && GITHUB_LOGIN.test(user)) {
+        allow.logins.push(user.toLowerCase());
+      } else {
+        ck.fail(where, "expected a GitHub login or a numeric user id");
+      }
+    });
+  }
+  for (const [i, org] of (stringArray(ck, section, "orgs", at) ?? []).entries()) {
+    if (GITHUB_LOGIN.test(org)) allow.orgs.push(org.toLowerCase());
+    else ck.fail(keyPath(keyPath(at, "orgs"), i), "expected a GitHub organization login");
+  }
+  for (const [i, team] of (stringArray(ck, section, "teams", at) ?? []).entries()) {
+    const [org, slug, extra] = team.split("/");
+    if (extra === undefined && org && slug && GITHUB_LOGIN.test(org) && SLUG.test(slug)) {
+      allow.teams.push({ org: org.toLowerCase(), slug: slug.toLowerCase() });
+    } else ck.fail(keyPath(keyPath(at, "teams"), i), `expected "org/team-slug"`);
   }
   return allow;
 }

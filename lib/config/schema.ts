@@ -20,7 +20,13 @@ import { absolutePath } from "./paths.ts";
 import { hostPortProblem, isLoopbackHost, type Listen, parseHostPort } from "./hosts.ts";
 import { type AdminSettings, parseAdmin } from "./admin-schema.ts";
 import { LOG_KEYS, type LogSettings, parseLogSettings } from "./log-schema.ts";
-import { AUTH_KEYS, type AuthConfig, parseAuth } from "./auth-schema.ts";
+import {
+  type AllowList,
+  AUTH_KEYS,
+  type AuthConfig,
+  parseAuth,
+  parseServerAllow,
+} from "./auth-schema.ts";
 import { type NetworkSettings, parseNetwork } from "./network-schema.ts";
 import { type Limits, parseLimits } from "./limits-schema.ts";
 import { parsePolicy, POLICY_KEYS } from "./policy-schema.ts";
@@ -67,6 +73,11 @@ export interface ServerConfig {
    * `prompts`, `resources`, `readOnly`); absent shows everything.
    */
   policy?: PolicyRules;
+  /**
+   * Who may use this server, narrowing the global allow-list (login only); absent means
+   * everyone the global allow-list admits.
+   */
+  allow?: AllowList;
 }
 
 export type { Listen };
@@ -136,6 +147,7 @@ const SERVER_KEYS = [
   "cacheTtl",
   "inputTimeout",
   ...POLICY_KEYS,
+  "allow",
 ] as const;
 /** Keys that other MCP clients put in the same file; understood and ignored. */
 const CLIENT_SIDE_KEYS = [
@@ -193,6 +205,14 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const admin = parseAdmin(ck, root, listen);
   const merged = parseMerged(ck, root);
 
+  if (root.github === undefined) {
+    for (const s of servers.filter((s) => s.allow)) {
+      ck.fail(
+        keyPath(keyPath("mcpServers", s.name), "allow"),
+        `only used with login: add a "github" section`,
+      );
+    }
+  }
   if (listen && !auth && !isLoopbackHost(listen.hostname)) {
     ck.fail(
       "listen",
@@ -293,6 +313,7 @@ function parseServer(
   const cacheTtlMs = duration(ck, entry, "cacheTtl", path, { min: 0, max: 24 * HOUR });
   const inputTimeoutMs = duration(ck, entry, "inputTimeout", path, { min: 1000, max: 24 * HOUR });
   const policy = parsePolicy(ck, entry, path);
+  const allow = parseServerAllow(ck, entry, path);
   if (command === undefined) return undefined;
   return {
     name,
@@ -310,6 +331,7 @@ function parseServer(
     ...(cacheTtlMs === undefined ? {} : { cacheTtlMs }),
     ...(inputTimeoutMs === undefined ? {} : { inputTimeoutMs }),
     ...(policy === undefined ? {} : { policy }),
+    ...(allow === undefined ? {} : { allow }),
   };
 }
 

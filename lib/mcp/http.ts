@@ -61,6 +61,16 @@ export function jsonResponse(
   });
 }
 
+const NOT_FOUND = JSON.stringify({ error: "not_found" });
+
+/**
+ * The same 404 for every unknown path, and for a server the caller may not use, so nothing is
+ * learned from probing.
+ */
+export function notFound(): Response {
+  return jsonResponse(NOT_FOUND, 404);
+}
+
 /** An HTTP error carrying a JSON-RPC error body. */
 export function rpcError(
   status: number,

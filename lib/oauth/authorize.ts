@@ -69,6 +69,9 @@ const SHOWN_CHECKS: readonly ShownCheck[] = [
       ),
 ];
 
+/** The refusal of a `resource` that names no endpoint of this proxy (or none the person may use). */
+export const UNKNOWN_RESOURCE = "resource is not an MCP endpoint of this proxy";
+
 /** An error redirected to the client: the OAuth error code and its description. */
 export type RedirectedError = [code: string, description: string];
 
@@ -105,10 +108,7 @@ export const REDIRECTED_CHECKS: readonly RedirectedCheck[] = [
     q.getAll("resource").length > 1
       ? ["invalid_target", "only one resource may be requested"]
       : null,
-  (q, audience) =>
-    audience(q.get("resource"))
-      ? null
-      : ["invalid_target", "resource is not an MCP endpoint of this proxy"],
+  (q, audience) => audience(q.get("resource")) ? null : ["invalid_target", UNKNOWN_RESOURCE],
 ];
 
 /**
@@ -274,7 +274,7 @@ async function toGitHub(
     redirectUri: svc.callbackUrl,
     state: upstream.state,
     verifier: upstream.verifier,
-    scope: svc.policy.githubScope,
+    scope: svc.githubScope,
   });
   const headers = new Headers({
     location,

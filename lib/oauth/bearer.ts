@@ -1,7 +1,7 @@
 /**
  * The resource-server check on every MCP request: a Bearer token from the Authorization header
  * only, looked up by hash, unexpired and unrevoked, issued for this endpoint (or the whole
- * origin), and held by someone the allow-list still admits. What the store says about a token is
+ * origin), and held by someone the allow-list, and the server's own `allow`, still admit. What the store says about a token is
  * cached in memory (lib/oauth/access-cache.ts), so a request costs no store read.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
@@ -10,6 +10,7 @@ import type { ServerConfig } from "../config/schema.ts";
 import type { Identity } from "../router/router.ts";
 import { challenge, type Endpoint, resourceUrl, SCOPE } from "./metadata.ts";
 import type { OAuthService } from "./service.ts";
+import { notFound } from "../mcp/http.ts";
 
 const BEARER = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
 
@@ -72,6 +73,11 @@ export async function authenticateBearer(
   const allowed = await svc.admit(access.grantId, access.userId, access.login, "on use");
   if (!allowed) {
     return deny("this account is no longer allowed");
+  }
+  const grant = { id: access.grantId, ...access };
+  if (!await svc.admitServer(grant, server.name, "on use")) {
+    // Not for this person: the server answers as an unknown one would (no hint it exists).
+    return notFound();
   }
   return {
     key: `github:${access.userId}`,

@@ -12,7 +12,7 @@ import type { GrantRecord, TransactionRecord } from "../store/kv.ts";
 import { readCookie, setCookie, transactionCookie } from "./cookies.ts";
 import { errorPage, page } from "./html.ts";
 import { appendParams } from "./redirect.ts";
-import { approval, csrfToken, redirectTo, withState } from "./authorize.ts";
+import { approval, csrfToken, redirectTo, UNKNOWN_RESOURCE, withState } from "./authorize.ts";
 import { GitHubError, type GitHubToken, type GitHubUser } from "./github.ts";
 import type { Verdict } from "./policy.ts";
 import type { OAuthService } from "./service.ts";
@@ -36,7 +36,7 @@ export interface Refusal {
   outcome: "failed" | "refused";
   log: string;
   fields: Record<string, string | number>;
-  error: "access_denied" | "server_error" | "temporarily_unavailable";
+  error: "access_denied" | "server_error" | "temporarily_unavailable" | "invalid_target";
   description: string;
   /** A GitHub token the proxy no longer needs, revoked on the way out. */
   githubToken?: string;
@@ -58,6 +58,11 @@ export async function handleCallback(svc: OAuthService, req: Request): Promise<R
   if ("error" in signIn) return refuse(svc, txn, signIn);
   const verdict = await svc.policy.atLogin(signIn.user, signIn.token.accessToken);
   if (!verdict.allowed) return refuse(svc, txn, policyRefusal(verdict, signIn, txn.clientId));
+  const server = svc.serverOf(txn.resource);
+  if (server !== null) {
+    const own = await svc.access.atLogin(signIn.user, signIn.token.accessToken, server);
+    if (!own.allowed) return refuse(svc, txn, serverRefusal(own, signIn, txn.clientId, server));
+  }
   return await allow(svc, txn, signIn, verdict.via);
 }
 
@@ -160,6 +165,36 @@ export function policyRefusal(
   };
 }
 
+/**
+ * The requested server's own `allow` said no: the client gets exactly the error an unknown
+ * `resource` gets at /authorize (`invalid_target`), so the answer does not tell that the server
+ * exists; a GitHub outage is `temporarily_unavailable` as for the global allow-list.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ */
+export function serverRefusal(
+  verdict: Verdict & { allowed: false },
+  signIn: SignIn,
+  clientId: string,
+  server: string,
+): Refusal {
+  if (verdict.transient) return policyRefusal(verdict, signIn, clientId);
+  const { user, token } = signIn;
+  return {
+    outcome: "refused",
+    log: `sign-in refused: not on mcpServers.${server}.allow`,
+    fields: {
+      user_id: user.id,
+      login: user.login,
+      client: clientId,
+      server,
+      reason: verdict.reason,
+    },
+    error: "invalid_target",
+    description: UNKNOWN_RESOURCE,
+    githubToken: token.accessToken,
+  };
+}
+
 /** The one way out without a code: counted, logged, the GitHub token revoked, the client told. */
 function refuse(svc: OAuthService, txn: TransactionRecord, refusal: Refusal): Response {
   svc.metrics.logins.inc({ outcome: refusal.outcome });
@@ -195,7 +230,7 @@ async function allow(
   via: string,
 ): Promise<Response> {
   const grant = await createGrant(svc, txn, user);
-  if (svc.policy.needsMembership) await svc.keepGitHubToken(user.id, token);
+  if (svc.needsMembership) await svc.keepGitHubToken(user.id, token);
   else svc.github.revokeToken(token.accessToken).catch(() => {}); // Identity was all it was for.
   const code = randomToken("mop_code_");
   await svc.store.putCode(await sha256(code), {

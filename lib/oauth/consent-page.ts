@@ -10,8 +10,6 @@ import { page } from "./html.ts";
 import { isCustomScheme, isLoopback } from "../net/redirect-uri.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 import { isCimdClientId } from "./cimd.ts";
-import { resourceUrl } from "./metadata.ts";
-import { MERGED_SERVER } from "../config/merged-schema.ts";
 
 /** What each scope lets the client do, in the words of the consent page. */
 const SCOPE_WORDS: Record<string, string> = {
@@ -31,19 +29,13 @@ export function consentPage(
 ): Response {
   const { client, txn, csrf, redirectUri } = view;
   const host = new URL(svc.auth.publicUrl).host;
-  const whole = txn.resource === svc.auth.publicUrl ||
-    txn.resource === resourceUrl(svc.auth, MERGED_SERVER);
-  const servers = whole
-    ? svc.servers.map((s) => s.name)
-    : [txn.resource.slice(txn.resource.lastIndexOf("/") + 1)];
   const may = txn.scope.split(" ").map((s) => SCOPE_WORDS[s] ?? s).join(", and ");
-  const githubAsk = svc.policy.githubScope
-    ? markup`<code>${svc.policy.githubScope}</code> (to check your organization or team membership)`
+  const githubAsk = svc.githubScope
+    ? markup`<code>${svc.githubScope}</code> (to check your organization or team membership)`
     : "no access beyond your public profile (your user id)";
-  const serverList = join(servers.map((s) => markup`<code>${s}</code>`), ", ");
   const parts = [
     markup`<p><strong>${client.name}</strong> <span class="note">(the name this application gives itself; the proxy cannot verify it)</span> asks to use MCP servers at <code>${host}</code> on your behalf.</p>`,
-    markup`<p>Servers: ${serverList}<br>It will be able to ${may}.</p>`,
+    markup`<p>Servers: ${serverList(svc, txn)}<br>It will be able to ${may}.</p>`,
     markup`<p>After you sign in, you will be sent back to <code>${
       describeRedirect(redirectUri)
     }</code>.</p>`,
@@ -52,6 +44,25 @@ export function consentPage(
     consentForm(svc, txn, csrf),
   ];
   return page(`Allow access to the MCP servers at ${host}?`, join(parts, "\n"), 200, headers);
+}
+
+/**
+ * The servers the request covers that whoever signs in may use. The page comes before sign-in
+ * (consent must precede the redirect to GitHub), so servers with an `allow` of their own are
+ * never named for a request covering the whole origin (or the merged `/mcp` endpoint, which
+ * serves every server the person may use): the sentence says only that some may be
+ * open to particular accounts. A request for one server names that server: the client asked for
+ * it by its URL, and sign-in refuses it to anyone its `allow` does not admit.
+ */
+function serverList(svc: OAuthService, txn: TransactionRecord): Html {
+  const one = svc.serverOf(txn.resource);
+  const names = one !== null
+    ? [one]
+    : svc.servers.map((s) => s.name).filter((name) => !svc.access.restricted(name));
+  const listed = join(names.map((s) => markup`<code>${s}</code>`), ", ");
+  if (one !== null || svc.access.restrictedServers.length === 0) return listed;
+  const others = "the servers the owner opened to particular accounts, if yours is one of them";
+  return names.length === 0 ? markup`${others}` : markup`${listed}, and ${others}`;
 }
 
 /** Where the client's description came from, and warnings for redirects to this computer. */

@@ -3,14 +3,15 @@
  * allow-list policy, redirect policy, CIMD resolver and the keys that sign cookies and seal
  * secrets. The endpoint handlers (register, authorize, callback, token, revoke, bearer) take it.
  */
-import type { AuthConfig } from "../config/auth-schema.ts";
+import type { AllowList, AuthConfig } from "../config/auth-schema.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import { MERGED_SERVER } from "../config/merged-schema.ts";
 import type { Logger } from "../log.ts";
 import type { AuthMethod, Store } from "../store/kv.ts";
 import { deriveKey, Hmac, open, seal, sha256 } from "../crypto.ts";
 import { GitHubClient, GitHubError, type GitHubToken } from "./github.ts";
-import { Policy } from "./policy.ts";
+import { Policy, type Verdict } from "./policy.ts";
+import { narrow, type Person, ServerAccess } from "./server-access.ts";
 import { RedirectPolicy } from "./redirect.ts";
 import { CimdError, CimdResolver, isCimdClientId } from "./cimd.ts";
 import { canonicalResource, resourceUrl } from "./metadata.ts";
@@ -58,6 +59,8 @@ export class OAuthService {
   readonly redirects: RedirectPolicy;
   readonly cimd: CimdResolver;
   policy: Policy;
+  /** The per-server `allow` lists, narrowing {@link policy} for their servers. */
+  access: ServerAccess;
   readonly callbackUrl: string;
   /** Every accepted resource indicator, mapped to the audience stored in its tokens. */
   readonly audiences: Map<string, string>;
@@ -70,6 +73,8 @@ export class OAuthService {
   /** GitHub token refreshes in flight per user: a refresh token works once. */
   readonly #refreshing = new Map<number, Promise<string | null>>();
   #reloads = 0;
+  /** The servers with the `allow` lists in force (the reloaded ones after a SIGHUP). */
+  #running: readonly ServerConfig[];
 
   private constructor(
     readonly auth: AuthConfig,
@@ -98,7 +103,9 @@ export class OAuthService {
       allowedHosts: auth.oauth.clientMetadataHosts,
       redirects: this.redirects,
     });
-    this.policy = this.#policy(auth);
+    this.policy = this.#policy(auth.allow);
+    this.access = new ServerAccess(servers, (allow) => this.#policy(allow));
+    this.#running = servers;
     this.callbackUrl = `${auth.publicUrl}/auth/callback`;
     this.legacySse = deps.legacySse ?? true;
     this.merged = deps.merged ?? false;
@@ -126,8 +133,8 @@ export class OAuthService {
     return new OAuthService(auth, servers, deps, hmac, vaultKey);
   }
 
-  #policy(auth: AuthConfig): Policy {
-    return new Policy(auth.allow, {
+  #policy(allow: AllowList): Policy {
+    return new Policy(allow, {
       store: this.store,
       github: this.github,
       vault: {
@@ -166,25 +173,111 @@ export class OAuthService {
     return false;
   }
 
+  /** Whether any allow-list (global or a server's) has org or team rules. */
+  get needsMembership(): boolean {
+    return this.policy.needsMembership || this.access.needsMembership;
+  }
+
+  /** The GitHub scope to request at sign-in: `read:org` only when org or team rules exist. */
+  get githubScope(): string {
+    return this.needsMembership ? "read:org" : "";
+  }
+
+  /** The server an audience names, or null for the whole origin (or an unknown audience). */
+  serverOf(audience: string): string | null {
+    const prefix = `${this.auth.publicUrl}/mcp/`;
+    if (!audience.startsWith(prefix)) return null;
+    const name = audience.slice(prefix.length);
+    return this.servers.some((s) => s.name === name) ? name : null;
+  }
+
+  /**
+   * Whether `person` may use `server` now: the global allow-list and the server's own `allow`,
+   * both cached as on use (at most 15 minutes). Never revokes anything; for listings (the merged
+   * endpoint, the consent page) and for any caller that already authenticated a token.
+   */
+  async mayUseServer(person: Person, server: string, maxAgeMs?: number): Promise<boolean> {
+    const global = await this.policy.check(person.userId, person.login, maxAgeMs);
+    return narrow(
+      global,
+      global.allowed ? await this.access.check(person, server, maxAgeMs) : undefined,
+    )
+      .allowed;
+  }
+
+  /**
+   * The server's own `allow` for the holder of a grant (the global allow-list was asked first).
+   * A definite "no" revokes the grant only when the grant was for that server alone: a grant for
+   * the whole origin still serves the person's other servers. A GitHub outage only refuses.
+   */
+  async admitServer(
+    grant: { id: string; userId: number; login: string; resource: string },
+    server: string,
+    when: "on use" | "at refresh" | "at code exchange",
+    maxAgeMs?: number,
+  ): Promise<boolean> {
+    const verdict: Verdict = await this.access.check(grant, server, maxAgeMs);
+    if (verdict.allowed) return true;
+    const bound = grant.resource === resourceUrl(this.auth, server);
+    if (bound && !verdict.transient) {
+      await this.store.revokeGrant(
+        grant.id,
+        `mcpServers.${server}.allow: ${verdict.reason}`,
+        this.now(),
+      );
+    }
+    this.log.warn(
+      `refused ${when} by mcpServers.${server}.allow${
+        bound && !verdict.transient ? "; grant revoked" : ""
+      }`,
+      { user_id: grant.userId, login: grant.login, server, reason: verdict.reason },
+    );
+    return false;
+  }
+
   /** Drops every cached decision: an owner command changed the store from another process. */
   invalidate(): void {
     this.accessCache.clear();
     this.policy.forget();
+    this.access.forget();
+  }
+
+  /** Drops one person's cached decisions (their token was revoked). */
+  forgetUser(userId: number): void {
+    this.policy.forget(userId);
+    this.access.forget(userId);
   }
 
   /**
-   * Swaps in a new allow-list (SIGHUP); cached decisions are dropped. Reloads may overlap
-   * (resolving logins asks GitHub): only the newest one swaps in. Returns false when a newer
-   * reload superseded this one.
+   * Swaps in a new allow-list and new per-server `allow` lists (SIGHUP); cached decisions are
+   * dropped. Reloads may overlap (resolving logins asks GitHub): only the newest one swaps in.
+   * Returns false when a newer reload superseded this one.
    */
-  async reloadAllowList(auth: AuthConfig): Promise<boolean> {
+  async reloadAllowList(auth: AuthConfig, servers?: readonly ServerConfig[]): Promise<boolean> {
     const generation = ++this.#reloads;
-    const policy = this.#policy(auth);
+    const policy = this.#policy(auth.allow);
+    const running = this.#reloadedServers(servers);
+    const access = new ServerAccess(running, (allow) => this.#policy(allow));
     await policy.resolveLogins();
+    await access.resolveLogins();
     if (generation !== this.#reloads) return false;
     this.policy = policy;
+    this.access = access;
+    this.#running = running;
     this.accessCache.clear();
     return true;
+  }
+
+  /**
+   * The running servers with the `allow` of the reloaded config: servers are added or removed
+   * only by a restart, so a server missing from the new file keeps its running `allow`.
+   */
+  #reloadedServers(next: readonly ServerConfig[] | undefined): readonly ServerConfig[] {
+    if (!next) return this.#running;
+    const byName = new Map(next.map((s) => [s.name, s]));
+    return this.#running.map((s) =>
+      byName.has(s.name) ? { ...s, allow: byName.get(s.name)!.allow } : s
+    );
   }
 
   /**

@@ -183,6 +183,7 @@ async function redeemOnce(
   // RFC 8707 §2.2: a narrower `resource` at /token gets a token for that resource only.
   const audience = checkResource(svc, form, record.resource);
   const grant = await liveGrant(svc, record.grantId, now);
+  await admitAudience(svc, grant, audience, "at code exchange");
   const body = await issue(svc, grant, record.scope, audience, now);
   codeAnswers.set(hash, {
     fingerprint,
@@ -225,6 +226,7 @@ async function refresh(
   if (!await svc.admit(grant.id, grant.userId, grant.login, "at refresh", 0)) {
     throw new OAuthError("invalid_grant", "this account is no longer allowed");
   }
+  await admitAudience(svc, grant, resource, "at refresh", 0);
   const key = await deriveKey(presented, "refresh-successor");
   if (record.successor) return await replayRefresh(svc, record, key, grant, now);
   const body = await issue(svc, grant, scope, resource, now);
@@ -348,6 +350,28 @@ function checkResource(svc: OAuthService, form: URLSearchParams, granted: string
 }
 
 /**
+ * The server a token is for must admit its holder (the server's own `allow`). A grant for that
+ * server alone is refused like a person the allow-list dropped (`invalid_grant`, the grant
+ * revoked); one server of a grant for the whole origin is refused as an unknown resource is.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+async function admitAudience(
+  svc: OAuthService,
+  grant: GrantRecord,
+  audience: string,
+  when: "at refresh" | "at code exchange",
+  maxAgeMs?: number,
+): Promise<void> {
+  const server = svc.serverOf(audience);
+  if (server === null || await svc.admitServer(grant, server, when, maxAgeMs)) return;
+  if (grant.resource === audience) {
+    throw new OAuthError("invalid_grant", "this account is no longer allowed");
+  }
+  throw new OAuthError("invalid_target", "resource is not within the grant");
+}
+
+/**
  * `POST /revoke`: always 200 for unknown tokens. Revoking a refresh token ends its grant.
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
  */
@@ -364,7 +388,7 @@ export async function handleRevoke(svc: OAuthService, req: Request): Promise<Res
     } else {
       await svc.store.revokeTokens([hash], record.grantId);
     }
-    svc.policy.forget(record.userId);
+    svc.forgetUser(record.userId);
     svc.log.info("token revoked by the client", { client: client.clientId, kind: record.kind });
   }
   return oauthJson({});

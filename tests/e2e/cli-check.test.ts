@@ -425,3 +425,23 @@ Deno.test("check: a config without login shows local URLs", async () => {
     assert.deepEqual(res.warnings, []);
   });
 });
+
+Deno.test("check: a server with its own allow shows who may use it", async () => {
+  await withDir(async (dir) => {
+    const config = goodConfig(dir);
+    (config.mcpServers as Record<string, Record<string, unknown>>).files.allow = {
+      users: ["OctoCat", 42],
+      teams: ["acme/ops"],
+    };
+    const res = await check(dir, config);
+    assert.equal(res.code, 0, res.stderr);
+    const lines = res.stdout.split("\n");
+    const at = lines.indexOf("  files  https://pi.tail1234.ts.net/mcp/files");
+    assert.ok(at >= 0, res.stdout);
+    assert.equal(
+      lines[at + 1],
+      "         only for: users octocat, 42; teams acme/ops (and on the global allow-list)",
+    );
+    assert.equal(lines[at + 2], "  notes  https://pi.tail1234.ts.net/mcp/notes", "notes is open");
+  });
+});
