@@ -34,4 +34,10 @@ export interface Downstream {
   childExited?(): void;
   /** Its child is ready again after an unexpected exit. */
   childRestarted?(): void;
+  /**
+   * A child (re)started under the session and is ready, after an exit or an idle stop: state
+   * the session set up at the old child (resource subscriptions) is gone. `pid` tells one new
+   * child from another.
+   */
+  childReady?(pid: number): void;
 }

@@ -79,6 +79,8 @@ export class Mux {
       onReady: (restarted) => {
         this.tools.invalidate();
         if (restarted) this.#announceRestart();
+        const pid = this.#childPid;
+        for (const session of this.sessions) session.childReady?.(pid);
       },
     });
   }

@@ -605,8 +605,25 @@ Deno.test("sessionless: subscriptions/listen, filtered, with resource subscripti
     await tool(6, "test_trigger_tool_change");
     assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
 
-    // The child was subscribed once; it is unsubscribed when the last listener goes.
-    assert.equal(proxy.logs().split("fixture: subscribed to").length - 1, 1);
+    // The child was subscribed once.
+    const subscribed = () => proxy.logs().split('text="fixture: subscribed to').length - 1;
+    assert.equal(subscribed(), 1);
+
+    // A new child after a crash: listeners hear the list change, and the new child is subscribed
+    // to the watched resource again (once, for both listeners).
+    const pid = Number(/child started .*pid=(\d+)/.exec(proxy.logs())![1]);
+    Deno.kill(pid, "SIGKILL");
+    assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
+    await waitFor(() => subscribed() === 2, "the new child subscribed");
+    assert.match(
+      JSON.stringify((await tool(9, "test_touch_resource", { uri: WATCHED })).json),
+      /touched/,
+    );
+    assert.equal((await a.frames.next()).value!.method, "notifications/resources/updated");
+    assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
+    assert.equal(subscribed(), 2);
+
+    // It is unsubscribed when the last listener goes.
     a.close();
     await tool(7, "test_simple_text");
     assert.ok(!proxy.logs().includes("fixture: unsubscribed"));

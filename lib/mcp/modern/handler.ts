@@ -294,6 +294,9 @@ async function listen(
       svc.router.detach(l).catch(() => {});
       resources("resources/unsubscribe", listening.resources.remove(child, uris), l);
     },
+    // A new child knows none of the old one's subscriptions.
+    onChildReady: (l, pid) =>
+      resources("resources/subscribe", listening.resources.renew(child, pid), l),
   });
   listening.open++;
   if (Object.keys(wanted).length === 0) {

@@ -4,7 +4,8 @@
  * frame acknowledges the honored subset of the filter; each notification carries the
  * subscription id (the request's id) in `_meta`. The proxy subscribes the child to resources
  * (2025 `resources/subscribe`) on the listeners' behalf and unsubscribes when the last listener
- * for a resource closes. A child restart reaches listeners as list-changed notifications.
+ * for a resource closes. A child restart reaches listeners as list-changed notifications, and
+ * the new child is subscribed again to the resources they listen to.
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions
  */
 import type { Identity } from "../../router/router.ts";
@@ -105,6 +106,8 @@ export interface ListenerOptions {
   registry: SseRegistry;
   /** Called once when the stream ends, from either side. */
   onClose(listener: Listener): void;
+  /** A new child serves the listener (see `Downstream.childReady`). */
+  onChildReady?(listener: Listener, pid: number): void;
 }
 
 /** One open `subscriptions/listen` stream, attached to its child as a downstream. */
@@ -141,6 +144,10 @@ export class Listener extends SessionlessDownstream {
     this.#writer.write(formatEvent(tagged(message, this.options.id)));
   }
 
+  childReady(pid: number): void {
+    if (!this.closed) this.options.onChildReady?.(this, pid);
+  }
+
   /** Ends the subscription gracefully: the listen request's result, then the end of the stream. */
   end(): void {
     const result = {
@@ -163,6 +170,8 @@ export const IGNORED: Reply = { streaming: false, send: () => {}, end: () => {} 
  */
 export class ResourceSubscriptions {
   #counts = new Map<string, Map<string, number>>();
+  /** The child process each child's subscriptions were last renewed at. */
+  #renewed = new Map<string, number>();
 
   /** Adds `uris` for `child`; returns the ones the child must now be subscribed to. */
   add(child: string, uris: string[]): string[] {
@@ -187,7 +196,21 @@ export class ResourceSubscriptions {
       if (n > 0) counts.set(uri, n);
       else if (counts.delete(uri)) gone.push(uri);
     }
-    if (counts.size === 0) this.#counts.delete(child);
+    if (counts.size === 0) {
+      this.#counts.delete(child);
+      this.#renewed.delete(child);
+    }
     return gone;
+  }
+
+  /**
+   * A new process (`pid`) serves `child`: every resource its listeners want, to subscribe the
+   * new process to, the first time this process is named; nothing after that.
+   */
+  renew(child: string, pid: number): string[] {
+    const counts = this.#counts.get(child);
+    if (!counts || this.#renewed.get(child) === pid) return [];
+    this.#renewed.set(child, pid);
+    return [...counts.keys()];
   }
 }

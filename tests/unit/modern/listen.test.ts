@@ -73,6 +73,19 @@ Deno.test("ResourceSubscriptions: one subscribe per resource, unsubscribe after 
   assert.deepEqual(subs.remove("child", ["a"]), []);
 });
 
+Deno.test("ResourceSubscriptions: a new child process is subscribed again, once", () => {
+  const subs = new ResourceSubscriptions();
+  subs.add("child", ["a", "b"]);
+  subs.add("child", ["a"]);
+  assert.deepEqual(subs.renew("child", 101), ["a", "b"]);
+  assert.deepEqual(subs.renew("child", 101), [], "the same process: already renewed");
+  assert.deepEqual(subs.renew("other", 101), [], "nothing wanted there");
+  subs.remove("child", ["b"]);
+  assert.deepEqual(subs.renew("child", 102), ["a"]);
+  subs.remove("child", ["a", "a"]);
+  assert.deepEqual(subs.renew("child", 103), []);
+});
+
 Deno.test("Listener: acknowledgement first, then only the filtered notifications", async () => {
   let closed = 0;
   const listener = new Listener({
