@@ -16,6 +16,7 @@ import type { McpService } from "./mcp/service.ts";
 import { jsonResponse } from "./mcp/http.ts";
 import type { GaugeSample, Metrics } from "./metrics.ts";
 import type { Router } from "./router/router.ts";
+import type { Instances } from "./instances/instances.ts";
 import { listenHosts } from "./server.ts";
 import { notFound } from "./routes.ts";
 
@@ -26,6 +27,8 @@ export interface AdminApp {
   mcp: McpService;
   edge: Edge;
   metrics: Metrics;
+  /** This instance among several (absent: the only one). */
+  instances?: Instances;
 }
 
 export interface AdminListener {
@@ -89,7 +92,12 @@ export function createAdminHandler(app: AdminApp, hosts: Set<string>): (req: Req
       return jsonResponse(JSON.stringify({ error: "method_not_allowed" }), 405, { allow: "GET" });
     }
     if (path === "/healthz") {
-      const body = { status: "ok", servers: app.router.status(), network: app.edge.status() };
+      const body = {
+        status: "ok",
+        servers: app.router.status(),
+        network: app.edge.status(),
+        ...(app.instances ? { instances: app.instances.status() } : {}),
+      };
       return jsonResponse(JSON.stringify(body), 200, { "cache-control": "no-store" });
     }
     return new Response(app.metrics.render(gauges(app)), {

@@ -28,6 +28,8 @@ export interface RequestContext {
   note: RequestNote;
   /** The route class, once matched (for the access log and the metrics). */
   route?: RouteKind;
+  /** Another instance passed this request on (its edge already checked it). */
+  forwarded?: boolean;
 }
 
 /** What the MCP endpoints need of the application. */
@@ -77,7 +79,7 @@ export class McpEndpoint {
     }
     ctx.note.server = server.name;
     const origin = req.headers.get("origin");
-    if (origin !== null && !this.app.allowedOrigins.has(origin)) {
+    if (origin !== null && !ctx.forwarded && !this.app.allowedOrigins.has(origin)) {
       return rpcError(
         403,
         null,
@@ -92,6 +94,9 @@ export class McpEndpoint {
       return identity.status === 404 ? identity : withCors(identity, origin);
     }
     const call: McpCall = { req, server, identity, note: ctx.note };
+    if (!ctx.forwarded) {
+      call.forwardable = { path: route.path + new URL(req.url).search, clientIp: ctx.ip };
+    }
     return withCors(await this.#dispatch(call, route.kind, route.messages), origin);
   }
 

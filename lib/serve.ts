@@ -15,7 +15,13 @@ import {
 import { Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
-import { createHandler, listenHosts, listenOrigins } from "./server.ts";
+import {
+  type App,
+  createHandler,
+  createInternalHandler,
+  listenHosts,
+  listenOrigins,
+} from "./server.ts";
 import { ADMIN_CONNECTIONS, startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
 import { rangeDocumentUrls } from "./edge/ranges.ts";
@@ -28,6 +34,8 @@ import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
 import { connectionBudget, reservedDescriptors } from "./open-files.ts";
 import { authenticateBearer } from "./oauth/bearer.ts";
+import { Instances } from "./instances/instances.ts";
+import type { InstancesSettings } from "./config/instances-schema.ts";
 
 export interface RunningProxy {
   /** Origin the proxy listens on, e.g. http://127.0.0.1:8080. */
@@ -74,8 +82,13 @@ export async function startProxy(
   const allowedOrigins = new Set(config.allowedOrigins);
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
-  if (config.auth || needsStore(config)) store = await openStore(config.dataDir);
+  if (config.auth || config.instances || needsStore(config)) {
+    store = await openStore(config.dataDir);
+  }
   if (store) useRequestStateSecret(mcp, await store.key("request-state"));
+  const instances = config.instances && store
+    ? await joinInstances(config.instances, store, mcp, log)
+    : undefined;
   const edge = new Edge(config, { log, store });
   if (config.auth && store) {
     oauth = await OAuthService.create(config.auth, config.servers, {
@@ -92,7 +105,7 @@ export async function startProxy(
       log.warn("cannot resolve logins", { error: String(error) })
     );
   }
-  const handler = createHandler({
+  const app: App = {
     config,
     router,
     mcp,
@@ -103,8 +116,13 @@ export async function startProxy(
     metrics,
     access: createAccessLog(access),
     authenticate: oauth ? (req, server) => authenticateBearer(oauth, req, server) : () => ANONYMOUS,
-  });
+  };
+  const handler = createHandler(app);
   await edge.start();
+  await instances?.start(createInternalHandler(app), {
+    headerTimeoutMs: config.limits.headerTimeoutMs,
+    maxConnections: config.limits.maxConnections,
+  });
   const control = store ? watchControlEpoch(store, () => oauth?.invalidate(), log) : undefined;
   const admin = startAdmin(config.admin.listen, {
     servers: config.servers,
@@ -112,6 +130,7 @@ export async function startProxy(
     mcp,
     edge,
     metrics,
+    instances,
   }, { log, headerTimeoutMs: config.limits.headerTimeoutMs });
   const server = serveHttp({
     hostname: config.listen.hostname,
@@ -138,6 +157,8 @@ export async function startProxy(
   mcp.start();
   const shutdown = once(async () => {
     log.info("shutting down");
+    // Leaves the directory first: the other instances answer this one's sessions from now on.
+    const left = instances?.stop();
     const closed = Promise.all([server.shutdown(), admin.shutdown()]);
     // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
     const children = router.close();
@@ -146,11 +167,30 @@ export async function startProxy(
     edge.stop();
     clearInterval(control);
     await children;
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([
+      Promise.all([closed, left]),
+      new Promise((r) => setTimeout(r, 2000)),
+    ]);
     store?.close();
   });
   const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
+}
+
+/**
+ * Takes part among several instances: session ids and request states name this instance, and
+ * requests for other instances' sessions and calls are forwarded to them.
+ */
+async function joinInstances(
+  settings: InstancesSettings,
+  store: Store,
+  mcp: McpService,
+  log: Logger,
+): Promise<Instances> {
+  const instances = await Instances.create(settings, store, log);
+  mcp.instances = instances;
+  parkingFor(mcp).instance = instances.id;
+  return instances;
 }
 
 /**

@@ -93,31 +93,66 @@ export function createHandler(
     return await rc.handle(req, ctx, route);
   };
 
-  return async (req, remote) => {
-    const started = performance.now();
+  return (req, remote) => {
     // The resolver also normalises the peer (`::ffff:127.0.0.1` from a dual-stack socket).
     const { ip, peer, local } = app.edge.clientIp(remote, req.headers);
-    const ctx: RequestContext = { peer, ip, local, note: {} };
-    let response: Response;
-    try {
-      response = await serve(req, ctx);
-    } catch (error) {
-      app.log.error("request failed", { route: ctx.route ?? "none", error: String(error) });
-      response = jsonResponse(JSON.stringify({ error: "server_error" }), 500);
-    }
-    const route = ctx.route ?? "none";
-    app.metrics.requests.inc({ route, status: response.status });
-    app.access({
-      ip,
-      peer: peer === ip ? undefined : peer,
-      method: req.method,
-      route,
-      status: response.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-      ...ctx.note,
-    });
-    return response;
+    return served(app, req, { peer, ip, local, note: {} }, serve);
   };
+}
+
+/**
+ * The handler of the internal listener (several instances): a request another instance
+ * forwarded, already through that instance's edge, to an MCP endpoint of a session or call held
+ * here. `from` is what the verified signature and the forwarding instance say.
+ */
+export function createInternalHandler(
+  app: App,
+): (req: Request, from: { instance: string; clientIp: string; peer: string }) => Promise<Response> {
+  const endpoint = new McpEndpoint(app);
+  return (req, from) => {
+    const ctx: RequestContext = {
+      peer: from.peer,
+      ip: from.clientIp,
+      local: false,
+      note: { instance: from.instance },
+      forwarded: true,
+    };
+    return served(app, req, ctx, async (req, ctx) => {
+      const route = matchRoute(new URL(req.url).pathname, false, "");
+      if (!route || (route.kind !== "mcp" && route.kind !== "sse")) return notFound();
+      ctx.route = route.kind;
+      return await endpoint.serve(req, ctx, route);
+    });
+  };
+}
+
+/** Runs `serve`, then counts the request and writes its access-log line. */
+async function served(
+  app: App,
+  req: Request,
+  ctx: RequestContext,
+  serve: (req: Request, ctx: RequestContext) => Promise<Response>,
+): Promise<Response> {
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await serve(req, ctx);
+  } catch (error) {
+    app.log.error("request failed", { route: ctx.route ?? "none", error: String(error) });
+    response = jsonResponse(JSON.stringify({ error: "server_error" }), 500);
+  }
+  const route = ctx.route ?? "none";
+  app.metrics.requests.inc({ route, status: response.status });
+  app.access({
+    ip: ctx.ip,
+    peer: ctx.peer === ctx.ip ? undefined : ctx.peer,
+    method: req.method,
+    route,
+    status: response.status,
+    ms: Math.round((performance.now() - started) * 10) / 10,
+    ...ctx.note,
+  });
+  return response;
 }
 
 /** The public health check says only that the proxy answers (details: the admin listener). */

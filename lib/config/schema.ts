@@ -32,6 +32,7 @@ import { type Limits, parseLimits } from "./limits-schema.ts";
 import { parsePolicy, POLICY_KEYS } from "./policy-schema.ts";
 import type { PolicyRules } from "../policy/policy.ts";
 import { type MergedSettings, parseMerged } from "./merged-schema.ts";
+import { type InstancesSettings, parseInstances } from "./instances-schema.ts";
 
 export const SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MODES = ["per-user", "per-session", "shared"] as const;
@@ -103,6 +104,8 @@ export interface Config {
   admin: AdminSettings;
   /** The merged endpoint `/mcp` (absent: off). */
   merged?: MergedSettings;
+  /** Several instances behind one public URL; absent: this proxy is the only one. */
+  instances?: InstancesSettings;
 }
 
 export const SERVER_DEFAULTS = {
@@ -127,6 +130,7 @@ const TOP_KEYS = [
   "network",
   "admin",
   "merged",
+  "instances",
   ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
@@ -204,6 +208,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const network = parseNetwork(ck, root);
   const admin = parseAdmin(ck, root, listen);
   const merged = parseMerged(ck, root);
+  const instances = parseInstances(ck, root, { listen, admin: admin?.listen });
 
   if (root.github === undefined) {
     for (const s of servers.filter((s) => s.allow)) {
@@ -237,6 +242,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     network,
     admin: admin!,
     merged,
+    ...(instances ? { instances } : {}),
   };
 }
 

@@ -15,6 +15,8 @@ export interface RequestNote {
   rpc?: string;
   /** The tool name of a `tools/call`. */
   tool?: string;
+  /** The instance a request was forwarded to (several instances), or that forwarded it here. */
+  instance?: string;
 }
 
 export interface AccessEntry extends RequestNote {

@@ -45,6 +45,11 @@ export interface McpCall {
   identity: Identity;
   /** What the transport learns, for the access log. */
   note: RequestNote;
+  /**
+   * Where the request would go if another instance owns it: its path as the owner matches it
+   * and the client's address. Absent on a request another instance already forwarded here.
+   */
+  forwardable?: { path: string; clientIp: string };
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };

@@ -16,13 +16,14 @@ import { childError, type Classified, type McpCall, readJsonRpc, rpcError } from
 import { clientCapabilities, clientName, LegacyStream, Session } from "./sessions.ts";
 import { formatEvent, SSE_HEADERS } from "./sse.ts";
 import type { McpService } from "./service.ts";
+import { servedElsewhere } from "./owners.ts";
 
 /** The legacy transport's two endpoints over the shared MCP service. */
 export class LegacySseTransport {
   constructor(private readonly svc: McpService) {}
 
   /** `GET /sse/<name>`: opens a legacy stream and its session. */
-  open({ req, server, identity }: McpCall): Response {
+  async open({ req, server, identity }: McpCall): Promise<Response> {
     const session = new Session(
       server,
       identity,
@@ -30,6 +31,8 @@ export class LegacySseTransport {
       LEGACY_VERSIONS[0],
       clientCapabilities({}),
       "unknown",
+      null,
+      await this.svc.sessionId(),
     );
     const refused = this.svc.sessions.refusal(identity.key);
     if (refused) return childError(refused, null);
@@ -43,10 +46,14 @@ export class LegacySseTransport {
   }
 
   /** `POST /sse/<name>/messages?sessionId=`: accepts one message (or batch) for a session. */
-  async post({ req, server, identity }: McpCall): Promise<Response> {
+  async post(call: McpCall): Promise<Response> {
+    const { req, server, identity } = call;
+    const sid = new URL(req.url).searchParams.get("sessionId") ?? "";
+    // A stream another instance holds takes its messages there.
+    const elsewhere = await servedElsewhere(this.svc, call, sid);
+    if (elsewhere) return elsewhere;
     const post = await readJsonRpc(req, this.svc.limits);
     if (post instanceof Response) return post;
-    const sid = new URL(req.url).searchParams.get("sessionId") ?? "";
     const session = this.svc.sessions.get(sid);
     // sessionId only routes; the caller must still be the person who opened the stream.
     if (

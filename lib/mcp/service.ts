@@ -6,10 +6,11 @@ import type { Logger } from "../log.ts";
 import type { Limits } from "../config/schema.ts";
 import type { Router } from "../router/router.ts";
 import type { Reply } from "../router/downstream.ts";
-import { type Session, SessionStore } from "./sessions.ts";
+import { randomId, type Session, SessionStore } from "./sessions.ts";
 import { type MergedHost, MergedSession } from "./merged/session.ts";
 import { SseRegistry, SseWriter } from "./sse.ts";
 import { ReplayBudget } from "./replay.ts";
+import type { Instances } from "../instances/instances.ts";
 
 /** A session's way to its child, or to its children on the merged endpoint. */
 export interface SessionRoute {
@@ -28,6 +29,8 @@ export class McpService {
   readonly registry: SseRegistry;
   /** Bytes of sent events kept for resumption, across every session. */
   readonly replay: ReplayBudget;
+  /** This instance among several (absent: the only one); set once at start. */
+  instances: Instances | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly router: Router, readonly limits: Limits, readonly log: Logger) {
@@ -42,6 +45,11 @@ export class McpService {
       },
       limits.sessionsPerUser,
     );
+  }
+
+  /** A new session id: random, or tagged with this instance when there are several. */
+  sessionId(): Promise<string> {
+    return this.instances ? this.instances.sessionId() : Promise.resolve(randomId());
   }
 
   start(): void {

@@ -54,7 +54,6 @@ export class LegacyStream {
 
 /** One downstream session on one server. */
 export class Session implements RoutedSession {
-  readonly id = randomId();
   logLevel = -1;
   lastActive = Date.now();
   readonly events: EventLog;
@@ -77,6 +76,8 @@ export class Session implements RoutedSession {
     public capabilities: ClientCapabilities,
     public clientName: string,
     replay: ReplayBudget | null = null,
+    /** Random, or tagged with the owning instance when there are several (McpService.sessionId). */
+    readonly id: string = randomId(),
   ) {
     this.events = new EventLog(replay);
   }

@@ -28,16 +28,20 @@ import type { McpService } from "./service.ts";
 import { PostStream } from "./post-stream.ts";
 import { handleModern, wantsModern } from "./modern/handler.ts";
 import { MERGED_SERVER } from "../config/merged-schema.ts";
+import { servedElsewhere } from "./owners.ts";
 
 /** The transport's three methods over the shared MCP service. */
 export class StreamableHttpTransport {
   constructor(private readonly svc: McpService) {}
 
   /** Handles one request to `/mcp/<name>`. */
-  handle(call: McpCall): Promise<Response> | Response {
-    const { req, server, identity, note } = call;
+  async handle(call: McpCall): Promise<Response> {
+    const { req } = call;
     // A request naming a version the 2025-era revisions do not know takes the sessionless lane.
-    if (wantsModern(req)) return handleModern(this.svc, req, server, identity, note);
+    if (wantsModern(req)) return await handleModern(this.svc, call);
+    // A session another instance holds is served there.
+    const elsewhere = await servedElsewhere(this.svc, call, req.headers.get("mcp-session-id"));
+    if (elsewhere) return elsewhere;
     switch (req.method) {
       case "POST":
         return this.#post(call);
@@ -73,9 +77,7 @@ export class StreamableHttpTransport {
         headerVersion === null && !req.headers.has("mcp-session-id") && !post.batch &&
         first.method !== "initialize"
       ) {
-        return handleModern(this.svc, req, call.server, call.identity, call.note, {
-          value: post.body,
-        });
+        return handleModern(this.svc, call, { value: post.body });
       }
       return unsupportedVersion(post.id, era);
     }
@@ -155,6 +157,7 @@ export class StreamableHttpTransport {
       clientCapabilities(params.capabilities),
       clientName(params.clientInfo),
       this.svc.replay,
+      await this.svc.sessionId(),
     );
     if (server.name === MERGED_SERVER && !this.svc.mergeSession(session)) {
       return rpcError(404, id, ErrorCode.SessionNotFound, "not found");

@@ -17,6 +17,12 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   const { config } = loaded;
   // The public listener and the owner's loopback listener (admin.listen).
   const net = [config.listen, config.admin.listen].map(listenEntry);
+  if (config.instances) {
+    // The internal listener, and the other instances this one forwards to.
+    const { listen, url, peers } = config.instances;
+    net.push(listenEntry(listen), ...peers);
+    if (url) net.push(netHost(url));
+  }
   if (config.auth) {
     const { github, oauth } = config.auth;
     net.push(netHost(github.webUrl), netHost(github.apiUrl));
@@ -43,7 +49,7 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
   flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${env.join(",")}`);
   // The store (Deno KV) holds login state and the last good copies of downloaded range lists.
-  if (config.auth || ranges.length > 0) flags.push("--unstable-kv");
+  if (config.auth || config.instances || ranges.length > 0) flags.push("--unstable-kv");
   flags.push(...RUNTIME_FLAGS);
   return flags;
 }

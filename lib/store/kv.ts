@@ -92,6 +92,16 @@ const TXN_TTL = 10 * 60_000;
 const UNGRANTED_CLIENT_TTL = 90 * 86_400_000;
 
 /** The store cannot be created, opened or written (read-only disk, wrong owner, full disk). */
+/** One proxy instance among several behind one public URL, with its last heartbeat. */
+export interface InstanceRecord {
+  id: string;
+  /** Its internal origin, where other instances forward its requests. */
+  url: string;
+  startedAt: number;
+  /** Its last heartbeat, ms since the epoch (its own clock). */
+  seenAt: number;
+}
+
 export class StoreUnavailable extends Error {
   constructor(readonly path: string, readonly reason: string) {
     super(`the store ${path} cannot be used: ${reason}`);
@@ -392,5 +402,23 @@ export class Store {
 
   async acknowledged(): Promise<{ epoch: number; at: number } | null> {
     return (await this.kv.get<{ epoch: number; at: number }>(["control", "ack"])).value;
+  }
+
+  // Instances serving one public URL: each keeps its entry fresh with a heartbeat.
+
+  async putInstance(record: InstanceRecord): Promise<void> {
+    await this.kv.set(["instances", record.id], record);
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    await this.kv.delete(["instances", id]);
+  }
+
+  async listInstances(): Promise<InstanceRecord[]> {
+    const out: InstanceRecord[] = [];
+    for await (const e of this.kv.list<InstanceRecord>({ prefix: ["instances"] })) {
+      out.push(e.value);
+    }
+    return out;
   }
 }

@@ -29,7 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // 3
   ["store", "children"],
   // 4
-  ["router", "edge"],
+  ["router", "edge", "instances"],
   // 5
   ["mcp", "metrics.ts"],
   // 6

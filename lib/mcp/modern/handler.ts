@@ -7,7 +7,6 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
 import type { ToolDefinition } from "../../router/tool-catalogue.ts";
-import type { RequestNote } from "../../edge/access-log.ts";
 import { type InitializeResult, UnavailableError } from "../../children/lifecycle.ts";
 import {
   ErrorCode,
@@ -16,7 +15,7 @@ import {
   LEGACY_VERSIONS,
   STREAMABLE_VERSIONS,
 } from "../../jsonrpc.ts";
-import { acceptance, jsonResponse, readJsonBody, rpcError } from "../http.ts";
+import { acceptance, jsonResponse, type McpCall, readJsonBody, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
 import { MERGED_SERVER } from "../../config/merged-schema.ts";
@@ -32,6 +31,7 @@ import { honored, IGNORED, Listener, parseFilter, ResourceSubscriptions } from "
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
 import { checkParamHeaders, type HeaderParam, headerParams } from "./param-headers.ts";
+import type { StateClaims } from "./state.ts";
 import {
   type HeaderLookup,
   type ModernNotification,
@@ -62,12 +62,10 @@ const inFlight = new WeakMap<McpService, Map<string, Exchange>>();
  */
 export async function handleModern(
   svc: McpService,
-  req: Request,
-  server: ServerConfig,
-  identity: Identity,
-  note: RequestNote = {},
+  call: McpCall,
   body?: { value: unknown },
 ): Promise<Response> {
+  const { req, server, identity, note } = call;
   if (req.method !== "POST") {
     return rpcError(405, null, ErrorCode.TransportRefused, "method not allowed", {
       headers: { allow: "POST" },
@@ -99,7 +97,7 @@ export async function handleModern(
   if (checked.method === "tools/call" && typeof checked.params.name === "string") {
     note.tool = checked.params.name.slice(0, 128);
   }
-  return await serve(svc, req, server, identity, checked);
+  return await serve(svc, call, checked, read.value);
 }
 
 function rejection(r: Rejection): Response {
@@ -123,11 +121,11 @@ function callKey(identity: Identity, id: JsonRpcId): string {
 
 async function serve(
   svc: McpService,
-  req: Request,
-  config: ServerConfig,
-  identity: Identity,
+  call: McpCall,
   request: ModernRequest,
+  body: unknown,
 ): Promise<Response> {
+  const { req, server: config, identity } = call;
   const { id, method } = request;
   if (REMOVED_METHODS.has(method)) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
@@ -137,26 +135,50 @@ async function serve(
   if (retry) return retry;
   const header: HeaderLookup = (name) => req.headers.get(name);
   const state = request.params.requestState;
-  const resuming = typeof state === "string" && MRTR_METHODS.has(method);
-  if (resuming) {
-    const refused = await paramHeaders(svc, probe(routed(config), identity), request, header);
-    if (refused) return rejection(refused);
-  }
-  const sse = acceptance(req.headers.get("accept")).sse;
-  const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
-  track(svc, identity, exchange);
-  if (resuming) {
-    const resumed = await parkingFor(svc).resume(state as string, {
+  let claims: StateClaims | undefined;
+  if (typeof state === "string" && MRTR_METHODS.has(method)) {
+    const opened = await parkingFor(svc).open(state, {
       identity,
       server: config.name,
       method,
       params: request.params,
-    }, exchange);
+    });
+    if (typeof opened === "string") return stateRefused(id, opened);
+    // The owner checks the parameter headers against its child's tool schemas.
+    const elsewhere = await resumedElsewhere(svc, call, opened, id, body);
+    if (elsewhere) return elsewhere;
+    const refused = await paramHeaders(svc, probe(routed(config), identity), request, header);
+    if (refused) return rejection(refused);
+    claims = opened;
+  }
+  const sse = acceptance(req.headers.get("accept")).sse;
+  const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
+  track(svc, identity, exchange);
+  if (claims) {
+    const resumed = parkingFor(svc).take(claims, exchange);
     if (typeof resumed === "string") return stateRefused(id, resumed);
     exchange.onGone(() => resumed.abandon());
     return exchange.response;
   }
   return await start(svc, config, identity, exchange, header);
+}
+
+/**
+ * The retry of a call another instance keeps waiting, answered there; when that instance is
+ * gone the state is as expired as any whose call ended (basic/patterns/mrtr, "Error Handling").
+ */
+async function resumedElsewhere(
+  svc: McpService,
+  call: McpCall,
+  claims: StateClaims,
+  id: JsonRpcId,
+  body: unknown,
+): Promise<Response | null> {
+  const instances = svc.instances;
+  if (!instances || !call.forwardable || !claims.inst || claims.inst === instances.id) return null;
+  call.note.instance = claims.inst;
+  const target = { ...call.forwardable, body: JSON.stringify(body) };
+  return await instances.forward(claims.inst, call.req, target) ?? stateRefused(id, "expired");
 }
 
 /** Starts a new call at the child (after `server/discover` and the capability gate). */

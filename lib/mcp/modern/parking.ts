@@ -10,7 +10,7 @@ import { base64url, randomBytes } from "../../crypto.ts";
 import type { Logger } from "../../log.ts";
 import type { ModernCall } from "./call.ts";
 import type { Exchange } from "./exchange.ts";
-import { paramsDigest, type Refusal, StateSealer } from "./state.ts";
+import { paramsDigest, type Refusal, type StateClaims, StateSealer } from "./state.ts";
 
 /** How long a client has to retry, by default (the state's expiry). */
 export const DEFAULT_INPUT_TIMEOUT_MS = 5 * 60_000;
@@ -30,6 +30,8 @@ export class Parking {
   #parked = new Map<string, Parked>();
 
   #log: Pick<Logger, "info"> | undefined;
+  /** The instance whose states this parking seals (several instances); absent: the only one. */
+  instance: string | undefined;
 
   /** @param options.log where an expiry is reported (the proxy's log) */
   constructor(options: { sealer?: Promise<StateSealer>; log?: Pick<Logger, "info"> } = {}) {
@@ -67,6 +69,7 @@ export class Parking {
       handle,
       round: call.round,
       exp: Date.now() + timeoutMs,
+      ...(this.instance ? { inst: this.instance } : {}),
     });
   }
 
@@ -101,11 +104,8 @@ export class Parking {
     this.#parked.delete(handle!);
   }
 
-  /**
-   * Hands `exchange` to the parked call a retry's `requestState` names, once everything about
-   * the state matches the retry; otherwise says why not.
-   */
-  async resume(
+  /** The claims of a retry's `requestState` once everything about it matches the retry. */
+  async open(
     state: string,
     retry: {
       identity: { key: string; clientId?: string };
@@ -113,16 +113,31 @@ export class Parking {
       method: string;
       params: Record<string, unknown>;
     },
-    exchange: Exchange,
-  ): Promise<ModernCall | ResumeRefusal> {
-    const claims = await (await this.#sealer).open(state, {
+  ): Promise<StateClaims | Refusal> {
+    return await (await this.#sealer).open(state, {
       sub: retry.identity.key,
       cid: retry.identity.clientId ?? "",
       server: retry.server,
       method: retry.method,
       digest: await paramsDigest(retry.params),
     });
-    if (typeof claims === "string") return claims;
+  }
+
+  /**
+   * Hands `exchange` to the parked call a retry's `requestState` names, once everything about
+   * the state matches the retry; otherwise says why not.
+   */
+  async resume(
+    state: string,
+    retry: Parameters<Parking["open"]>[1],
+    exchange: Exchange,
+  ): Promise<ModernCall | ResumeRefusal> {
+    const claims = await this.open(state, retry);
+    return typeof claims === "string" ? claims : this.take(claims, exchange);
+  }
+
+  /** Hands `exchange` to the parked call opened claims name; otherwise says why not. */
+  take(claims: StateClaims, exchange: Exchange): ModernCall | ResumeRefusal {
     const parked = this.#parked.get(claims.handle);
     if (!parked || parked.call.done) return "gone";
     if (!parked.call.parked || parked.call.round !== claims.round) return "busy";

@@ -24,10 +24,12 @@ export interface StateClaims {
   round: number;
   /** Expiry, ms since the epoch. */
   exp: number;
+  /** The instance keeping the call waiting, when there are several. */
+  inst?: string;
 }
 
 /** What the retry presenting a state must match. */
-export type Expected = Omit<StateClaims, "handle" | "round" | "exp">;
+export type Expected = Omit<StateClaims, "handle" | "round" | "exp" | "inst">;
 
 /** Why a presented state is refused. */
 export type Refusal = "invalid" | "expired" | "principal" | "request";
@@ -77,6 +79,7 @@ function parseClaims(text: string): StateClaims | null {
     const strings = ["sub", "cid", "server", "method", "digest", "handle"];
     if (!isRecord(v) || strings.some((k) => typeof v[k] !== "string")) return null;
     if (typeof v.round !== "number" || typeof v.exp !== "number") return null;
+    if (v.inst !== undefined && typeof v.inst !== "string") return null;
     return v as unknown as StateClaims;
   } catch {
     return null;

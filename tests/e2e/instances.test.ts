@@ -1,0 +1,252 @@
+/**
+ * Several instances behind one public URL: two proxies on one shared store, with a round-robin
+ * front alternating between them per request. A 2025-era session and a multi round-trip call
+ * live on the instance that started them; the other forwards their requests there, streams
+ * included, and answers as the protocol expects once the owner is gone.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
+import { connect, text } from "../helpers/client.ts";
+import { roundRobin } from "../helpers/round-robin.ts";
+
+const SECRET = "peer-secret-for-tests-0123456789abcdef";
+const ENV = {
+  PROXY_PEER_SECRET: SECRET,
+  PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+  HOME: Deno.env.get("HOME") ?? "/tmp",
+};
+const SESSION_PROTOCOL = "2025-06-18";
+const MODERN = "2026-07-28";
+
+/** Two instances sharing one store (their data directory), each with its internal listener. */
+async function twoInstances(config: Record<string, unknown> = {}) {
+  const shared = await Deno.makeTempDir({ prefix: "mop-instances-" });
+  const start = () =>
+    startProxy({
+      dataDir: `${shared}/data`,
+      mcpServers: { fx: fixtureServer() },
+      instances: { listen: "127.0.0.1:0", secret: "${PROXY_PEER_SECRET}" },
+      ...config,
+    }, { env: ENV });
+  const a = await start();
+  const b = await start().catch(async (error) => {
+    await a.stop();
+    throw error;
+  });
+  return { a, b, start };
+}
+
+/** The instance id and the peers an instance's `/healthz` details show. */
+async function health(proxy: ProxyProcess) {
+  const res = await fetch(`${proxy.admin}/healthz`);
+  const body = await res.json();
+  return body.instances as {
+    id: string;
+    internal: string;
+    peers: { id: string; alive: boolean }[];
+  };
+}
+
+function rpc(id: number, method: string, params: Record<string, unknown> = {}) {
+  return JSON.stringify({ jsonrpc: "2.0", id, method, params });
+}
+
+const JSON_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+
+/** Opens a 2025-era session directly on `origin`; returns its id. */
+async function openSession(url: string): Promise<string> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: rpc(0, "initialize", {
+      protocolVersion: SESSION_PROTOCOL,
+      capabilities: {},
+      clientInfo: { name: "raw", version: "1" },
+    }),
+  });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  const id = res.headers.get("mcp-session-id")!;
+  const done = await fetch(url, {
+    method: "POST",
+    headers: { ...JSON_HEADERS, "mcp-session-id": id, "mcp-protocol-version": SESSION_PROTOCOL },
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  });
+  assert.equal(done.status, 202);
+  await done.body?.cancel();
+  return id;
+}
+
+/** A tool call in session `id` on `url`: the status and the tool's text (or the error). */
+async function callIn(url: string, id: string, name: string, args = {}) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      "mcp-session-id": id,
+      "mcp-protocol-version": SESSION_PROTOCOL,
+    },
+    body: rpc(7, "tools/call", { name, arguments: args }),
+  });
+  const body = await res.json();
+  return { status: res.status, text: body.result ? text(body.result) : JSON.stringify(body) };
+}
+
+Deno.test("instances: a 2025 session opened on A is used through B, its GET stream too", async () => {
+  const { a, b } = await twoInstances();
+  try {
+    const [ha, hb] = [await health(a), await health(b)];
+    assert.notEqual(ha.id, hb.id);
+    assert.deepEqual(hb.peers.map((p) => [p.id, p.alive]), [[ha.id, true]]);
+
+    const session = await openSession(a.url("fx"));
+    const onA = await callIn(a.url("fx"), session, "pid");
+    const viaB = await callIn(b.url("fx"), session, "pid");
+    assert.equal(viaB.status, 200, viaB.text);
+    assert.equal(viaB.text, onA.text, "the same child answers: the one on A");
+    assert.match(b.logs(), new RegExp(`route=mcp status=200 .*instance=${ha.id}`));
+
+    // The standalone GET stream opened through B carries what A's child sends.
+    const stream = await fetch(b.url("fx"), {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": session,
+        "mcp-protocol-version": SESSION_PROTOCOL,
+      },
+    });
+    assert.equal(stream.status, 200);
+    assert.equal(stream.headers.get("content-type"), "text/event-stream");
+    const toggled = await callIn(b.url("fx"), session, "toggle");
+    assert.equal(toggled.status, 200, toggled.text);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("notifications/tools/list_changed")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    assert.match(seen, /notifications\/tools\/list_changed/);
+    await reader.cancel();
+
+    // A session id whose owner tag was altered is nobody's: 404 on B, never forwarded.
+    const [random, owner, mac] = session.split(".");
+    const forged = `${random}.${owner}.${mac.slice(0, -2)}AA`;
+    assert.equal((await callIn(b.url("fx"), forged, "pid")).status, 404);
+    const directly = await fetch(ha.internal + "/mcp/fx", {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": session },
+      body: rpc(1, "tools/list"),
+    });
+    assert.equal(directly.status, 403, "the internal listener wants an instance's signature");
+    await directly.body?.cancel();
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+Deno.test("instances: the SDK client through a round-robin front; A stops, the client re-initializes on B", async () => {
+  const { a, b } = await twoInstances();
+  const front = roundRobin([a.origin, b.origin]);
+  try {
+    const url = `${front.origin}/mcp/fx`;
+    const client = await connect(url, { answer: true });
+    const owner = client.sessionId()!.split(".")[1];
+    const pids = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      pids.add(text(await client.client.callTool({ name: "pid", arguments: {} })));
+    }
+    assert.equal(pids.size, 1, "every call reaches the session's child");
+    // Server-to-client requests on a forwarded POST stream.
+    const sampled = await client.client.callTool({ name: "elicit", arguments: { message: "?" } });
+    assert.equal(text(sampled), "elicited: accept test-client says yes");
+    const upstreams = new Set(front.served.map((s) => s.upstream));
+    assert.equal(upstreams.size, 2, "the front used both instances");
+
+    // The owner goes away (its connector with it): its sessions are gone, B serves new ones.
+    const [ha, hb] = [await health(a), await health(b)];
+    const [gone, survivor] = owner === ha.id ? [a, b] : [b, a];
+    assert.ok(owner === ha.id || owner === hb.id);
+    await gone.stop();
+    front.use([survivor.origin]);
+    await assert.rejects(
+      () => client.client.callTool({ name: "pid", arguments: {} }),
+      (error) => error instanceof StreamableHTTPError && error.code === 404,
+    );
+    await client.close().catch(() => {});
+    const again = await connect(url);
+    assert.match(
+      text(await again.client.callTool({ name: "echo", arguments: { text: "hi" } })),
+      /hi/,
+    );
+    assert.notEqual(again.sessionId()!.split(".")[1], owner);
+    await again.close();
+  } finally {
+    await front.close();
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+Deno.test("instances: an MRTR round started on A is retried on B; A gone → the state has expired", async () => {
+  const { a, b } = await twoInstances();
+  try {
+    const elicit = (id: number, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: {
+          name: "elicit",
+          arguments: { message: "q?" },
+          ...extra,
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+            "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
+          },
+        },
+      });
+    const post = async (url: string, body: string) => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: {
+          ...JSON_HEADERS,
+          accept: "application/json",
+          "mcp-protocol-version": MODERN,
+          "mcp-method": "tools/call",
+          "mcp-name": "elicit",
+        },
+        body,
+      });
+      return await res.json();
+    };
+    const answer = { "input-1": { action: "accept", content: { answer: "from B" } } };
+    const first = await post(a.url("fx"), elicit(1));
+    assert.equal(first.result.resultType, "input_required");
+    const done = await post(
+      b.url("fx"),
+      elicit(2, { inputResponses: answer, requestState: first.result.requestState }),
+    );
+    assert.equal(text(done.result), "elicited: accept from B", JSON.stringify(done));
+
+    // Another round on A; A stops before the retry: B answers the state has expired.
+    const second = await post(a.url("fx"), elicit(3));
+    await a.stop();
+    const late = await post(
+      b.url("fx"),
+      elicit(4, { inputResponses: answer, requestState: second.result.requestState }),
+    );
+    assert.equal(late.error?.code, -32602, JSON.stringify(late));
+    assert.equal(late.error?.data?.requestState, "expired");
+    // Sessionless requests are served by whichever instance gets them.
+    const fresh = await post(b.url("fx"), elicit(5));
+    assert.equal(fresh.result.resultType, "input_required");
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
