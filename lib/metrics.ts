@@ -1,9 +1,10 @@
 /**
  * Counters for `/metrics` in the Prometheus text format (served to loopback clients only), and
- * the audit log line of each tool call.
+ * the audit log line of each tool call and of each request a server's filters refused.
  * @see https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 import type { Completion } from "./router/mux.ts";
+import type { Refusal } from "./router/gate.ts";
 import type { RoutedSession } from "./router/router.ts";
 import type { Logger } from "./log.ts";
 
@@ -44,6 +45,10 @@ export class Metrics {
   readonly logins = new Counter("mop_logins_total", "GitHub sign-ins by outcome.");
   readonly tokens = new Counter("mop_tokens_issued_total", "Token pairs issued, by grant type.");
   readonly toolCalls = new Counter("mop_tool_calls_total", "Tool calls by server and outcome.");
+  readonly refusals = new Counter(
+    "mop_policy_refusals_total",
+    "Requests refused by a server's tool, prompt or resource filters, by server and method.",
+  );
   readonly #logLinesDropped: () => number;
 
   constructor(sources: { logLinesDropped?: () => number } = {}) {
@@ -53,7 +58,8 @@ export class Metrics {
   /** Renders every counter and the gauges passed in. */
   render(gauges: GaugeSample[]): string {
     const lines: string[] = [];
-    for (const c of [this.requests, this.logins, this.tokens, this.toolCalls]) {
+    const counters = [this.requests, this.logins, this.tokens, this.toolCalls, this.refusals];
+    for (const c of counters) {
       lines.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
       for (const [labels, value] of c.values) lines.push(`${c.name}${labels} ${value}`);
     }
@@ -90,5 +96,26 @@ export function auditLogger(metrics: Metrics, log: Logger): (completion: Complet
     };
     if (c.arguments !== undefined) line.arguments = c.arguments;
     log.record("audit", line);
+  };
+}
+
+/**
+ * One audit line (type `audit`, outcome `refused`) per request a server's filters refused: who,
+ * through which client, which server, method and item, and the rule that hid the item.
+ */
+export function refusalLogger(metrics: Metrics, log: Logger): (refusal: Refusal) => void {
+  return (r) => {
+    metrics.refusals.inc({ server: r.server, method: r.method });
+    const { identity } = r.session as RoutedSession;
+    log.record("audit", {
+      user_id: identity?.userId,
+      login: identity?.login,
+      client_id: identity?.clientId,
+      server: r.server,
+      method: r.method,
+      item: r.item,
+      outcome: "refused",
+      rule: r.rule,
+    });
   };
 }

@@ -26,7 +26,7 @@ import { ADMIN_CONNECTIONS, startAdmin } from "./admin.ts";
 import { Edge } from "./edge/edge.ts";
 import { rangeDocumentUrls } from "./edge/ranges.ts";
 import { createAccessLog } from "./edge/access-log.ts";
-import { auditLogger, Metrics } from "./metrics.ts";
+import { auditLogger, Metrics, refusalLogger } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { MERGED_SERVER } from "./config/merged-schema.ts";
 import { Store, StoreUnavailable } from "./store/kv.ts";
@@ -68,6 +68,7 @@ export async function startProxy(
     log,
     version: VERSION,
     onComplete: auditLogger(metrics, audit),
+    onRefusal: refusalLogger(metrics, audit),
   });
   const mcp = new McpService(router, config.limits, log);
   if (config.merged?.enabled) {

@@ -16,6 +16,7 @@ import { CHECK_SYNTAX, parseCommandLine } from "./options.ts";
 import { findCommand } from "./which.ts";
 import { TRUSTED_PROXY_PRESETS } from "../config/network-rules.ts";
 import { tunnelAdvice } from "../config/advice.ts";
+import { describePolicy } from "../policy/policy.ts";
 
 const CHECK_USAGE = `Usage: main.ts check [--config FILE] [--listen HOST:PORT] [--print-flags]
 
@@ -100,6 +101,7 @@ function printServers(io: Io, config: Config): void {
     for (const s of config.servers) {
       io.out(`  ${s.name.padEnd(width)}  ${config.auth.publicUrl}/mcp/${s.name}`);
       if (s.allow) io.out(`  ${"".padEnd(width)}  only for: ${describeAllow(s.allow)}`);
+      printFilters(io, s, width);
     }
     io.out(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
     io.out(`GitHub OAuth App homepage URL: ${config.auth.publicUrl}`);
@@ -109,7 +111,10 @@ function printServers(io: Io, config: Config): void {
         ? "servers (local, without login):"
         : `servers (local, without login: serve it with --no-auth):`,
     );
-    for (const s of config.servers) io.out(`  ${s.name.padEnd(width)}  ${local}/mcp/${s.name}`);
+    for (const s of config.servers) {
+      io.out(`  ${s.name.padEnd(width)}  ${local}/mcp/${s.name}`);
+      printFilters(io, s, width);
+    }
     io.out(`login: not configured (no "github" section), so no GitHub callback URL`);
   }
   const admin = formatHostPort(config.admin.listen).replace(/:0$/, ":<port chosen at start>");
@@ -126,6 +131,11 @@ function describeAllow(allow: AllowList): string {
     allow.teams.length ? `teams ${allow.teams.map((t) => `${t.org}/${t.slug}`).join(", ")}` : "",
   ];
   return `${parts.filter(Boolean).join("; ")} (and on the global allow-list)`;
+}
+
+/** A filtered server's rules, under its URL. */
+function printFilters(io: Io, server: Config["servers"][number], width: number): void {
+  if (server.policy) io.out(`  ${"".padEnd(width)}  filters: ${describePolicy(server.policy)}`);
 }
 
 /** Everything worth a warning in a valid config (the data directory is probed apart). */

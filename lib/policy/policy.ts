@@ -146,3 +146,23 @@ export function canonicalUri(uri: string): boolean {
 function quote(pattern: string): string {
   return JSON.stringify(pattern);
 }
+
+/**
+ * A server's filters in one line for `check`, e.g.
+ * `tools allow "read_*" deny "*write*"; readOnly; prompts deny "*"`.
+ */
+export function describePolicy(rules: PolicyRules): string {
+  const parts: string[] = [];
+  const list = (patterns: string[]) => patterns.map(quote).join(", ") || "(none)";
+  for (const kind of ["tools", "prompts", "resources"] as const) {
+    const filter = rules[kind];
+    if (!filter) continue;
+    const words: string[] = [kind];
+    if (filter.allow) words.push("allow", list(filter.allow));
+    if (filter.deny) words.push("deny", list(filter.deny));
+    parts.push(words.join(" "));
+    if (kind === "tools" && rules.readOnly) parts.push("readOnly");
+  }
+  if (rules.readOnly && !rules.tools) parts.unshift("readOnly");
+  return parts.join("; ");
+}

@@ -19,6 +19,9 @@ import type { Downstream, Reply } from "./downstream.ts";
 import { type Pending, PendingTable } from "./pending.ts";
 import { ServerRequests } from "./server-requests.ts";
 import { ToolCatalogue } from "./tool-catalogue.ts";
+import { ListCatalogue } from "./catalogue.ts";
+import { Gate, type Refusal } from "./gate.ts";
+import type { Policy } from "../policy/policy.ts";
 
 /** What the router learns about each finished request (for the audit log and metrics). */
 export interface Completion {
@@ -52,6 +55,10 @@ export interface MuxOptions extends SupervisorOptions {
   /** Keep tool arguments for the audit log. */
   logArguments?: boolean;
   onComplete?: (completion: Completion) => void;
+  /** The server's filters; absent or empty lets everything through. */
+  policy?: Policy | null;
+  /** Told of each request the filters refused (for the audit log). */
+  onRefusal?: (refusal: Refusal) => void;
 }
 
 /** One child and everything in flight on it. */
@@ -64,6 +71,18 @@ export class Mux {
   readonly tools = new ToolCatalogue((cursor) =>
     this.#ownRequest("tools/list", cursor === undefined ? {} : { cursor })
   );
+  /** The child's prompts and resource templates, kept the same way (for the filters). */
+  readonly prompts = new ListCatalogue(
+    { key: "prompts", nameField: "name" },
+    (cursor) => this.#ownRequest("prompts/list", cursor === undefined ? {} : { cursor }),
+  );
+  readonly templates = new ListCatalogue(
+    { key: "resourceTemplates", nameField: "uriTemplate" },
+    (cursor) =>
+      this.#ownRequest("resources/templates/list", cursor === undefined ? {} : { cursor }),
+  );
+  /** The server's filters in front of this child, or null when it has none. */
+  readonly gate: Gate | null;
   #ownRequests = 0;
   #queue: Waiting[] = [];
   #waiting = new Set<Waiting>();
@@ -77,12 +96,27 @@ export class Mux {
       onMessage: (message) => this.#fromChild(message),
       onExit: (description) => this.#childExited(description),
       onReady: (restarted) => {
-        this.tools.invalidate();
+        this.#forgetLists();
         if (restarted) this.#announceRestart();
         const pid = this.#childPid;
         for (const session of this.sessions) session.childReady?.(pid);
       },
     });
+    const policy = options.policy;
+    this.gate = policy?.any
+      ? new Gate(policy, options.spec.server, {
+        tools: this.tools,
+        prompts: this.prompts,
+        resourceTemplates: this.templates,
+      }, options.onRefusal)
+      : null;
+  }
+
+  /** A new child, or none: every kept list is stale. */
+  #forgetLists(): void {
+    this.tools.invalidate();
+    this.prompts.invalidate();
+    this.templates.invalidate();
   }
 
   /**
@@ -338,6 +372,9 @@ export class Mux {
   #childNotification(message: Record<string, unknown>): void {
     const method = message.method as string;
     if (method === "notifications/tools/list_changed") this.tools.invalidate();
+    if (method === "notifications/prompts/list_changed") this.prompts.invalidate();
+    if (method === "notifications/resources/list_changed") this.templates.invalidate();
+    if (this.gate && !this.gate.delivers(message)) return;
     if (BROADCAST_NOTIFICATIONS.has(method)) {
       const text = JSON.stringify(message);
       for (const session of this.sessions) session.notify(text);
@@ -388,7 +425,7 @@ export class Mux {
   }
 
   #childExited(description: string): void {
-    this.tools.invalidate();
+    this.#forgetLists();
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, "child_exit");
       pending.reply.end(errorBody(pending.originalId, ErrorCode.InternalError, description));

@@ -39,7 +39,8 @@ export class Route {
    * https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle), and
    * `logging/setLevel` (MCP logging,
    * https://modelcontextprotocol.io/specification/2025-06-18/server/utilities/logging), kept per
-   * session because one child may serve several sessions.
+   * session because one child may serve several sessions. The server's filters (gate.ts) see
+   * every other request.
    */
   request(message: Record<string, unknown>, reply: Reply): void {
     const id = message.id as JsonRpcId;
@@ -64,7 +65,10 @@ export class Route {
         break;
       }
     }
-    this.mux.request(this.session, message, reply);
+    const gate = this.mux.gate;
+    if (gate) {
+      gate.request(this.session, message, reply, (m, r) => this.mux.request(this.session, m, r));
+    } else this.mux.request(this.session, message, reply);
   }
 
   /** Relays a downstream notification (JSON-RPC 2.0 §4.1). */

@@ -13,6 +13,8 @@ import { Route } from "./route.ts";
 import type { ToolCatalogue } from "./tool-catalogue.ts";
 import { makeRoom } from "./limits.ts";
 import { LATEST_VERSION, negotiateVersion } from "../jsonrpc.ts";
+import { Policy } from "../policy/policy.ts";
+import type { Refusal } from "./gate.ts";
 
 /** The owner of a per-session server's spare child, before a session adopts it. */
 const SPARE = "spare";
@@ -39,12 +41,16 @@ export interface RouterOptions {
   log: Logger;
   version: string;
   onComplete?: (completion: Completion) => void;
+  /** Told of each request a server's filters refused (the audit log). */
+  onRefusal?: (refusal: Refusal) => void;
   /** Starts child processes (default: real ones); unit tests supply fake children. */
   spawn?: SpawnChild;
 }
 
 interface ServerEntry {
   config: ServerConfig;
+  /** The server's filters, compiled once; null when it has none. */
+  policy: Policy | null;
   muxes: Map<string, Mux>;
 }
 
@@ -76,7 +82,8 @@ export class Router {
   constructor(readonly options: RouterOptions) {
     this.#groups = new ProcessGroups(options.log);
     for (const config of options.servers) {
-      this.servers.set(config.name, { config, muxes: new Map() });
+      const policy = config.policy ? new Policy(config.policy) : null;
+      this.servers.set(config.name, { config, policy, muxes: new Map() });
     }
   }
 
@@ -281,6 +288,8 @@ export class Router {
       shared: config.mode === "shared",
       logArguments: config.logArguments,
       onComplete: this.options.onComplete,
+      policy: entry.policy,
+      onRefusal: this.options.onRefusal,
       groups: this.#groups,
       spawn: this.options.spawn,
       admit: () => this.#makeRoom(mux),

@@ -106,6 +106,29 @@ Deno.test("check: a good config prints URLs, the callback and the flags, with no
   });
 });
 
+Deno.test("check: a filtered server's rules are printed under its URL", async () => {
+  await withDir(async (dir) => {
+    const config = goodConfig(dir);
+    const servers = config.mcpServers as Record<string, Record<string, unknown>>;
+    servers.files = {
+      ...servers.files,
+      readOnly: true,
+      tools: { deny: ["read_media_file"] },
+      prompts: { deny: ["*"] },
+    };
+    const res = await check(dir, config);
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(
+      res.stdout.includes(
+        "  files  https://pi.tail1234.ts.net/mcp/files\n" +
+          '         filters: tools deny "read_media_file"; readOnly; prompts deny "*"\n' +
+          "  notes  https://pi.tail1234.ts.net/mcp/notes\n",
+      ),
+      res.stdout,
+    );
+  });
+});
+
 Deno.test("check --print-flags: exactly what check needs, no net, no run", async () => {
   await withDir(async (dir) => {
     const config = goodConfig(dir);
@@ -256,12 +279,20 @@ Deno.test("check: a bad config exits 2 naming the key path", async () => {
     const config = goodConfig(dir);
     (config.mcpServers as Record<string, unknown>).files = { command: "deno", args: ["-y", 7] };
     config.alow = {};
+    (config.mcpServers as Record<string, unknown>).notes = {
+      command: "deno",
+      tools: { deny: ["{read,write}_*"] },
+    };
     const res = await check(dir, config);
     assert.equal(res.code, 2);
     assert.equal(res.stdout, "");
     assert.match(res.stderr, new RegExp(`^config error \\(${dir}/config.json\\):\\n`));
     assert.match(res.stderr, /\n {2}mcpServers\.files\.args\[1\]: expected a string, got a number/);
     assert.match(res.stderr, /\n {2}alow: unknown key \(did you mean "allow"\?\)/);
+    assert.match(
+      res.stderr,
+      /\n {2}mcpServers\.notes\.tools\.deny\[0\]: bad pattern "\{read,write\}_\*": brace alternatives/,
+    );
 
     // JSONC: comments are fine, a syntax error names its line and column.
     const syntax = await check(

@@ -22,6 +22,7 @@ import {
   TestProvider,
 } from "../helpers/oauth.ts";
 import { signInForTokens } from "../helpers/oauth-flows.ts";
+import { sseMessages as frames } from "../helpers/sse.ts";
 
 const VERSION = "2026-07-28";
 
@@ -92,21 +93,6 @@ async function post(
 async function waitFor(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(check(), `gave up waiting for ${what}`);
-}
-
-/** The JSON-RPC messages of an SSE response, as they arrive. */
-async function* frames(res: Response): AsyncGenerator<Record<string, unknown>> {
-  let buffer = "";
-  for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = event.split("\n").find((l) => l.startsWith("data: "));
-      if (data) yield JSON.parse(data.slice(6));
-    }
-  }
 }
 
 function call(id: number, method: string, params: Record<string, unknown> = {}) {

@@ -89,3 +89,18 @@ export async function readUntil(conn: Deno.Conn, pattern: RegExp): Promise<RegEx
     if (m) return m;
   }
 }
+
+/** The JSON-RPC messages of an SSE response body, as they arrive. */
+export async function* sseMessages(res: Response): AsyncGenerator<Record<string, unknown>> {
+  let buffer = "";
+  for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.split("\n").find((l) => l.startsWith("data: "));
+      if (data) yield JSON.parse(data.slice(6));
+    }
+  }
+}

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Completion, Mux, type MuxOptions } from "../../../lib/router/mux.ts";
-import { createLogger } from "../../../lib/log.ts";
+import { fakeMuxOptions } from "../../helpers/mux.ts";
 import { type FakeChild, type FakeChildOptions, fakeSpawner } from "../../helpers/fake-child.ts";
 import { type Json, testReply, testSession } from "../../helpers/downstream.ts";
 import { eventually } from "../../helpers/procs.ts";
@@ -14,20 +14,13 @@ import { eventually } from "../../helpers/procs.ts";
 async function setup(extra: Partial<MuxOptions> = {}, child: FakeChildOptions = {}) {
   const fake = fakeSpawner(child);
   const completions: Completion[] = [];
-  const mux = new Mux("github:1", {
-    spec: { server: "s", command: "fake", args: [], env: {}, maxLineBytes: 1 << 20 },
-    protocolVersion: "2025-06-18",
-    clientInfo: { name: "test", version: "1" },
-    initTimeoutMs: 30_000,
-    restartDelayMs: 1,
-    log: createLogger({ write: () => {} }),
-    requestTimeoutMs: 60_000,
-    maxInFlight: 16,
-    shared: false,
-    onComplete: (completion) => completions.push(completion),
-    spawn: fake.spawn,
-    ...extra,
-  });
+  const mux = new Mux(
+    "github:1",
+    fakeMuxOptions(fake.spawn, {
+      onComplete: (completion) => completions.push(completion),
+      ...extra,
+    }),
+  );
   await mux.supervisor.ready();
   return { mux, fake, completions, child: () => fake.last };
 }

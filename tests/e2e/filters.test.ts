@@ -1,0 +1,318 @@
+/**
+ * The per-server filters (`tools`, `prompts`, `resources`, `readOnly`) through every path: 2025
+ * Streamable HTTP, legacy SSE and MCP 2026-07-28, each in front of real fixture children. Lists
+ * lose the hidden items; a call, get, read, subscribe or completion naming a hidden item gets
+ * exactly the answer an unknown one gets; list_changed still arrives and refreshes what the
+ * proxy knows; each refusal is an audit line.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { fixtureServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
+import { connect, type Connected } from "../helpers/client.ts";
+import { records } from "../helpers/logs.ts";
+import { sseMessages } from "../helpers/sse.ts";
+
+const MODERN = "2026-07-28";
+const CONFORMANCE = `${ROOT}/tests/fixtures/conformance-server.ts`;
+
+const CONFIG = {
+  mcpServers: {
+    tools: fixtureServer({
+      tools: { allow: ["echo", "add", "toggle", "extra", "crash"], deny: ["add"] },
+    }),
+    ro: fixtureServer({ readOnly: true }),
+    conf: {
+      command: "deno",
+      args: ["run", "--no-prompt", CONFORMANCE],
+      prompts: { deny: ["test_prompt_with_*"] },
+      resources: {
+        allow: ["test://static-*", "test://watched-resource"],
+        deny: ["test://static-binary"],
+      },
+    },
+  },
+};
+
+interface RpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+type Answer = { result?: Record<string, unknown>; error?: RpcError };
+/** One request to a server of the proxy, in the lane under test. */
+type Rpc = (server: string, method: string, params?: Record<string, unknown>) => Promise<Answer>;
+
+/** The 2025-era lanes: the SDK client over Streamable HTTP or legacy SSE. */
+function sdkLane(proxy: ProxyProcess, transport: "streamable" | "sse") {
+  const clients = new Map<string, Connected>();
+  const client = async (server: string) => {
+    let c = clients.get(server);
+    if (!c) clients.set(server, c = await connect(proxy.url(server), { transport }));
+    return c;
+  };
+  const rpc: Rpc = async (server, method, params = {}) => {
+    const c = await client(server);
+    try {
+      return { result: await c.client.request({ method, params }, ResultSchema) };
+    } catch (error) {
+      const { code, message, data } = error as RpcError;
+      return { error: { code, message, data } };
+    }
+  };
+  return { rpc, client, close: () => Promise.all([...clients.values()].map((c) => c.close())) };
+}
+
+/** The 2026-07-28 lane: one POST per request with the revision's envelope and headers. */
+function modernRpc(proxy: ProxyProcess): Rpc {
+  let id = 1;
+  return async (server, method, params = {}) => {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN,
+      "mcp-method": method,
+    };
+    const name = method === "resources/read" ? params.uri : params.name;
+    if (typeof name === "string" && method !== "completion/complete") headers["mcp-name"] = name;
+    const res = await fetch(proxy.url(server), {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: id++, method, params: { ...params, _meta } }),
+    });
+    return await res.json();
+  };
+}
+
+const _meta = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+/** Opens a 2026-07-28 `subscriptions/listen` stream; its messages as they arrive. */
+async function listen(url: string, notifications: Record<string, unknown>, signal: AbortSignal) {
+  const res = await fetch(url, {
+    method: "POST",
+    signal,
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN,
+      "mcp-method": "subscriptions/listen",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: "listen",
+      method: "subscriptions/listen",
+      params: { notifications, _meta },
+    }),
+  });
+  return sseMessages(res);
+}
+
+/** An error with the item's name taken out, to compare a refusal with an unknown item's. */
+function shape(answer: Answer, item: string): string {
+  assert.ok(answer.error, `expected an error for ${item}, got ${JSON.stringify(answer)}`);
+  return JSON.stringify(answer.error).replaceAll(item, "<item>");
+}
+
+/** A hidden item is answered exactly as an unknown one. */
+async function refusedAsUnknown(
+  rpc: Rpc,
+  server: string,
+  method: string,
+  hidden: [string, Record<string, unknown>],
+  unknown: [string, Record<string, unknown>],
+): Promise<RpcError> {
+  const refused = await rpc(server, method, hidden[1]);
+  const absent = await rpc(server, method, unknown[1]);
+  assert.equal(shape(refused, hidden[0]), shape(absent, unknown[0]), `${method} ${hidden[0]}`);
+  return refused.error!;
+}
+
+const names = (answer: Answer, key: string, field = "name") =>
+  (answer.result![key] as Record<string, string>[]).map((item) => item[field]);
+
+async function toolRules(rpc: Rpc): Promise<void> {
+  assert.deepEqual(names(await rpc("tools", "tools/list"), "tools"), ["echo", "crash", "toggle"]);
+  const call = (name: string, args: Record<string, unknown> = {}) =>
+    [name, { name, arguments: args }] as [string, Record<string, unknown>];
+  const denied = await refusedAsUnknown(rpc, "tools", "tools/call", call("add"), call("nosuch"));
+  assert.equal(denied.code, -32602);
+  assert.match(denied.message, /Unknown tool: add$/);
+  await refusedAsUnknown(rpc, "tools", "tools/call", call("progress"), call("nosuch"));
+  const echoed = await rpc("tools", "tools/call", { name: "echo", arguments: { text: "hi" } });
+  assert.deepEqual(echoed.result!.content, [{ type: "text", text: "hi" }]);
+  // readOnly: only tools annotated readOnlyHint: true; none at all is hidden too.
+  assert.deepEqual(names(await rpc("ro", "tools/list"), "tools"), ["echo"]);
+  await refusedAsUnknown(rpc, "ro", "tools/call", call("add", { a: 1, b: 2 }), call("nosuch"));
+  await refusedAsUnknown(rpc, "ro", "tools/call", call("pid"), call("nosuch"));
+  const ro = await rpc("ro", "tools/call", { name: "echo", arguments: { text: "ro" } });
+  assert.deepEqual(ro.result!.content, [{ type: "text", text: "ro" }]);
+}
+
+/** The `extra` tool appears with the toggle's list_changed; the proxy learns it from the child. */
+async function catalogueFollowsChanges(rpc: Rpc, changed: () => Promise<void>): Promise<void> {
+  const extra = ["extra", { name: "extra", arguments: {} }] as [string, Record<string, unknown>];
+  await refusedAsUnknown(rpc, "tools", "tools/call", extra, ["nosuch", { name: "nosuch" }]);
+  await rpc("tools", "tools/call", { name: "toggle", arguments: {} });
+  await changed();
+  const called = await rpc("tools", "tools/call", extra[1]);
+  assert.deepEqual(called.result!.content, [{ type: "text", text: "extra" }]);
+}
+
+async function promptAndResourceRules(rpc: Rpc): Promise<void> {
+  const prompts = names(await rpc("conf", "prompts/list"), "prompts");
+  assert.deepEqual(prompts, ["test_simple_prompt", "test_input_required_result_prompt"]);
+  const get = (name: string) =>
+    [name, { name, arguments: { arg1: "a", arg2: "b" } }] as [string, Record<string, unknown>];
+  const hiddenPrompt = "test_prompt_with_arguments";
+  await refusedAsUnknown(rpc, "conf", "prompts/get", get(hiddenPrompt), get("nosuch"));
+  assert.ok((await rpc("conf", "prompts/get", { name: "test_simple_prompt" })).result);
+
+  const complete = (type: string, key: string, value: string) =>
+    [value, { ref: { type, [key]: value }, argument: { name: "arg1", value: "pa" } }] as [
+      string,
+      Record<string, unknown>,
+    ];
+  const prompt = (name: string) => complete("ref/prompt", "name", name);
+  await refusedAsUnknown(
+    rpc,
+    "conf",
+    "completion/complete",
+    prompt(hiddenPrompt),
+    prompt("nosuch"),
+  );
+  const ok = await rpc("conf", "completion/complete", prompt("test_simple_prompt")[1]);
+  assert.deepEqual((ok.result!.completion as { values: string[] }).values, []);
+  const template = (uri: string) => complete("ref/resource", "uri", uri);
+  await refusedAsUnknown(
+    rpc,
+    "conf",
+    "completion/complete",
+    template("test://template/{id}/data"),
+    template("test://nope/{id}"),
+  );
+
+  const uris = names(await rpc("conf", "resources/list"), "resources", "uri");
+  assert.deepEqual(uris, ["test://static-text", "test://watched-resource"]);
+  assert.deepEqual(names(await rpc("conf", "resources/templates/list"), "resourceTemplates"), []);
+  const read = (uri: string) => [uri, { uri }] as [string, Record<string, unknown>];
+  assert.ok((await rpc("conf", "resources/read", { uri: "test://static-text" })).result);
+  const unknown = read("test://nope");
+  for (
+    const hidden of [
+      "test://static-binary",
+      "test://template/1/data",
+      "test://static-text/../static-binary",
+    ]
+  ) {
+    await refusedAsUnknown(rpc, "conf", "resources/read", read(hidden), unknown);
+  }
+}
+
+/** The audit lines of the refusals (not of the unknown items), with the rule that hid each. */
+async function auditedRefusals(proxy: ProxyProcess): Promise<void> {
+  await proxy.waitForLog(/audit .*item="?test:\/\/static-text\/\.\.\/static-binary/);
+  const refused = records(proxy.logs(), "audit").filter((r) => r.outcome === "refused");
+  const seen = refused.map((r) => `${r.server} ${r.method} ${r.item}: ${r.rule}`);
+  for (
+    const line of [
+      `tools tools/call add: tools.deny "add"`,
+      "tools tools/call progress: tools.allow (no pattern matches)",
+      "ro tools/call add: readOnly (no readOnlyHint: true)",
+      "ro tools/call pid: readOnly (no readOnlyHint: true)",
+      `conf prompts/get test_prompt_with_arguments: prompts.deny "test_prompt_with_*"`,
+      `conf completion/complete test_prompt_with_arguments: prompts.deny "test_prompt_with_*"`,
+      "conf completion/complete test://template/{id}/data: resources.allow (no pattern matches)",
+      `conf resources/read test://static-binary: resources.deny "test://static-binary"`,
+      "conf resources/read test://template/1/data: resources.allow (no pattern matches)",
+      "conf resources/read test://static-text/../static-binary: " +
+      "resources (URI with dot segments or encoded separators)",
+    ]
+  ) {
+    assert.ok(seen.includes(line), `audit line for ${line} in\n${seen.join("\n")}`);
+  }
+  assert.ok(!seen.some((line) => line.includes("nosuch")), "unknown items are not refusals");
+}
+
+for (const transport of ["streamable", "sse"] as const) {
+  Deno.test(`filters (${transport}): lists, calls, gets, reads, completions, subscribe, audit`, async () => {
+    const proxy = await startProxy(CONFIG);
+    const lane = sdkLane(proxy, transport);
+    try {
+      await toolRules(lane.rpc);
+      const tools = await lane.client("tools");
+      const before = tools.listChanged;
+      await catalogueFollowsChanges(lane.rpc, async () => {
+        for (let i = 0; i < 200 && tools.listChanged === before; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.equal(tools.listChanged, before + 1, "list_changed reaches the client");
+      });
+      await promptAndResourceRules(lane.rpc);
+      const subscribe = (uri: string) => [uri, { uri }] as [string, Record<string, unknown>];
+      assert.deepEqual(
+        (await lane.rpc("conf", "resources/subscribe", { uri: "test://watched-resource" })).result,
+        {},
+      );
+      const error = await refusedAsUnknown(
+        lane.rpc,
+        "conf",
+        "resources/subscribe",
+        subscribe("test://static-binary"),
+        subscribe("test://static-text/../x"),
+      );
+      assert.equal(error.code, -32002);
+      await auditedRefusals(proxy);
+      assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
+    } finally {
+      await lane.close();
+      await proxy.stop();
+    }
+  });
+}
+
+Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen, audit", async () => {
+  const proxy = await startProxy(CONFIG);
+  const rpc = modernRpc(proxy);
+  const aborter = new AbortController();
+  try {
+    await toolRules(rpc);
+    // A listen stream on the filtered server: list changes arrive; a hidden resource is never
+    // subscribed at the child.
+    const events = await listen(proxy.url("tools"), { toolsListChanged: true }, aborter.signal);
+    assert.equal((await events.next()).value?.method, "notifications/subscriptions/acknowledged");
+    await catalogueFollowsChanges(rpc, async () => {
+      assert.equal((await events.next()).value?.method, "notifications/tools/list_changed");
+    });
+    await promptAndResourceRules(rpc);
+    assert.equal(
+      (await rpc("conf", "resources/read", { uri: "test://static-binary" })).error?.code,
+      -32602,
+      "the 2026 revision's resource-not-found code",
+    );
+    await auditedRefusals(proxy);
+  } finally {
+    aborter.abort();
+    await proxy.stop();
+  }
+});
+
+Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a hidden resource", async () => {
+  const proxy = await startProxy(CONFIG);
+  const aborter = new AbortController();
+  try {
+    const events = await listen(proxy.url("conf"), {
+      resourceSubscriptions: ["test://static-binary", "test://watched-resource"],
+    }, aborter.signal);
+    assert.equal((await events.next()).value?.method, "notifications/subscriptions/acknowledged");
+    await proxy.waitForLog(/fixture: subscribed to test:\/\/watched-resource/);
+    await proxy.waitForLog(/audit .*method=resources\/subscribe item=test:\/\/static-binary/);
+    assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
+  } finally {
+    aborter.abort();
+    await proxy.stop();
+  }
+});
