@@ -29,7 +29,8 @@ import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics, refusalLogger } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { MERGED_SERVER } from "./config/merged-schema.ts";
-import { Store, StoreUnavailable } from "./store/kv.ts";
+import { type Store, StoreUnavailable } from "./store/store.ts";
+import { openStore as openConfiguredStore } from "./store/open.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
 import { connectionBudget, reservedDescriptors } from "./open-files.ts";
@@ -84,7 +85,7 @@ export async function startProxy(
   let store: Store | undefined;
   let oauth: OAuthService | undefined;
   if (config.auth || config.instances || needsStore(config)) {
-    store = await openStore(config.dataDir);
+    store = await openStore(config);
   }
   if (store) useRequestStateSecret(mcp, await store.key("request-state"));
   const instances = config.instances && store
@@ -166,13 +167,13 @@ export async function startProxy(
     parkingFor(mcp).clear();
     mcp.shutdown();
     edge.stop();
-    clearInterval(control);
+    control?.();
     await children;
     await Promise.race([
       Promise.all([closed, left]),
       new Promise((r) => setTimeout(r, 2000)),
     ]);
-    store?.close();
+    await store?.close();
   });
   const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
@@ -199,34 +200,18 @@ async function joinInstances(
  * process and bump the control epoch; within ~200 ms the proxy drops its cached checks and
  * acknowledges, and the command waits for that before it returns.
  */
-function watchControlEpoch(
-  store: Store,
-  invalidate: () => void,
-  log: Logger,
-): ReturnType<typeof setInterval> {
+function watchControlEpoch(store: Store, invalidate: () => void, log: Logger): () => void {
   let seen: number | undefined;
-  let busy = false;
-  const poll = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const epoch = await store.epoch();
-      if (epoch !== seen) {
-        if (seen !== undefined) {
-          invalidate();
-          log.info("the store changed (owner command); cached checks dropped", { epoch });
-        }
-        seen = epoch;
-        await store.acknowledge(epoch, Date.now());
-      }
-    } catch (error) {
-      log.warn("cannot read the control epoch", { error: String(error) });
-    } finally {
-      busy = false;
+  return store.watchEpoch((epoch) => {
+    if (seen !== undefined) {
+      invalidate();
+      log.info("the store changed (owner command); cached checks dropped", { epoch });
     }
-  };
-  poll();
-  return setInterval(poll, 200);
+    seen = epoch;
+    store.acknowledge(epoch, Date.now()).catch((error) =>
+      log.warn("cannot acknowledge the control epoch", { error: String(error) })
+    );
+  }, (error) => log.warn("cannot read the control epoch", { error: String(error) }));
 }
 
 /**
@@ -259,15 +244,18 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-async function openStore(dataDir: string): Promise<Store> {
+async function openStore(config: LoadedConfig["config"]): Promise<Store> {
   try {
-    return await Store.open(dataDir);
+    return await openConfiguredStore(config);
   } catch (error) {
     if (!(error instanceof StoreUnavailable)) throw error;
-    throw new StartupError(
-      `${error.message}\n  The proxy keeps sign-ins and downloaded lists there: make "dataDir" ` +
-        `(${dataDir}) writable by the user running it, or set "dataDir" to a directory that is.`,
-    );
+    const hint = config.store
+      ? `The proxy keeps sign-ins and downloaded lists in that database: check "store.url", ` +
+        `that the server runs and that the user may create tables in the database.`
+      : `The proxy keeps sign-ins and downloaded lists there: make "dataDir" ` +
+        `(${config.dataDir}) writable by the user running it, or set "dataDir" to a directory that is.`;
+    throw new StartupError(`${error.message}
+  ${hint}`);
   }
 }
 

@@ -9,10 +9,14 @@
  *   which leaves nothing behind); the variables the config references plus `PATH` and
  *   `MCP_PROXY_CONFIG`. No net, no run.
  * - `clients`, `grants`: read of the config and the data directory, write of the data directory
- *   (the store), the variables the config references and `MCP_PROXY_CONFIG`, `--unstable-kv`.
+ *   (the store), the variables the config references and `MCP_PROXY_CONFIG`, `--unstable-kv`;
+ *   with a PostgreSQL store, its host:port (or Unix socket) and the client's variables instead
+ *   of the data directory and `--unstable-kv`. `check` gets the same database access (it
+ *   connects to report whether the database answers).
  */
 import { CONFIG_ENV } from "../config/load.ts";
 import { absolutePath } from "../config/paths.ts";
+import { storeAccess } from "../config/store-schema.ts";
 import type { CliConfig } from "./common.ts";
 
 /** The commands whose flags are derived here (`clients` and `grants` are "owner"). */
@@ -27,6 +31,7 @@ export function commandFlags(
   const { config, envRefs } = cfg.loaded;
   const read = [cfg.absolute, config.dataDir];
   const env = [CONFIG_ENV, ...envRefs];
+  if (config.store) return withStore(command, cfg, options, storeAccess(config.store));
   if (command === "owner") {
     return [
       "--no-prompt",
@@ -53,6 +58,41 @@ export function commandFlags(
     `--allow-write=${config.dataDir}`,
     `--allow-env=${unique(env).join(",")}`,
   ];
+}
+
+/** The flags of `command` with a PostgreSQL store. */
+function withStore(
+  command: FlagsFor,
+  cfg: CliConfig,
+  options: { cwd: string; path: string | undefined },
+  access: ReturnType<typeof storeAccess>,
+): string[] {
+  const { config, envRefs } = cfg.loaded;
+  const plain = command === "check"
+    ? commandFlags(command, {
+      ...cfg,
+      loaded: { ...cfg.loaded, config: { ...config, store: null } },
+    }, options)
+    : [
+      "--no-prompt",
+      `--allow-read=${cfg.absolute}`,
+      `--allow-env=${unique([CONFIG_ENV, ...envRefs]).join(",")}`,
+    ];
+  const out = plain.map((flag) => {
+    if (flag.startsWith("--allow-read=") && access.socket.length) {
+      return `${flag},${access.socket.join(",")}`;
+    }
+    if (flag.startsWith("--allow-write=") && access.socket.length) {
+      return `${flag},${access.socket.join(",")}`;
+    }
+    if (flag.startsWith("--allow-env=")) return `${flag},${access.env.join(",")}`;
+    return flag;
+  });
+  if (command === "owner" && access.socket.length) {
+    out.push(`--allow-write=${access.socket.join(",")}`);
+  }
+  if (access.net.length) out.push(`--allow-net=${access.net.join(",")}`);
+  return out;
 }
 
 /**

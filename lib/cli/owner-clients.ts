@@ -3,7 +3,7 @@
  * their metadata document URL, from their grants), and deleting one with its grants.
  */
 import { isCimdClientId } from "../oauth/cimd.ts";
-import type { Store } from "../store/kv.ts";
+import type { Store } from "../store/store.ts";
 import { type Io, printable, table, timestamp } from "./common.ts";
 import { confirm, CONFIRMED, live, UNCONFIRMED } from "./owner-store.ts";
 

@@ -2,7 +2,7 @@
  * `main.ts grants list [--user]`, `grants revoke ID` and `grants revoke --all [--user]`: the
  * sign-ins of GitHub users for clients, and ending them.
  */
-import type { ClientRecord, GrantRecord, Store } from "../store/kv.ts";
+import type { ClientRecord, GrantRecord, Store } from "../store/store.ts";
 import { type Io, printable, table, timestamp } from "./common.ts";
 import { confirm, CONFIRMED, live, REASON, UNCONFIRMED } from "./owner-store.ts";
 

@@ -2,8 +2,9 @@
  * The store as the owner commands use it: opened only for a login config, and the handshake with
  * the running proxy after a change (the control epoch and its acknowledgement).
  */
-import { Store } from "../store/kv.ts";
-import type { GrantRecord } from "../store/kv.ts";
+import { KvStore } from "../store/kv.ts";
+import { openStore as openConfigured } from "../store/open.ts";
+import { type GrantRecord, type Store, StoreUnavailable } from "../store/store.ts";
 import { type CliConfig, type Io, notCapable } from "./common.ts";
 
 /** What a revocation says when the running proxy acknowledged it. */
@@ -30,6 +31,15 @@ export async function openStore(
     );
     return 2;
   }
+  if (config.store) {
+    try {
+      return await openConfigured(config);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailable) && !notCapable(error)) throw error;
+      io.err(`error: ${error instanceof StoreUnavailable ? error.message : String(error)}`);
+      return 2;
+    }
+  }
   const file = `${config.dataDir}/store.kv`;
   try {
     await Deno.stat(file);
@@ -46,7 +56,7 @@ export async function openStore(
     return 2;
   }
   try {
-    return await Store.open(config.dataDir);
+    return await KvStore.open(config.dataDir);
   } catch (error) {
     if (notCapable(error)) {
       io.err(

@@ -110,7 +110,7 @@ export async function runOwner(
       ? await revokeAllGrants(store, io, parsed.user, wait)
       : await revokeGrant(store, id!, io, wait);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -219,6 +219,7 @@ export function demoConfig(): Config {
       protectMetadata: false,
     },
     admin: defaultAdmin({ hostname: "127.0.0.1", port: 8080 })!,
+    store: null,
   };
 }
 

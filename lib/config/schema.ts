@@ -2,6 +2,7 @@
  * The config file's shape: the Claude Desktop `mcpServers` map plus the proxy's own keys.
  * `parseConfig` turns the parsed JSON (after `${VAR}` substitution) into a normalised `Config`.
  */
+import { parseStore, type PostgresSettings } from "./store-schema.ts";
 import {
   boolean,
   Checker,
@@ -106,6 +107,8 @@ export interface Config {
   merged?: MergedSettings;
   /** Several instances behind one public URL; absent: this proxy is the only one. */
   instances?: InstancesSettings;
+  /** A PostgreSQL store shared by several instances; null keeps state in `dataDir` (Deno KV). */
+  store: PostgresSettings | null;
 }
 
 export const SERVER_DEFAULTS = {
@@ -131,6 +134,7 @@ const TOP_KEYS = [
   "admin",
   "merged",
   "instances",
+  "store",
   ...AUTH_KEYS,
 ] as const;
 const SERVER_KEYS = [
@@ -209,6 +213,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const admin = parseAdmin(ck, root, listen);
   const merged = parseMerged(ck, root);
   const instances = parseInstances(ck, root, { listen, admin: admin?.listen });
+  const store = parseStore(ck, root);
 
   if (root.github === undefined) {
     for (const s of servers.filter((s) => s.allow)) {
@@ -243,6 +248,7 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
     admin: admin!,
     merged,
     ...(instances ? { instances } : {}),
+    store: store ?? null,
   };
 }
 

@@ -6,7 +6,7 @@
 import type { Config } from "../config/schema.ts";
 import type { NetworkSettings } from "../config/network-schema.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/kv.ts";
+import type { Store } from "../store/store.ts";
 import { isLoopback } from "../net/cidr.ts";
 import { type ClientIp, type ClientIpResolver, createClientIpResolver } from "./client-ip.ts";
 import { NetworkAllowList } from "./ip-allowlist.ts";

@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import { forwardRequest } from "./forward.ts";
 import { CLIENT_IP_HEADER, InstanceKeys, newInstanceId, PEER_HEADER } from "./tags.ts";
 
-import type { InstanceRecord } from "../store/kv.ts";
+import type { InstanceRecord } from "../store/store.ts";
 
 export type { InstanceRecord };
 

@@ -5,7 +5,7 @@
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.1.1
  */
 import { base64url, randomBytes, randomToken } from "../crypto.ts";
-import type { TransactionRecord } from "../store/kv.ts";
+import type { TransactionRecord } from "../store/store.ts";
 import * as oauth from "oauth4webapi";
 import {
   approvalCookie,

@@ -8,7 +8,7 @@
  */
 import { base64url, randomBytes, randomToken, sha256 } from "../crypto.ts";
 import { join, markup } from "../html.ts";
-import type { GrantRecord, TransactionRecord } from "../store/kv.ts";
+import type { GrantRecord, TransactionRecord } from "../store/store.ts";
 import { readCookie, setCookie, transactionCookie } from "./cookies.ts";
 import { errorPage, page } from "./html.ts";
 import { appendParams } from "./redirect.ts";

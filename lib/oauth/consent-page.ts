@@ -4,7 +4,7 @@
  * for. Approve is **Allow** (the primary button), refuse is **Deny**; the form carries the
  * transaction's CSRF token.
  */
-import type { TransactionRecord } from "../store/kv.ts";
+import type { TransactionRecord } from "../store/store.ts";
 import { type Html, join, markup } from "../html.ts";
 import { page } from "./html.ts";
 import { isCustomScheme, isLoopback } from "../net/redirect-uri.ts";

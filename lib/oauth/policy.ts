@@ -6,7 +6,7 @@
  */
 import type { AllowList } from "../config/auth-schema.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/kv.ts";
+import type { Store } from "../store/store.ts";
 import { type GitHubClient, GitHubError, type GitHubUser } from "./github.ts";
 
 export const RECHECK_MS = 15 * 60_000;

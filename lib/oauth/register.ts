@@ -4,7 +4,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc7591
  */
 import { base64url, randomBytes, randomToken, sha256 } from "../crypto.ts";
-import type { AuthMethod, ClientRecord } from "../store/kv.ts";
+import type { AuthMethod, ClientRecord } from "../store/store.ts";
 import { OAuthError, oauthJson, readText } from "./errors.ts";
 import type { RedirectPolicy } from "./redirect.ts";
 import { RedirectUriError } from "../net/redirect-uri.ts";

@@ -7,7 +7,7 @@ import type { AllowList, AuthConfig } from "../config/auth-schema.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import { MERGED_SERVER } from "../config/merged-schema.ts";
 import type { Logger } from "../log.ts";
-import type { AuthMethod, Store } from "../store/kv.ts";
+import type { AuthMethod, Store } from "../store/store.ts";
 import { deriveKey, Hmac, open, seal, sha256 } from "../crypto.ts";
 import { GitHubClient, GitHubError, type GitHubToken } from "./github.ts";
 import { Policy, type Verdict } from "./policy.ts";

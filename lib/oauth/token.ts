@@ -7,7 +7,7 @@
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
  */
 import { deriveKey, open, randomToken, seal, sha256, timingSafeEqual } from "../crypto.ts";
-import type { GrantRecord, TokenRecord } from "../store/kv.ts";
+import type { GrantRecord, TokenRecord } from "../store/store.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 

@@ -11,6 +11,7 @@ import { KILL_COMMAND } from "../children/group.ts";
 import { DEFAULT_CIMD_HOSTS } from "../oauth/cimd.ts";
 import { rangeDocumentUrls } from "../edge/ranges.ts";
 import { PROBE_PATH } from "../open-files.ts";
+import { storeAccess } from "../config/store-schema.ts";
 
 /** Returns the minimal `deno run` flags for a loaded config read from `configPath`. */
 export function derivePermissions(loaded: LoadedConfig, configPath: string): string[] {
@@ -33,23 +34,32 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   // The open-file limit is measured by opening /dev/null (lib/open-files.ts).
   const read = [configPath, PROBE_PATH];
   const write: string[] = [];
-  if (!config.demo) {
+  const env = unique([...CHILD_ENV_VARS, CONFIG_ENV, ...loaded.envRefs]);
+  if (config.store) {
+    // A PostgreSQL store: its host:port (or Unix socket) instead of the data directory.
+    const access = storeAccess(config.store);
+    net.push(...access.net);
+    read.push(...access.socket);
+    write.push(...access.socket);
+    env.push(...access.env);
+  } else if (!config.demo) {
     read.push(config.dataDir);
     write.push(config.dataDir);
   }
   // An access log of its own is appended to (no read needed).
   if (config.log.accessLog.to === "file") write.push(config.log.accessLog.path);
   const run = unique([...config.servers.map((s) => s.command), KILL_COMMAND]);
-  const env = unique([...CHILD_ENV_VARS, CONFIG_ENV, ...loaded.envRefs]);
   const flags = [
     "--no-prompt",
     `--allow-net=${unique(net).join(",")}`,
     `--allow-read=${read.join(",")}`,
   ];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
-  flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${env.join(",")}`);
+  flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${unique(env).join(",")}`);
   // The store (Deno KV) holds login state and the last good copies of downloaded range lists.
-  if (config.auth || config.instances || ranges.length > 0) flags.push("--unstable-kv");
+  if (!config.store && (config.auth || config.instances || ranges.length > 0)) {
+    flags.push("--unstable-kv");
+  }
   flags.push(...RUNTIME_FLAGS);
   return flags;
 }

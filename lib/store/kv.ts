@@ -1,113 +1,40 @@
 /**
- * The one persistent store (Deno KV in the data directory). This module owns every key shape
- * and expiry: clients, grants, token hashes, codes, transactions, consents, login pins, keys and
- * the last good IP-range lists. Secrets are stored only as hashes or sealed with AES-GCM.
+ * The Deno KV backend of the store (the default): one file in the data directory. This module
+ * owns every key shape and expiry of that file.
  */
 import { randomBytes } from "../crypto.ts";
+import {
+  type Acknowledgement,
+  type ClientRecord,
+  CODE_GRACE,
+  type CodeRecord,
+  type ConsentRecord,
+  type GrantRecord,
+  type InstanceRecord,
+  type PinRecord,
+  REDEEMED_CODE_TTL,
+  type Store,
+  type StoreDescription,
+  StoreUnavailable,
+  type TokenRecord,
+  type TransactionRecord,
+  TXN_TTL,
+  UNGRANTED_CLIENT_TTL,
+} from "./store.ts";
 
-export type AuthMethod = "none" | "client_secret_post" | "client_secret_basic";
-
-export interface ClientRecord {
-  clientId: string;
-  secretHash?: string;
-  authMethod: AuthMethod;
-  redirectUris: string[];
-  clientName?: string;
-  /** The registration metadata echoed back to the client. */
-  metadata: Record<string, unknown>;
-  createdAt: number;
-  /** Set once the client obtained a grant; such clients never expire. */
-  grantedAt?: number;
-}
-
-export interface GrantRecord {
-  id: string;
-  clientId: string;
-  redirectUri: string;
-  userId: number;
-  login: string;
-  scope: string;
-  resource: string;
-  createdAt: number;
-  /** Absolute end of the grant, whatever refreshes happen. */
-  expiresAt: number;
-  revokedAt?: number;
-  revokedReason?: string;
-}
-
-export interface TokenRecord {
-  kind: "access" | "refresh";
-  grantId: string;
-  clientId: string;
-  userId: number;
-  scope: string;
-  resource: string;
-  issuedAt: number;
-  expiresAt: number;
-  /** Refresh tokens: the pair issued when this one was used (sealed with a key only it derives). */
-  successor?: { refreshHash: string; sealed: string; issuedAt: number };
-}
-
-export interface CodeRecord {
-  grantId: string;
-  clientId: string;
-  redirectUri: string;
-  challenge: string;
-  scope: string;
-  resource: string;
-  userId: number;
-  expiresAt: number;
-  /** First redemption: when, and the hashes issued, so a replay can revoke them. */
-  redeemedAt?: number;
-}
-
-export interface TransactionRecord {
-  id: string;
-  clientId: string;
-  redirectUri: string;
-  challenge: string;
-  scope: string;
-  resource: string;
-  state: string | null;
-  createdAt: number;
-  expiresAt: number;
-  /** Set on approval: the upstream (GitHub) state and PKCE verifier. */
-  upstream?: { state: string; verifier: string };
-}
-
-export interface ConsentRecord {
-  userId: number;
-  login: string;
-  clientId: string;
-  redirectUri: string;
-  approvedAt: number;
-}
-
-export interface PinRecord {
-  id: number;
-  pinnedAt: number;
-}
-
-const TXN_TTL = 10 * 60_000;
-const UNGRANTED_CLIENT_TTL = 90 * 86_400_000;
-
-/** The store cannot be created, opened or written (read-only disk, wrong owner, full disk). */
-/** One proxy instance among several behind one public URL, with its last heartbeat. */
-export interface InstanceRecord {
-  id: string;
-  /** Its internal origin, where other instances forward its requests. */
-  url: string;
-  startedAt: number;
-  /** Its last heartbeat, ms since the epoch (its own clock). */
-  seenAt: number;
-}
-
-export class StoreUnavailable extends Error {
-  constructor(readonly path: string, readonly reason: string) {
-    super(`the store ${path} cannot be used: ${reason}`);
-    this.name = "StoreUnavailable";
-  }
-}
+export type {
+  AuthMethod,
+  ClientRecord,
+  CodeRecord,
+  ConsentRecord,
+  GrantRecord,
+  InstanceRecord,
+  PinRecord,
+  Store,
+  TokenRecord,
+  TransactionRecord,
+} from "./store.ts";
+export { StoreUnavailable } from "./store.ts";
 
 /** Runs one step of opening the store; an OS error becomes StoreUnavailable. */
 async function step<T>(path: string, what: string, run: () => Promise<T>): Promise<T> {
@@ -119,19 +46,22 @@ async function step<T>(path: string, what: string, run: () => Promise<T>): Promi
   }
 }
 
-/** Typed access to the KV store. */
-export class Store {
+/** The store in a Deno KV file. */
+export class KvStore implements Store {
   /** Called after any grant or token is revoked in this process (to drop cached checks). */
   onRevoke: () => void = () => {};
+  readonly description: StoreDescription;
 
-  private constructor(readonly kv: Deno.Kv) {}
+  private constructor(readonly kv: Deno.Kv, path: string) {
+    this.description = { backend: "kv", location: path };
+  }
 
   /**
    * Opens (or creates) the store file in `dataDir` and writes to it once, so that a data
    * directory that cannot be created or written is reported now, naming the path and the
    * cause (StoreUnavailable), not at the first sign-in. Missing Deno permissions pass through.
    */
-  static async open(dataDir: string): Promise<Store> {
+  static async open(dataDir: string): Promise<KvStore> {
     const path = `${dataDir}/store.kv`;
     await step(
       path,
@@ -151,11 +81,12 @@ export class Store {
         kv.close();
         throw error;
       });
-    return new Store(kv);
+    return new KvStore(kv, path);
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.kv.close();
+    return Promise.resolve();
   }
 
   /** A persisted random key; created once, never regenerated. */
@@ -325,7 +256,7 @@ export class Store {
 
   async putCode(hash: string, code: CodeRecord): Promise<void> {
     await this.kv.set(["codes", hash], code, {
-      expireIn: Math.max(1000, code.expiresAt - Date.now()) + 60_000,
+      expireIn: Math.max(1000, code.expiresAt - Date.now()) + CODE_GRACE,
     });
   }
 
@@ -339,7 +270,7 @@ export class Store {
     if (entry.value.redeemedAt) return { first: false, code: entry.value };
     const updated = { ...entry.value, redeemedAt: now };
     const res = await this.kv.atomic().check(entry).set(["codes", hash], updated, {
-      expireIn: 120_000,
+      expireIn: REDEEMED_CODE_TTL,
     }).commit();
     return res.ok
       ? { first: true, code: updated }
@@ -400,8 +331,32 @@ export class Store {
     await this.kv.set(["control", "ack"], { epoch, at: now });
   }
 
-  async acknowledged(): Promise<{ epoch: number; at: number } | null> {
-    return (await this.kv.get<{ epoch: number; at: number }>(["control", "ack"])).value;
+  async acknowledged(): Promise<Acknowledgement | null> {
+    return (await this.kv.get<Acknowledgement>(["control", "ack"])).value;
+  }
+
+  /** Polls the epoch every 200 ms (owner commands run in another process). */
+  watchEpoch(onEpoch: (epoch: number) => void, onError: (error: unknown) => void): () => void {
+    let seen: number | undefined;
+    let busy = false;
+    const poll = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const epoch = await this.epoch();
+        if (epoch !== seen) {
+          seen = epoch;
+          onEpoch(epoch);
+        }
+      } catch (error) {
+        onError(error);
+      } finally {
+        busy = false;
+      }
+    };
+    poll();
+    const timer = setInterval(poll, 200);
+    return () => clearInterval(timer);
   }
 
   // Instances serving one public URL: each keeps its entry fresh with a heartbeat.

@@ -4,7 +4,7 @@
  */
 import { parseConfigText } from "../../lib/config/load.ts";
 import { OAuthService } from "../../lib/oauth/service.ts";
-import { type ClientRecord, Store } from "../../lib/store/kv.ts";
+import { type ClientRecord, KvStore } from "../../lib/store/kv.ts";
 import { silentLogger } from "../../lib/log.ts";
 
 export const SERVICE_ORIGIN = "https://proxy.example.com";
@@ -22,7 +22,7 @@ export async function withService(
   });
   const config = parseConfigText(text, { source: "/tmp/config.json", env: () => undefined }).config;
   const dir = await Deno.makeTempDir({ prefix: "mop-oauth-unit-" });
-  const store = await Store.open(dir);
+  const store = await KvStore.open(dir);
   try {
     for (const client of clients) await store.putClient(client);
     const svc = await OAuthService.create(config.auth!, config.servers, {
@@ -31,7 +31,7 @@ export async function withService(
     });
     await fn(svc);
   } finally {
-    store.close();
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 }

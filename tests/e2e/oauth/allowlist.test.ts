@@ -31,7 +31,7 @@ import {
   waitUntil,
 } from "../../helpers/oauth-flows.ts";
 import type { FakeGitHub } from "../../fixtures/fake-github.ts";
-import { Store } from "../../../lib/store/kv.ts";
+import { KvStore } from "../../../lib/store/kv.ts";
 import { GitHubClient } from "../../../lib/oauth/github.ts";
 import { Policy } from "../../../lib/oauth/policy.ts";
 import { silentLogger } from "../../../lib/log.ts";
@@ -520,7 +520,7 @@ Deno.test("GitHub tokens that expire (opt-in 8 h expiry): the kept token is refr
 Deno.test("policy timing: after a GitHub outage at a refresh, the kept decision is asked again within minutes on use, not 16 minutes later", async () => {
   const gh = await fakeGitHub();
   const dir = await Deno.makeTempDir({ prefix: "mop-policy-" });
-  const store = await Store.open(dir);
+  const store = await KvStore.open(dir);
   try {
     gh.setOrgMembership("acme", ALICE.id, "active");
     const token = await gitHubTokenFor(gh);
@@ -549,7 +549,7 @@ Deno.test("policy timing: after a GitHub outage at a refresh, the kept decision 
     assert.ok(gh.apiRequests.length > calls, "GitHub was asked again");
     assert.equal(verdict.allowed, false);
   } finally {
-    store.close();
+    await store.close();
     await gh.close();
     await Deno.remove(dir, { recursive: true });
   }

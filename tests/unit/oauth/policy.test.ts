@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Policy, RECHECK_MS } from "../../../lib/oauth/policy.ts";
 import { GitHubClient } from "../../../lib/oauth/github.ts";
-import { Store } from "../../../lib/store/kv.ts";
+import { KvStore } from "../../../lib/store/kv.ts";
 import { silentLogger } from "../../../lib/log.ts";
 
 const GITHUB = {
@@ -37,7 +37,7 @@ async function withPolicy(
     return Promise.resolve(Response.json({ state: "active" }));
   };
   const dir = await Deno.makeTempDir({ prefix: "mop-policy-" });
-  const store = await Store.open(dir);
+  const store = await KvStore.open(dir);
   try {
     const policy = new Policy({ ids: [], logins: [], orgs: ["acme"], teams: [] }, {
       store,
@@ -54,7 +54,7 @@ async function withPolicy(
     });
     await fn({ policy, org, clock, refreshed });
   } finally {
-    store.close();
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 }

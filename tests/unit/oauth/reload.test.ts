@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseConfigText } from "../../../lib/config/load.ts";
 import { OAuthService } from "../../../lib/oauth/service.ts";
-import { Store } from "../../../lib/store/kv.ts";
+import { KvStore } from "../../../lib/store/kv.ts";
 import { silentLogger } from "../../../lib/log.ts";
 
 const USERS: Record<string, number> = { slow: 11, fast: 22 };
@@ -27,7 +27,7 @@ function authWith(users: unknown[]) {
 
 Deno.test("reloadAllowList: of two overlapping reloads only the newer one swaps in", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mop-reload-" });
-  const store = await Store.open(dir);
+  const store = await KvStore.open(dir);
   try {
     const config = authWith([1]);
     const service = await OAuthService.create(config.auth!, config.servers, {
@@ -40,7 +40,7 @@ Deno.test("reloadAllowList: of two overlapping reloads only the newer one swaps 
     assert.deepEqual(await Promise.all([older, newer]), [false, true]);
     assert.deepEqual(service.policy.allow.logins, ["fast"]);
   } finally {
-    store.close();
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

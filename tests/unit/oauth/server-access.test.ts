@@ -7,7 +7,7 @@ import { narrow, ServerAccess } from "../../../lib/oauth/server-access.ts";
 import { Policy, RECHECK_MS, type Verdict } from "../../../lib/oauth/policy.ts";
 import { GitHubClient } from "../../../lib/oauth/github.ts";
 import { OAuthService } from "../../../lib/oauth/service.ts";
-import { Store } from "../../../lib/store/kv.ts";
+import { KvStore, type Store } from "../../../lib/store/kv.ts";
 import { silentLogger } from "../../../lib/log.ts";
 import { parseConfigText } from "../../../lib/config/load.ts";
 import { ConfigError } from "../../../lib/config/check.ts";
@@ -65,11 +65,11 @@ function list(partial: Partial<AllowList>): AllowList {
 
 async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mop-server-access-" });
-  const store = await Store.open(dir);
+  const store = await KvStore.open(dir);
   try {
     await fn(store);
   } finally {
-    store.close();
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 }

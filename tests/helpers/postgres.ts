@@ -1,0 +1,189 @@
+/**
+ * A throwaway PostgreSQL cluster for tests: `initdb` and `pg_ctl` (Debian's `postgresql`
+ * package) in a temporary directory, listening on 127.0.0.1 on a free port and on a Unix socket
+ * in that directory, with password (SCRAM) authentication. initdb refuses to run as root: when
+ * the tests run as root the cluster belongs to the `postgres` user (`runuser`).
+ *
+ * @example
+ * ```ts
+ * const pg = await startPostgres();
+ * try {
+ *   const url = await pg.database("t1"); // postgres://mop:…@127.0.0.1:PORT/t1
+ * } finally {
+ *   await pg.stop();
+ * }
+ * ```
+ */
+import postgres from "postgres";
+
+/** Where Debian installs the server binaries (`apt-get install postgresql`). */
+export const PG_BIN = Deno.env.get("PG_BIN") ?? findBin();
+
+function findBin(): string {
+  for (const version of ["17", "16", "15", "14", "13"]) {
+    const dir = `/usr/lib/postgresql/${version}/bin`;
+    try {
+      Deno.statSync(`${dir}/initdb`);
+      return dir;
+    } catch {
+      // Not this version.
+    }
+  }
+  return "/usr/lib/postgresql/15/bin";
+}
+
+export interface TestPostgres {
+  /** The superuser's URL for the `postgres` database (password included). */
+  url: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** The directory holding the Unix socket (`.s.PGSQL.<port>`). */
+  socketDir: string;
+  /** Creates an empty database and returns its URL. */
+  database(name: string): Promise<string>;
+  /** Runs one SQL statement as the superuser on database `db` and returns the rows. */
+  query(db: string, text: string): Promise<Record<string, unknown>[]>;
+  /** Stops the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const USER = "mop";
+
+/** Starts a cluster; retries on another port if the chosen one was taken meanwhile. */
+export async function startPostgres(): Promise<TestPostgres> {
+  const dir = await Deno.makeTempDir({ prefix: "mop-pg-" });
+  const owner = await clusterOwner();
+  if (owner) await Deno.chown(dir, owner.uid, owner.gid);
+  const password = crypto.randomUUID().replaceAll("-", "");
+  await Deno.writeTextFile(`${dir}/pwfile`, password);
+  if (owner) await Deno.chown(`${dir}/pwfile`, owner.uid, owner.gid);
+  try {
+    await run(owner, [
+      `${PG_BIN}/initdb`,
+      "-D",
+      `${dir}/data`,
+      "-U",
+      USER,
+      "--pwfile",
+      `${dir}/pwfile`,
+      "--auth=scram-sha-256",
+      "--no-sync",
+      "-E",
+      "UTF8",
+      "--locale=C",
+    ]);
+    let port = 0;
+    for (let attempt = 0;; attempt++) {
+      port = freePort();
+      try {
+        await run(owner, [
+          `${PG_BIN}/pg_ctl`,
+          "-D",
+          `${dir}/data`,
+          "-l",
+          `${dir}/log`,
+          "-w",
+          "-t",
+          "60",
+          "-o",
+          `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off ` +
+          "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100",
+          "start",
+        ]);
+        break;
+      } catch (error) {
+        if (attempt >= 2) throw error;
+      }
+    }
+    return cluster(dir, owner, port, password);
+  } catch (error) {
+    const log = await Deno.readTextFile(`${dir}/log`).catch(() => "");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new Error(`cannot start a test PostgreSQL: ${(error as Error).message}\n${log}`);
+  }
+}
+
+function cluster(
+  dir: string,
+  owner: Owner | null,
+  port: number,
+  password: string,
+): TestPostgres {
+  const host = "127.0.0.1";
+  const urlOf = (db: string) => `postgres://${USER}:${password}@${host}:${port}/${db}`;
+  const query = async (db: string, text: string) => {
+    const sql = postgres(urlOf(db), { max: 1, onnotice: () => {} });
+    try {
+      return [...await sql.unsafe(text)] as Record<string, unknown>[];
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  };
+  let stopped = false;
+  return {
+    url: urlOf("postgres"),
+    host,
+    port,
+    user: USER,
+    password,
+    socketDir: dir,
+    query,
+    async database(name: string) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
+      await query("postgres", `CREATE DATABASE ${name}`);
+      return urlOf(name);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await run(owner, [`${PG_BIN}/pg_ctl`, "-D", `${dir}/data`, "-m", "immediate", "-w", "stop"])
+        .catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** As root, the cluster belongs to the `postgres` user; otherwise to whoever runs the tests. */
+async function clusterOwner(): Promise<Owner | null> {
+  if (Deno.uid() !== 0) return null;
+  const out = await new Deno.Command("id", { args: ["postgres"], stdout: "piped", stderr: "null" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout);
+  const uid = /uid=(\d+)/.exec(text);
+  const gid = /gid=(\d+)/.exec(text);
+  if (!out.success || !uid || !gid) {
+    throw new Error("running as root and there is no `postgres` user: apt-get install postgresql");
+  }
+  return { uid: Number(uid[1]), gid: Number(gid[1]) };
+}
+
+async function run(owner: Owner | null, argv: string[]): Promise<void> {
+  const [cmd, ...args] = owner ? ["runuser", "-u", "postgres", "--", ...argv] : argv;
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: "/",
+    env: { LC_ALL: "C" },
+  }).output();
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    throw new Error(`${argv[0].split("/").pop()} failed: ${text.trim()}`);
+  }
+}
+
+/** A port the OS considers free right now (PostgreSQL cannot be told to pick one itself). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}

@@ -1,0 +1,277 @@
+/**
+ * The store interface, one suite run against both backends: Deno KV (a temporary data directory)
+ * and PostgreSQL (a throwaway cluster, tests/helpers/postgres.ts, one database per case). Each
+ * case gets two store objects on the same storage, as two proxy instances would have, and the
+ * single-use rules are raced between them (Deno KV: concurrent calls on one handle).
+ */
+import assert from "node:assert/strict";
+import { KvStore } from "../../../lib/store/kv.ts";
+import { PgStore } from "../../../lib/store/postgres.ts";
+import type { CodeRecord, GrantRecord, Store, TokenRecord } from "../../../lib/store/store.ts";
+import { parsePostgresUrl, type PostgresSettings } from "../../../lib/config/store-schema.ts";
+import { startPostgres, type TestPostgres } from "../../helpers/postgres.ts";
+
+/**
+ * Two store objects on one fresh storage, as two instances have them. Deno KV serves one
+ * instance (a second handle on the file in one process meets "database is locked"), so its two
+ * are one handle and the races run between concurrent calls on it.
+ */
+interface Backend {
+  name: string;
+  fresh(): Promise<{ stores: [Store, Store]; cleanup(): Promise<void> }>;
+}
+
+const HOUR = 3_600_000;
+
+function grant(id: string, over: Partial<GrantRecord> = {}): GrantRecord {
+  const now = Date.now();
+  return {
+    id,
+    clientId: "client-1",
+    redirectUri: "http://127.0.0.1:9/cb",
+    userId: 7,
+    login: "octo",
+    scope: "mcp",
+    resource: "https://proxy.example.com",
+    createdAt: now,
+    expiresAt: now + HOUR,
+    ...over,
+  };
+}
+
+function token(grantId: string, kind: "access" | "refresh" = "access"): TokenRecord {
+  const now = Date.now();
+  return {
+    kind,
+    grantId,
+    clientId: "client-1",
+    userId: 7,
+    scope: "mcp",
+    resource: "https://proxy.example.com",
+    issuedAt: now,
+    expiresAt: now + HOUR,
+  };
+}
+
+function code(grantId: string): CodeRecord {
+  return {
+    grantId,
+    clientId: "client-1",
+    redirectUri: "http://127.0.0.1:9/cb",
+    challenge: "c".repeat(43),
+    scope: "mcp",
+    resource: "https://proxy.example.com",
+    userId: 7,
+    expiresAt: Date.now() + 60_000,
+  };
+}
+
+type Case = [name: string, run: (a: Store, b: Store) => Promise<void>];
+
+const CASES: Case[] = [
+  ["a key is created once and shared", async (a, b) => {
+    const [k1, k2] = await Promise.all([a.key("request-state"), b.key("request-state")]);
+    assert.deepEqual(k1, k2);
+    assert.equal(k1.length, 32);
+    assert.deepEqual(await a.key("request-state"), k1);
+    assert.notDeepEqual(await a.key("vault"), k1);
+  }],
+  ["clients: put, get, list, delete drops grants and consents", async (a, b) => {
+    const client = {
+      clientId: "client-1",
+      authMethod: "none" as const,
+      redirectUris: ["http://127.0.0.1:9/cb"],
+      metadata: { client_name: "x" },
+      createdAt: Date.now(),
+    };
+    await a.putClient(client);
+    assert.deepEqual(await b.getClient("client-1"), client);
+    assert.deepEqual((await b.listClients()).map((c) => c.clientId), ["client-1"]);
+    await a.putGrant(grant("g1"));
+    await a.putToken("t1", token("g1"));
+    await a.putConsent({
+      userId: 7,
+      login: "octo",
+      clientId: "client-1",
+      redirectUri: "http://127.0.0.1:9/cb",
+      approvedAt: 1,
+    });
+    assert.equal((await b.listConsents()).length, 1);
+    await b.deleteClient("client-1");
+    assert.equal(await a.getClient("client-1"), null);
+    assert.equal(await a.getToken("t1"), null);
+    assert.ok((await a.getGrant("g1"))?.revokedAt);
+    assert.deepEqual(await a.listConsents(), []);
+  }],
+  ["a transaction expires and its upstream state is taken once", async (a, b) => {
+    const now = Date.now();
+    const txn = {
+      id: "txn-1",
+      clientId: "client-1",
+      redirectUri: "http://127.0.0.1:9/cb",
+      challenge: "c".repeat(43),
+      scope: "mcp",
+      resource: "https://proxy.example.com",
+      state: null,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    };
+    await a.putTransaction(txn);
+    assert.deepEqual(await b.getTransaction("txn-1", now), txn);
+    assert.equal(await b.getTransaction("txn-1", now + 60_000), null);
+    await a.putTransaction({ ...txn, upstream: { state: "up-1", verifier: "v" } });
+    const taken = await Promise.all([
+      a.takeUpstreamState("up-1", now),
+      b.takeUpstreamState("up-1", now),
+      a.takeUpstreamState("up-1", now),
+    ]);
+    assert.equal(taken.filter((t) => t !== null).length, 1);
+    assert.equal(await a.getTransaction("txn-1", now), null);
+  }],
+  ["grants: by user, by client; revoking deletes the tokens and tells onRevoke", async (a, b) => {
+    await a.putGrant(grant("g1"));
+    await a.putGrant(grant("g2", { userId: 8, clientId: "client-2" }));
+    await a.putToken("t1", token("g1"));
+    await a.putToken("r1", token("g1", "refresh"));
+    await a.putToken("t2", token("g2"));
+    assert.deepEqual((await b.grantsOfUser(7)).map((g) => g.id), ["g1"]);
+    assert.deepEqual((await b.grantsOfClient("client-2")).map((g) => g.id), ["g2"]);
+    assert.equal((await b.listGrants()).length, 2);
+    let revoked = 0;
+    b.onRevoke = () => revoked++;
+    assert.equal(await b.revokeGrant("g1", "test", 5), true);
+    assert.equal(revoked, 1);
+    assert.equal(await b.revokeGrant("g1", "again", 6), false);
+    assert.equal(await a.revokeGrant("nope", "x", 6), false);
+    const g1 = await a.getGrant("g1");
+    assert.equal(g1?.revokedAt, 5);
+    assert.equal(g1?.revokedReason, "test");
+    assert.equal(await a.getToken("t1"), null);
+    assert.equal(await a.getToken("r1"), null);
+    assert.ok(await a.getToken("t2"));
+    await a.revokeTokens(["t2"], "g2");
+    assert.equal(await b.getToken("t2"), null);
+  }],
+  ["a refresh token gets one successor, whoever races", async (a, b) => {
+    await a.putGrant(grant("g1"));
+    await a.putToken("r1", token("g1", "refresh"));
+    const results = await Promise.all(
+      [a, b, a, b].map((s, i) =>
+        s.setSuccessor("r1", { refreshHash: `next-${i}`, sealed: `sealed-${i}`, issuedAt: i })
+      ),
+    );
+    const winners = results.filter((r) => r.ok);
+    assert.equal(winners.length, 1);
+    const winner = winners[0].current!.successor!;
+    for (const r of results) assert.deepEqual(r.current?.successor, winner);
+    assert.deepEqual((await b.getToken("r1"))?.successor, winner);
+    assert.equal((await a.setSuccessor("gone", winner)).ok, false);
+  }],
+  ["a code is redeemed once, whoever races", async (a, b) => {
+    await a.putCode("c1", code("g1"));
+    const results = await Promise.all([a, b, a, b, a, b].map((s) => s.redeemCode("c1", 1234)));
+    assert.equal(results.filter((r) => r.first).length, 1);
+    for (const r of results) assert.equal(r.code?.redeemedAt, 1234);
+    const again = await b.redeemCode("c1", 9999);
+    assert.equal(again.first, false);
+    assert.equal(again.code?.redeemedAt, 1234);
+    assert.deepEqual(await a.redeemCode("unknown", 1), { first: false, code: null });
+  }],
+  ["pins, GitHub tokens and documents", async (a, b) => {
+    await a.putPin("Octo", { id: 7, pinnedAt: 1 });
+    assert.deepEqual(await b.getPin("octo"), { id: 7, pinnedAt: 1 });
+    await a.putGitHubToken(7, "sealed");
+    assert.equal(await b.getGitHubToken(7), "sealed");
+    await b.deleteGitHubToken(7);
+    assert.equal(await a.getGitHubToken(7), null);
+    await a.putDocument("https://ranges.example/x.json", "[1]", 1_700_000_000_000);
+    assert.deepEqual(await b.getDocument("https://ranges.example/x.json"), {
+      text: "[1]",
+      fetchedAt: 1_700_000_000_000,
+    });
+    assert.equal(await b.getDocument("https://ranges.example/none"), null);
+  }],
+  ["the control epoch: bumped elsewhere, watched, acknowledged", async (a, b) => {
+    const seen: number[] = [];
+    let wake = () => {};
+    const stop = a.watchEpoch((epoch) => {
+      seen.push(epoch);
+      wake();
+    }, (error) => assert.fail(String(error)));
+    try {
+      const next = (count: number) =>
+        new Promise<void>((resolve) => {
+          wake = () => seen.length >= count && resolve();
+          wake();
+        });
+      await next(1);
+      assert.deepEqual(seen, [0]);
+      assert.equal(await b.bumpEpoch(), 1);
+      await next(2);
+      assert.deepEqual(seen, [0, 1]);
+      assert.equal(await b.epoch(), 1);
+      await a.acknowledge(1, 42);
+      assert.deepEqual(await b.acknowledged(), { epoch: 1, at: 42 });
+    } finally {
+      stop();
+    }
+  }],
+];
+
+const kv: Backend = {
+  name: "kv",
+  async fresh() {
+    const dir = await Deno.makeTempDir({ prefix: "mop-store-" });
+    const store = await KvStore.open(dir);
+    return {
+      stores: [store, store],
+      cleanup: async () => {
+        await store.close();
+        await Deno.remove(dir, { recursive: true });
+      },
+    };
+  },
+};
+
+function postgresBackend(pg: TestPostgres): Backend {
+  let n = 0;
+  return {
+    name: "postgres",
+    async fresh() {
+      const settings = parsePostgresUrl(await pg.database(`case_${++n}`)) as PostgresSettings;
+      const stores: [Store, Store] = [await PgStore.open(settings), await PgStore.open(settings)];
+      return {
+        stores,
+        cleanup: async () => {
+          for (const store of stores) await store.close();
+        },
+      };
+    },
+  };
+}
+
+async function runCases(t: Deno.TestContext, backend: Backend): Promise<void> {
+  for (const [name, run] of CASES) {
+    await t.step(name, async () => {
+      const storage = await backend.fresh();
+      try {
+        await run(...storage.stores);
+      } finally {
+        await storage.cleanup();
+      }
+    });
+  }
+}
+
+Deno.test("store: Deno KV backend", async (t) => {
+  await runCases(t, kv);
+});
+
+Deno.test("store: PostgreSQL backend", async (t) => {
+  const pg = await startPostgres();
+  try {
+    await runCases(t, postgresBackend(pg));
+  } finally {
+    await pg.stop();
+  }
+});
