@@ -150,6 +150,46 @@ Deno.test("instances: a 2025 session opened on A is used through B, its GET stre
   }
 });
 
+Deno.test("instances: a legacy /sse stream on A takes its messages through B", async () => {
+  const { a, b } = await twoInstances();
+  try {
+    const stream = await fetch(`${a.origin}/sse/fx`, { headers: { accept: "text/event-stream" } });
+    assert.equal(stream.status, 200);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += value;
+      }
+      return pattern.exec(seen);
+    };
+    const endpoint = (await until(/event: endpoint\ndata: (\S+)\n/))![1];
+    const post = (body: string) =>
+      fetch(b.origin + endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    const init = await post(rpc(1, "initialize", {
+      protocolVersion: "2024-11-05",
+      capabilities: {},
+      clientInfo: { name: "legacy", version: "1" },
+    }));
+    assert.equal(init.status, 202);
+    await init.body?.cancel();
+    await until(/"id":1\b/);
+    const listed = await post(rpc(2, "tools/list"));
+    assert.equal(listed.status, 202);
+    await listed.body?.cancel();
+    assert.match((await until(/data: .*"id":2\b.*\n/))![0], /"name":"echo"/);
+    await reader.cancel();
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
 Deno.test("instances: the SDK client through a round-robin front; A stops, the client re-initializes on B", async () => {
   const { a, b } = await twoInstances();
   const front = roundRobin([a.origin, b.origin]);
