@@ -83,7 +83,13 @@ export class Instances {
     const { hostname, port } = this.#server.addr;
     this.url = this.settings.url ?? `http://${formatHostPort({ hostname, port })}`;
     await this.#beat();
-    this.#timer = setInterval(() => this.#beat().catch(() => {}), HEARTBEAT_MS);
+    this.#timer = setInterval(() => {
+      this.#beat().catch((error) =>
+        this.log.warn("cannot write this instance's heartbeat to the store", {
+          error: String(error),
+        })
+      );
+    }, HEARTBEAT_MS);
     this.log.info("instance registered", { instance: this.id, internal: this.url });
   }
 
