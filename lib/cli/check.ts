@@ -197,7 +197,30 @@ function findWarnings(cfg: CliConfig, io: Io): string[] {
         `it). Listen on 127.0.0.1, or list the proxy's own addresses as CIDRs instead.`,
     );
   }
+  warnings.push(...unreachableUsers(config));
   return warnings;
+}
+
+/**
+ * Users of a server's `allow` the global allow-list can never admit (a server's list only
+ * narrows it). Decidable only when the global list has users alone, written the same way.
+ */
+function unreachableUsers(config: Config): string[] {
+  const global = config.auth?.allow;
+  if (!global || global.orgs.length > 0 || global.teams.length > 0) return [];
+  return config.servers.flatMap((s) => {
+    if (!s.allow) return [];
+    const ids = global.logins.length > 0
+      ? []
+      : s.allow.ids.filter((id) => !global.ids.includes(id));
+    const logins = global.ids.length > 0
+      ? []
+      : s.allow.logins.filter((login) => !global.logins.includes(login));
+    return [...logins, ...ids.map(String)].map((who) =>
+      `mcpServers.${s.name}.allow.users: ${who} is not on the global allow-list, so it can ` +
+      `never use ${s.name} (a server's allow only narrows the global one)`
+    );
+  });
 }
 
 /**

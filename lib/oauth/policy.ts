@@ -41,8 +41,14 @@ export class Policy {
       vault: TokenVault;
       log: Logger;
       now: () => number;
+      /** The list's key in the config, for log lines: `allow` or `mcpServers.NAME.allow`. */
+      label?: string;
     },
   ) {}
+
+  get #key(): string {
+    return this.deps.label ?? "allow";
+  }
 
   /** The GitHub scope to request: `read:org` only when org or team rules exist. */
   get githubScope(): string {
@@ -70,7 +76,7 @@ export class Policy {
         continue;
       }
       if (!user) {
-        this.deps.log.warn("allow.users: no GitHub account has this login", { login });
+        this.deps.log.warn(`${this.#key}.users: no GitHub account has this login`, { login });
         continue;
       }
       await this.#pin(login, user.id);
@@ -88,9 +94,9 @@ export class Policy {
     if (pin.id === id) return true;
     this.#conflicts.add(login);
     this.deps.log.error(
-      `allow.users: login "${login}" now belongs to GitHub id ${id}, but was pinned to id ${pin.id} ` +
+      `${this.#key}.users: login "${login}" now belongs to GitHub id ${id}, but was pinned to id ${pin.id} ` +
         `(a renamed or re-registered account); it is refused until you list the numeric id ` +
-        `you mean in allow.users`,
+        `you mean in ${this.#key}.users`,
       { login, id, pinned: pin.id },
     );
     return false;
@@ -140,14 +146,14 @@ export class Policy {
 
   /** An id or pinned-login rule that admits the user, or undefined. */
   async #byUser(user: GitHubUser, mayPin = true): Promise<Verdict | undefined> {
-    if (this.allow.ids.includes(user.id)) return { allowed: true, via: "allow.users (id)" };
+    if (this.allow.ids.includes(user.id)) return { allowed: true, via: `${this.#key}.users (id)` };
     for (const login of this.allow.logins) {
       if (this.#conflicts.has(login)) continue;
       const pin = await this.deps.store.getPin(login);
-      if (pin?.id === user.id) return { allowed: true, via: `allow.users (${login})` };
+      if (pin?.id === user.id) return { allowed: true, via: `${this.#key}.users (${login})` };
       // Not pinned yet (GitHub was unreachable at start): pin at first sign-in by that login.
       if (!pin && mayPin && user.login.toLowerCase() === login && await this.#pin(login, user.id)) {
-        return { allowed: true, via: `allow.users (${login})` };
+        return { allowed: true, via: `${this.#key}.users (${login})` };
       }
     }
     return undefined;
@@ -179,7 +185,7 @@ export class Policy {
     for (const org of this.allow.orgs) {
       const state = await this.deps.github.orgMembership(token, org);
       if (state === "unauthorized") return state;
-      if (state === "active") return { allowed: true, via: `allow.orgs (${org})` };
+      if (state === "active") return { allowed: true, via: `${this.#key}.orgs (${org})` };
       this.deps.log.info("not an active member of an allow-listed org", {
         login: user.login,
         org,
@@ -191,7 +197,7 @@ export class Policy {
       const state = await this.deps.github.teamMembership(token, team.org, team.slug, user.login);
       if (state === "unauthorized") return state;
       if (state === "active") {
-        return { allowed: true, via: `allow.teams (${team.org}/${team.slug})` };
+        return { allowed: true, via: `${this.#key}.teams (${team.org}/${team.slug})` };
       }
     }
     return { allowed: false, reason: "not an active member of an allow-listed org or team" };

@@ -33,9 +33,17 @@ export function narrow(global: Verdict, server: Verdict | undefined): Verdict {
 export class ServerAccess {
   readonly #policies = new Map<string, Policy>();
 
-  /** `policy` builds the decider of one allow-list (shared store, GitHub client and vault). */
-  constructor(servers: readonly ServerConfig[], policy: (allow: AllowList) => Policy) {
-    for (const s of servers) if (s.allow) this.#policies.set(s.name, policy(s.allow));
+  /**
+   * `policy` builds the decider of one allow-list (shared store, GitHub client and vault);
+   * `label` is its config key, for log lines.
+   */
+  constructor(
+    servers: readonly ServerConfig[],
+    policy: (allow: AllowList, label: string) => Policy,
+  ) {
+    for (const s of servers) {
+      if (s.allow) this.#policies.set(s.name, policy(s.allow, `mcpServers.${s.name}.allow`));
+    }
   }
 
   /** Whether `server` has an `allow` of its own (only some people may use it). */

@@ -104,7 +104,7 @@ export class OAuthService {
       redirects: this.redirects,
     });
     this.policy = this.#policy(auth.allow);
-    this.access = new ServerAccess(servers, (allow) => this.#policy(allow));
+    this.access = new ServerAccess(servers, (allow, label) => this.#policy(allow, label));
     this.#running = servers;
     this.callbackUrl = `${auth.publicUrl}/auth/callback`;
     this.legacySse = deps.legacySse ?? true;
@@ -133,8 +133,9 @@ export class OAuthService {
     return new OAuthService(auth, servers, deps, hmac, vaultKey);
   }
 
-  #policy(allow: AllowList): Policy {
+  #policy(allow: AllowList, label?: string): Policy {
     return new Policy(allow, {
+      label,
       store: this.store,
       github: this.github,
       vault: {
@@ -257,7 +258,7 @@ export class OAuthService {
     const generation = ++this.#reloads;
     const policy = this.#policy(auth.allow);
     const running = this.#reloadedServers(servers);
-    const access = new ServerAccess(running, (allow) => this.#policy(allow));
+    const access = new ServerAccess(running, (allow, label) => this.#policy(allow, label));
     await policy.resolveLogins();
     await access.resolveLogins();
     if (generation !== this.#reloads) return false;

@@ -457,11 +457,11 @@ Deno.test("check: a config without login shows local URLs", async () => {
   });
 });
 
-Deno.test("check: a server with its own allow shows who may use it", async () => {
+Deno.test("check: a server with its own allow shows who may use it; a user the global list never admits is a warning", async () => {
   await withDir(async (dir) => {
     const config = goodConfig(dir);
     (config.mcpServers as Record<string, Record<string, unknown>>).files.allow = {
-      users: ["OctoCat", 42],
+      users: ["OctoCat", 42, "hubot"],
       teams: ["acme/ops"],
     };
     const res = await check(dir, config);
@@ -471,8 +471,14 @@ Deno.test("check: a server with its own allow shows who may use it", async () =>
     assert.ok(at >= 0, res.stdout);
     assert.equal(
       lines[at + 1],
-      "         only for: users octocat, 42; teams acme/ops (and on the global allow-list)",
+      "         only for: users octocat, hubot, 42; teams acme/ops (and on the global allow-list)",
     );
     assert.equal(lines[at + 2], "  notes  https://pi.tail1234.ts.net/mcp/notes", "notes is open");
+    // hubot is not on the global list (users only, by login): it can never get in. The id 42 is
+    // not decidable against a list of logins.
+    assert.deepEqual(res.warnings, [
+      "mcpServers.files.allow.users: hubot is not on the global allow-list, so it can never " +
+      "use files (a server's allow only narrows the global one)",
+    ]);
   });
 });

@@ -80,8 +80,9 @@ Deno.test("ServerAccess: open servers admit, a login pins to its id, org rules a
     const asked: string[] = [];
     const clock = { now: 1_000_000 };
     const github = new GitHubClient(GITHUB, { fetch: fakeApi(members, asked), userAgent: "t" });
-    const make = (allow: AllowList) =>
+    const make = (allow: AllowList, label: string) =>
       new Policy(allow, {
+        label,
         store,
         github,
         vault: { get: (id) => Promise.resolve(`token-${id}`) },
@@ -104,7 +105,10 @@ Deno.test("ServerAccess: open servers admit, a login pins to its id, org rules a
     const octo = { userId: OCTO.id, login: OCTO.login };
     const eve = { userId: EVE.id, login: EVE.login };
     assert.equal((await access.check(eve, "open")).allowed, true);
-    assert.equal((await access.check(octo, "mine")).allowed, true);
+    assert.deepEqual(await access.check(octo, "mine"), {
+      allowed: true,
+      via: "mcpServers.mine.allow.users (octo)",
+    });
     assert.equal((await access.check(eve, "mine")).allowed, false);
     // Someone else who now holds the login "octo" is not octo.
     assert.equal((await access.check({ userId: 99, login: "octo" }, "mine")).allowed, false);
