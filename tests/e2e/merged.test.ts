@@ -5,6 +5,10 @@
  * between `/mcp` and `/mcp/<name>`; the SDK client with login through the fake GitHub.
  */
 import assert from "node:assert/strict";
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
   PromptListChangedNotificationSchema,
@@ -213,5 +217,60 @@ Deno.test("merged: its own audience and metadata; the SDK client logs in and cal
   } finally {
     await proxy.stop();
     await gh.close();
+  }
+});
+
+Deno.test("merged: 2026-07-28 clients list, call and answer input requests through /mcp", async () => {
+  const proxy = await startProxy({
+    mcpServers: {
+      a: fixtureServer({ mode: "per-user" }, ["--name=a"]),
+      b: fixtureServer({ mode: "per-session" }, ["--name=b"]),
+    },
+    merged: { enabled: true },
+  });
+  const client = new ModernClient({ name: "sdk-v2", version: "2.4.0" }, {
+    capabilities: { elicitation: {} },
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  });
+  client.setRequestHandler("elicitation/create", () => ({
+    action: "accept" as const,
+    content: { answer: "from the client" },
+  }));
+  try {
+    await client.connect(new ModernTransport(new URL(`${proxy.origin}/mcp`)));
+    assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
+    assert.match(client.getInstructions() ?? "", /^## a\n[^]*## b\n/);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    assert.equal(names.length, 2 * FIXTURE_TOOLS);
+    assert.ok(names.includes("a__echo") && names.includes("b__echo"));
+    const pids = await Promise.all(
+      ["a", "b"].map(async (n) =>
+        text(await client.callTool({ name: `${n}__pid`, arguments: {} }))
+      ),
+    );
+    assert.notEqual(pids[0], pids[1]);
+    const seen: number[] = [];
+    const done = await client.callTool({ name: "b__progress", arguments: { steps: 2 } }, {
+      onprogress: (p) => seen.push(p.progress),
+    });
+    assert.equal(text(done), "done 2");
+    assert.deepEqual(seen, [1, 2]);
+    // A multi round-trip request: the retry, named as the client knows it, reaches the same child.
+    const elicited = await client.callTool({ name: "b__elicit", arguments: { message: "?" } });
+    assert.equal(text(elicited), "elicited: accept from the client");
+    const uris = (await client.listResources()).resources.map((r) => r.uri).sort();
+    assert.deepEqual(uris, [
+      "mcp-merged://a/fixture://greeting",
+      "mcp-merged://b/fixture://greeting",
+    ]);
+    const read = await client.readResource({ uri: "mcp-merged://a/fixture://greeting" });
+    assert.equal((read.contents[0] as { text: string }).text, "hello from the fixture");
+    await assert.rejects(
+      client.callTool({ name: "zz__echo", arguments: { text: "x" } }),
+      /unknown tool: zz__echo/,
+    );
+  } finally {
+    await client.close();
+    await proxy.stop();
   }
 });

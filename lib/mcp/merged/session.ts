@@ -34,6 +34,8 @@ import {
   unionCapabilities,
 } from "./union.ts";
 
+/** A name that may be a shortened form: only a list tells which item it stands for. */
+const SHORTENED = /_[0-9a-f]{8}$/;
 /** Pages of one child's list read for one merged list (a bound against endless cursors). */
 const MAX_PAGES = 100;
 let nextInternal = 1;
@@ -75,7 +77,7 @@ export function mergedServerConfig(): ServerConfig {
 }
 
 /** A request the merged session routes to one part, with how to answer it. */
-interface Target {
+export interface Target {
   part: Part;
   message: Record<string, unknown>;
   /** Rewrites the child's final answer (URIs in a read's contents). */
@@ -95,15 +97,32 @@ export class MergedSession implements PartOwner {
   readonly #inFlight = new Map<string, Part>();
   readonly #announce = new Set<ListKind>();
   #capabilities: Record<string, unknown> = {};
+  /** The servers as configured, by name (a part's may be routed differently). */
+  readonly #configs: Map<string, ServerConfig>;
 
-  constructor(private readonly host: MergedHost, readonly downstream: MergedDownstream) {
-    this.parts = host.servers(downstream.identity).map((server) => new Part(this, server));
+  /**
+   * @param routeAs the server as its part is routed (the sessionless lane routes a per-session
+   * server per person)
+   */
+  constructor(
+    private readonly host: MergedHost,
+    readonly downstream: MergedDownstream,
+    routeAs: (server: ServerConfig) => ServerConfig = (server) => server,
+  ) {
+    const servers = host.servers(downstream.identity);
+    this.#configs = new Map(servers.map((server) => [server.name, server]));
+    this.parts = servers.map((server) => new Part(this, routeAs(server)));
     const sep = host.settings.separator;
     this.#names = { tools: new NameTable(sep), prompts: new NameTable(sep) };
   }
 
   get id(): string {
     return this.downstream.id;
+  }
+
+  /** A server of this session as configured. */
+  configOf(server: string): ServerConfig {
+    return this.#configs.get(server)!;
   }
 
   get identity(): Identity {
@@ -191,7 +210,7 @@ export class MergedSession implements PartOwner {
       this.#answerList(id, method as ListMethod, message.params, reply);
       return;
     }
-    this.#target(message).then(
+    this.target(message).then(
       (target) => {
         if (typeof target === "string") reply.end(target);
         else this.#forward(target, reply);
@@ -311,7 +330,7 @@ export class MergedSession implements PartOwner {
    * The part a request goes to, with its name or URI as the child knows it, or the error
    * answer for a name or URI no part owns (the same as an unknown one).
    */
-  async #target(message: Record<string, unknown>): Promise<Target | string> {
+  async target(message: Record<string, unknown>): Promise<Target | string> {
     const id = message.id as JsonRpcId;
     const method = message.method as string;
     const params = isRecord(message.params) ? { ...message.params } : {};
@@ -371,7 +390,7 @@ export class MergedSession implements PartOwner {
   async #resolveName(kind: "tools" | "prompts", name: unknown): Promise<Origin | undefined> {
     if (typeof name !== "string") return undefined;
     const live = this.#liveNames(kind);
-    const known = this.#names[kind].resolve(name);
+    const known = this.#names[kind].resolve(name, SHORTENED.test(name) ? [] : live);
     if (known && live.includes(known.server)) return known;
     await this.list(kind === "tools" ? "tools/list" : "prompts/list");
     const found = this.#names[kind].resolve(name, live);

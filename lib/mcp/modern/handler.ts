@@ -19,6 +19,7 @@ import { acceptance, jsonResponse, type McpCall, readJsonBody, rpcError } from "
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
 import { MERGED_SERVER } from "../../config/merged-schema.ts";
+import { serveMerged } from "./merged.ts";
 import {
   capabilityOf,
   ENVELOPE_KEYS,
@@ -71,19 +72,6 @@ export async function handleModern(
       headers: { allow: "POST" },
     });
   }
-  if (server.name === MERGED_SERVER) {
-    // The merged endpoint speaks the 2025-era revisions: the client falls back to them
-    // (basic/versioning, "Backward Compatibility").
-    return rpcError(
-      400,
-      null,
-      ErrorCode.UnsupportedProtocolVersion,
-      "unsupported protocol version",
-      {
-        data: { supported: [...STREAMABLE_VERSIONS], requested: MODERN_VERSION },
-      },
-    );
-  }
   const read = body ?? await readJsonBody(
     req,
     svc.limits.maxMessageInBytes,
@@ -130,9 +118,22 @@ async function serve(
   if (REMOVED_METHODS.has(method)) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
-  if (method === "subscriptions/listen") return await listen(svc, config, identity, request);
+  const merged = config.name === MERGED_SERVER;
+  if (method === "subscriptions/listen") {
+    if (merged) {
+      return rpcError(404, id, ErrorCode.MethodNotFound, "subscriptions/listen is per server");
+    }
+    return await listen(svc, config, identity, request);
+  }
   const retry = retryFields(request);
   if (retry) return retry;
+  if (merged) {
+    return await serveMerged(svc, identity, request, {
+      routeAs: routed,
+      shape: resultShape(config, identity),
+      serveAt: (server, routedRequest) => serve(svc, req, server, identity, routedRequest),
+    });
+  }
   const header: HeaderLookup = (name) => req.headers.get(name);
   const state = request.params.requestState;
   let claims: StateClaims | undefined;
