@@ -78,7 +78,17 @@ export async function startProxy(
       log,
       settings: config.merged,
       version: VERSION,
-      servers: () => config.servers,
+      // Only the servers the person may use (their own `allow`), asked at each new session.
+      servers: async (identity) => {
+        if (!oauth || identity.userId === undefined || identity.login === undefined) {
+          return config.servers;
+        }
+        const person = { userId: identity.userId, login: identity.login };
+        const may = await Promise.all(
+          config.servers.map((s) => oauth!.mayUseServer(person, s.name)),
+        );
+        return config.servers.filter((_, i) => may[i]);
+      },
     };
   }
   const allowedOrigins = new Set(config.allowedOrigins);

@@ -65,9 +65,9 @@ export class McpService {
    * Gives a new session of the merged endpoint its parts (one per server the identity may
    * use); false when the endpoint is not served.
    */
-  mergeSession(session: Session): boolean {
+  async mergeSession(session: Session): Promise<boolean> {
     if (!this.merged) return false;
-    session.merged = new MergedSession(this.merged, session);
+    session.merged = await MergedSession.open(this.merged, session);
     return true;
   }
 

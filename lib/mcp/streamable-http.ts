@@ -159,7 +159,7 @@ export class StreamableHttpTransport {
       this.svc.replay,
       await this.svc.sessionId(),
     );
-    if (server.name === MERGED_SERVER && !this.svc.mergeSession(session)) {
+    if (server.name === MERGED_SERVER && !await this.svc.mergeSession(session)) {
       return rpcError(404, id, ErrorCode.SessionNotFound, "not found");
     }
     // Refuse before a child is started for a session that would not be kept.

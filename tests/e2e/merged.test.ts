@@ -18,6 +18,8 @@ import { crashingServer, fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { eventually } from "../helpers/procs.ts";
 import {
+  ALICE,
+  BOB,
   connectWithLogin,
   fakeGitHub,
   LOGIN_ENV,
@@ -69,7 +71,7 @@ Deno.test("merged: three servers behind /mcp, one crashing and coming back", asy
     );
     await assert.rejects(
       s.client.callTool({ name: "d__echo", arguments: { text: "x" } }),
-      /unknown tool: d__echo/,
+      /Unknown tool: d__echo/,
     );
 
     // Colliding resources are prefixed; each read reaches its own server.
@@ -139,7 +141,7 @@ Deno.test("merged: three servers behind /mcp, one crashing and coming back", asy
     assert.deepEqual(left, ["a", "c"].map((n) => `mcp-merged://${n}/fixture://greeting`));
     await assert.rejects(
       s.client.callTool({ name: "b__echo", arguments: { text: "x" } }),
-      /unknown tool: b__echo/,
+      /Unknown tool: b__echo/,
     );
     assert.equal(
       text(await s.client.callTool({ name: "a__echo", arguments: { text: "still" } })),
@@ -177,8 +179,11 @@ Deno.test("merged: off unless enabled; /mcp/<name> is unchanged beside it", asyn
 Deno.test("merged: its own audience and metadata; the SDK client logs in and calls", async () => {
   const gh = await fakeGitHub();
   const proxy = await startProxy({
-    ...loginConfig(gh),
-    mcpServers: { files: fixtureServer(), notes: fixtureServer() },
+    ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
+    mcpServers: {
+      files: fixtureServer({ tools: { deny: ["crash", "env"] } }),
+      notes: fixtureServer({ allow: { users: [ALICE.login] } }),
+    },
     merged: { enabled: true, separator: "-" },
   }, { env: LOGIN_ENV });
   const merged = `${proxy.origin}/mcp`;
@@ -213,7 +218,28 @@ Deno.test("merged: its own audience and metadata; the SDK client logs in and cal
       text(await client.callTool({ name: "notes-echo", arguments: { text: "via sdk" } })),
       "via sdk",
     );
+    // The server's filters apply through the merged endpoint: hidden as if unknown.
+    assert.ok(!names.includes("files-crash") && !names.includes("files-env"));
+    assert.ok(names.includes("notes-crash"));
+    await assert.rejects(
+      client.callTool({ name: "files-env", arguments: {} }),
+      /Unknown tool: env/,
+    );
     await client.close();
+
+    // Bob may use files but not notes: his merged endpoint has only files.
+    gh.setCurrentUser(BOB.id);
+    const bob = (await signInForTokens(proxy, { resource: merged })).tokens.access_token;
+    const bobs = await connect(merged, { headers: { authorization: `Bearer ${bob}` } });
+    const bobNames = (await bobs.client.listTools()).tools.map((t) => t.name);
+    assert.ok(bobNames.includes("files-echo"));
+    assert.ok(!bobNames.some((n) => n.startsWith("notes-")), "notes is not Bob's");
+    await assert.rejects(
+      bobs.client.callTool({ name: "notes-echo", arguments: { text: "x" } }),
+      /Unknown tool: notes-echo/,
+    );
+    assert.doesNotMatch(bobs.client.getInstructions() ?? "", /## notes/);
+    await bobs.close();
   } finally {
     await proxy.stop();
     await gh.close();
@@ -267,7 +293,7 @@ Deno.test("merged: 2026-07-28 clients list, call and answer input requests throu
     assert.equal((read.contents[0] as { text: string }).text, "hello from the fixture");
     await assert.rejects(
       client.callTool({ name: "zz__echo", arguments: { text: "x" } }),
-      /unknown tool: zz__echo/,
+      /Unknown tool: zz__echo/,
     );
   } finally {
     await client.close();

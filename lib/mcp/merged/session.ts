@@ -46,8 +46,8 @@ export interface MergedHost {
   log: Logger;
   settings: MergedSettings;
   version: string;
-  /** The servers the identity may use, in configuration order. */
-  servers(identity: Identity): ServerConfig[];
+  /** The servers the identity may use (their own `allow`), in configuration order. */
+  servers(identity: Identity): Promise<ServerConfig[]>;
 }
 
 /** The downstream session a merged session serves (its standalone stream and client). */
@@ -100,16 +100,27 @@ export class MergedSession implements PartOwner {
   /** The servers as configured, by name (a part's may be routed differently). */
   readonly #configs: Map<string, ServerConfig>;
 
+  /** A merged session over the servers the downstream's identity may use. */
+  static async open(
+    host: MergedHost,
+    downstream: MergedDownstream,
+    routeAs?: (server: ServerConfig) => ServerConfig,
+  ): Promise<MergedSession> {
+    const servers = await host.servers(downstream.identity);
+    return new MergedSession(host, downstream, servers, routeAs);
+  }
+
   /**
+   * @param servers the servers it merges, in configuration order
    * @param routeAs the server as its part is routed (the sessionless lane routes a per-session
    * server per person)
    */
   constructor(
     private readonly host: MergedHost,
     readonly downstream: MergedDownstream,
+    servers: ServerConfig[],
     routeAs: (server: ServerConfig) => ServerConfig = (server) => server,
   ) {
-    const servers = host.servers(downstream.identity);
     this.#configs = new Map(servers.map((server) => [server.name, server]));
     this.parts = servers.map((server) => new Part(this, routeAs(server)));
     const sep = host.settings.separator;
@@ -345,7 +356,7 @@ export class MergedSession implements PartOwner {
         const kind = method === "tools/call" ? "tools" : "prompts";
         const origin = await this.#resolveName(kind, params.name);
         const what = kind === "tools" ? "tool" : "prompt";
-        if (!origin) return unknownItem(id, `unknown ${what}: ${String(params.name)}`);
+        if (!origin) return unknownItem(id, `Unknown ${what}: ${String(params.name)}`);
         params.name = origin.name;
         return forward(this.#part(origin.server)!);
       }
@@ -373,7 +384,7 @@ export class MergedSession implements PartOwner {
     params.ref = ref;
     if (ref.type === "ref/prompt") {
       const origin = await this.#resolveName("prompts", ref.name);
-      if (!origin) return unknownItem(id, `unknown prompt: ${String(ref.name)}`);
+      if (!origin) return unknownItem(id, `Unknown prompt: ${String(ref.name)}`);
       ref.name = origin.name;
       return forward(this.#part(origin.server)!);
     }

@@ -66,7 +66,7 @@ export async function handleModern(
   call: McpCall,
   body?: { value: unknown },
 ): Promise<Response> {
-  const { req, server, identity, note } = call;
+  const { req, identity, note } = call;
   if (req.method !== "POST") {
     return rpcError(405, null, ErrorCode.TransportRefused, "method not allowed", {
       headers: { allow: "POST" },
@@ -131,7 +131,8 @@ async function serve(
     return await serveMerged(svc, identity, request, {
       routeAs: routed,
       shape: resultShape(config, identity),
-      serveAt: (server, routedRequest) => serve(svc, req, server, identity, routedRequest),
+      // A retry another instance owns is forwarded as sent (to `/mcp`), and routed there alike.
+      serveAt: (server, routedRequest) => serve(svc, { ...call, server }, routedRequest, body),
     });
   }
   const header: HeaderLookup = (name) => req.headers.get(name);

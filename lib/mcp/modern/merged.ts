@@ -41,7 +41,7 @@ export async function serveMerged(
   const host = svc.merged;
   const { id, method } = request;
   if (!host) return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
-  const session = new MergedSession(host, {
+  const session = await MergedSession.open(host, {
     id: `merged-${next++}`,
     identity,
     capabilities: { sampling: false, elicitation: false, roots: false },
