@@ -246,8 +246,8 @@ for (const transport of ["streamable", "sse"] as const) {
       const tools = await lane.client("tools");
       const before = tools.listChanged;
       await catalogueFollowsChanges(lane.rpc, async () => {
-        for (let i = 0; i < 200 && tools.listChanged === before; i++) {
-          await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 600 && tools.listChanged === before; i++) {
+          await new Promise((r) => setTimeout(r, 50));
         }
         assert.equal(tools.listChanged, before + 1, "list_changed reaches the client");
       });

@@ -30,7 +30,7 @@ async function setup(rules: PolicyRules) {
   const route = new Route(session, mux, async (m) => void await m.supervisor.ready());
   /** The next request the child gets (after `count` seen so far), once it arrives. */
   const nextAtChild = async (count: number) => {
-    await eventually(() => fake.last.traffic.length > count, 5000, "a request at the child");
+    await eventually(() => fake.last.traffic.length > count, 30_000, "a request at the child");
     return fake.last.traffic[count];
   };
   return { mux, fake, route, session, refusals, nextAtChild };
