@@ -316,3 +316,49 @@ Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a
     await proxy.stop();
   }
 });
+
+Deno.test("filters on the merged endpoint: lists lose hidden items, hidden names are unknown", async () => {
+  const proxy = await startProxy({ ...CONFIG, merged: { enabled: true } });
+  const c = await connect(`${proxy.origin}/mcp`);
+  const rpc = async (method: string, params: Record<string, unknown>): Promise<Answer> => {
+    try {
+      return { result: await c.client.request({ method, params }, ResultSchema) };
+    } catch (error) {
+      const { code, message, data } = error as RpcError;
+      return { error: { code, message, data } };
+    }
+  };
+  try {
+    const tools = names(await rpc("tools/list", {}), "tools");
+    assert.deepEqual(tools.filter((n) => !n.startsWith("conf__")), [
+      "tools__echo",
+      "tools__crash",
+      "tools__toggle",
+      "ro__echo",
+    ]);
+    const prompts = names(await rpc("prompts/list", {}), "prompts");
+    assert.deepEqual(prompts.filter((n) => n.startsWith("conf__")), [
+      "conf__test_simple_prompt",
+      "conf__test_input_required_result_prompt",
+    ]);
+    const uris = names(await rpc("resources/list", {}), "resources", "uri");
+    assert.deepEqual(uris.filter((u) => u.startsWith("test:")), [
+      "test://static-text",
+      "test://watched-resource",
+    ]);
+    const call = (name: string) => rpc("tools/call", { name, arguments: {} });
+    assert.equal(
+      shape(await call("tools__add"), "add"),
+      shape(await call("tools__nosuch"), "nosuch"),
+    );
+    assert.equal(shape(await call("ro__pid"), "pid"), shape(await call("ro__nosuch"), "nosuch"));
+    const read = (uri: string) => rpc("resources/read", { uri });
+    assert.equal(
+      shape(await read("test://static-binary"), "test://static-binary"),
+      shape(await read("test://nope"), "test://nope"),
+    );
+  } finally {
+    await c.close();
+    await proxy.stop();
+  }
+});
