@@ -3,7 +3,7 @@
  * its address; an admin port that is taken stops the start with a message naming admin.listen.
  */
 import assert from "node:assert/strict";
-import { fixtureServer, freePort, ROOT, startProxy } from "../helpers/proxy.ts";
+import { fixtureServer, freePort, onFreePort, ROOT, startProxy } from "../helpers/proxy.ts";
 import { loadConfig } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
 
@@ -20,11 +20,11 @@ async function twoFreePorts(): Promise<number> {
 }
 
 Deno.test("admin listener: by default on 127.0.0.1 at the listen port + 1, printed at start", async () => {
-  const port = await twoFreePorts();
-  const proxy = await startProxy({
-    listen: `127.0.0.1:${port}`,
-    mcpServers: { fx: fixtureServer() },
-  });
+  const proxy = await onFreePort(
+    (port) => startProxy({ listen: `127.0.0.1:${port}`, mcpServers: { fx: fixtureServer() } }),
+    twoFreePorts,
+  );
+  const port = Number(new URL(proxy.origin).port);
   try {
     assert.equal(proxy.admin, `http://127.0.0.1:${port + 1}`);
     assert.match(

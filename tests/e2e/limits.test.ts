@@ -4,16 +4,18 @@ import { fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 
 Deno.test("a request that times out gets an error and the child gets notifications/cancelled", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ requestTimeout: "1s" }) } });
+  // The timeout also bounds the child's start (answering initialize): a loaded machine may take
+  // seconds to start the fixture.
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ requestTimeout: "5s" }) } });
   try {
     const c = await connect(proxy.url("fx"));
     await assert.rejects(
-      c.client.callTool({ name: "slow", arguments: { ms: 10_000 } }, undefined, {
-        timeout: 30_000,
+      c.client.callTool({ name: "slow", arguments: { ms: 120_000 } }, undefined, {
+        timeout: 60_000,
       }),
       (error: Error & { code?: number }) => {
         assert.equal(error.code, -32001);
-        assert.match(error.message, /request timed out after 1s/);
+        assert.match(error.message, /request timed out after 5s/);
         return true;
       },
     );
@@ -36,11 +38,13 @@ Deno.test("a client's notifications/cancelled reaches the child with the rewritt
     // Use up client ids so the client's id and the child's id differ.
     for (let i = 0; i < 3; i++) await c.client.ping();
     const abort = new AbortController();
-    const call = c.client.callTool({ name: "slow", arguments: { ms: 10_000 } }, undefined, {
-      signal: abort.signal,
-    });
-    await proxy.waitForLog(/session opened/);
-    await new Promise((r) => setTimeout(r, 300));
+    const call = c.client.callTool(
+      { name: "slow", arguments: { ms: 120_000, announce: true } },
+      undefined,
+      { signal: abort.signal, timeout: 120_000 },
+    );
+    // Cancel once the child is working on it.
+    await proxy.waitForLog(/child stderr child="fx#1" text="fixture: slow started \d+"/);
     abort.abort("changed my mind");
     await assert.rejects(call);
     const line = await proxy.waitForLog(/child stderr child="fx#1" text="fixture: cancelled \d+"/);

@@ -69,7 +69,7 @@ Deno.test("shutdown right after a kill -9 sweeps the orphaned group (a grandchil
     await c.close().catch(() => {});
     const status = await proxy.stop("SIGTERM");
     assert.equal(status.code, 0);
-    await eventually(() => liveInGroups(groups).length === 0, 3000, "the swept group to be gone")
+    await eventually(() => liveInGroups(groups).length === 0, 10_000, "the swept group to be gone")
       .catch(() => assert.deepEqual(liveInGroups(groups), []));
     assert.match(proxy.logs(), /swept the process groups of exited children groups=1/);
   } finally {

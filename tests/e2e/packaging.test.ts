@@ -3,7 +3,7 @@
  * since `deno compile` cannot download its runtime here), the release workflow and the systemd unit.
  */
 import assert from "node:assert/strict";
-import { freePort, ROOT } from "../helpers/proxy.ts";
+import { onFreePort, ROOT } from "../helpers/proxy.ts";
 import { text } from "../helpers/client.ts";
 import {
   ALICE,
@@ -83,43 +83,51 @@ Deno.test("the release build with the argument vectors of the unit's ExecStart a
   const argv = (
     words: string[],
   ) => [...baked, ...words.map((w) => w.replaceAll(SERVICE_HOME, dir))];
-  const port = await freePort();
-  await Deno.writeTextFile(
-    `${dir}/config.json`,
-    JSON.stringify({
-      publicUrl: `http://127.0.0.1:${port}`,
-      listen: `127.0.0.1:${port}`,
-      github: {
-        clientId: GITHUB_CLIENT_ID,
-        clientSecret: "${GITHUB_CLIENT_SECRET}",
-        webUrl: gh.webUrl,
-        apiUrl: gh.apiUrl,
-      },
-      allow: { users: [ALICE.id] },
-      mcpServers: { echo: { command: "node", args: [`${ROOT}/tests/fixtures/echo-server.mjs`] } },
-    }),
-  );
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...RELEASE_FLAGS, `${ROOT}/main.ts`, ...argv(execStart[1].split(" "))],
-    cwd: dir,
-    env: cliEnv({ GITHUB_CLIENT_SECRET }),
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const errors = (async () => {
-    for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  try {
+  const { proc, port, errors, stderr } = await onFreePort(async (port) => {
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({
+        publicUrl: `http://127.0.0.1:${port}`,
+        listen: `127.0.0.1:${port}`,
+        github: {
+          clientId: GITHUB_CLIENT_ID,
+          clientSecret: "${GITHUB_CLIENT_SECRET}",
+          webUrl: gh.webUrl,
+          apiUrl: gh.apiUrl,
+        },
+        allow: { users: [ALICE.id] },
+        mcpServers: {
+          echo: { command: "node", args: [`${ROOT}/tests/fixtures/echo-server.mjs`] },
+        },
+      }),
+    );
+    const proc = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...RELEASE_FLAGS, `${ROOT}/main.ts`, ...argv(execStart[1].split(" "))],
+      cwd: dir,
+      env: cliEnv({ GITHUB_CLIENT_SECRET }),
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let text = "";
+    const errors = (async () => {
+      for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) text += chunk;
+    })();
     const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let out = "";
     while (!out.includes("/mcp/echo")) {
       const { value, done } = await reader.read();
-      if (done) throw new Error(`the proxy exited:\n${stderr}`);
+      if (done) {
+        await proc.status;
+        await errors;
+        throw new Error(`the proxy exited:\n${text}`);
+      }
       out += value;
     }
     reader.cancel();
+    return { proc, port, errors, stderr: () => text };
+  });
+  try {
     const { client } = await connectWithLogin(
       `http://127.0.0.1:${port}/mcp/echo`,
       new TestProvider(),
@@ -129,7 +137,7 @@ Deno.test("the release build with the argument vectors of the unit's ExecStart a
       "release build",
     );
     await client.close();
-    assert.ok(!/missing permission/.test(stderr));
+    assert.ok(!/missing permission/.test(stderr()));
     await Deno.stat(`${dir}/data/store.kv`);
 
     // The owner's commands, in the service's folder, without the service's secret.
@@ -143,7 +151,7 @@ Deno.test("the release build with the argument vectors of the unit's ExecStart a
     assert.equal(tableRows(clients.stdout).rows.length, 1);
   } finally {
     proc.kill("SIGTERM");
-    assert.equal((await proc.status).code, 0, stderr);
+    assert.equal((await proc.status).code, 0, stderr());
     await errors;
     await gh.close();
     await Deno.remove(dir, { recursive: true });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { cliEnv, runTask } from "../helpers/cli.ts";
-import { freePort, ROOT } from "../helpers/proxy.ts";
+import { onFreePort, ROOT } from "../helpers/proxy.ts";
 import { alive, descendants, eventually } from "../helpers/procs.ts";
 import { shellWord } from "../../lib/cli/common.ts";
 import { deriveServeFlags } from "../../lib/cli/serve-options.ts";
@@ -83,26 +83,44 @@ async function readUntil(reader: ReadableStreamDefaultReader<string>, pattern: R
   return out;
 }
 
+/**
+ * `deno task start --config <good> --listen <a port picked now> --no-auth` in its own session, up
+ * to its first printed line; a port another process took meanwhile is picked again.
+ */
+function startOnFreePort(good: string) {
+  return onFreePort(async (port) => {
+    const listen = `127.0.0.1:${port}`;
+    // Its own session, as a terminal gives it: Ctrl-C signals the whole foreground group.
+    const task = new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "start", "--config", good, "--listen", listen, "--no-auth"],
+      cwd: ROOT,
+      env: cliEnv(),
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      detached: true,
+    }).spawn();
+    const out = task.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const err = task.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      return { task, out, err, listen, first: await readUntil(out, /\n/) };
+    } catch (error) {
+      if (alive(task.pid)) Deno.kill(-task.pid, "SIGKILL");
+      await task.status;
+      let stderr = "";
+      for (let r = await err.read(); !r.done; r = await err.read()) stderr += r.value;
+      throw new Error(`${(error as Error).message}\n${stderr}`);
+    }
+  });
+}
+
 Deno.test("deno task start --config --listen: the proxy gets exactly the flags for them; SIGHUP and Ctrl-C reach it", async () => {
   const { dir, good } = await configs();
-  const port = await freePort();
-  const listen = `127.0.0.1:${port}`;
-  // Its own session, as a terminal gives it: Ctrl-C signals the whole foreground group.
-  const task = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start", "--config", good, "--listen", listen, "--no-auth"],
-    cwd: ROOT,
-    env: cliEnv(),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
-  const out = task.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const err = task.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const { task, out, err, listen, first } = await startOnFreePort(good);
   let procs: { pid: number; args: string[] }[] = [];
   try {
-    assert.match(await readUntil(out, /\n/), new RegExp(`demo +http://${listen}/mcp/demo`));
+    assert.match(first, new RegExp(`demo +http://${listen}/mcp/demo`));
     const health = await fetch(`http://${listen}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();

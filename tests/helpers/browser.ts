@@ -39,6 +39,9 @@ const CHROMIUM_FLAGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  // An error page retries its failed URL after a second; the retry's request (aborted when the
+  // page goes) would then stand for the navigation. The page's own requests only, once each.
+  "--disable-auto-reload",
   "--remote-debugging-port=0",
 ];
 const DEFAULT_TIMEOUT_MS = 15_000;

@@ -45,6 +45,8 @@ export interface ProxyProcess {
   process: Deno.ChildProcess;
   dir: string;
   configPath: string;
+  /** The config as written to `configPath` (with the listen port picked): start it again to restart. */
+  config: Record<string, unknown>;
   flags: string[];
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
@@ -72,17 +74,31 @@ export interface StartOptions {
   unreadStderr?: boolean;
 }
 
-/** Writes `config` to a temp dir and starts `main.ts serve` on it. */
-export async function startProxy(
+/**
+ * Writes `config` to a temp dir and starts `main.ts serve` on it. Without `listen` the proxy
+ * listens on an OS-chosen port; a login config's publicUrl names its port, so that port (and the
+ * admin port) is picked before the start, and picked again should another process take one of
+ * them first (see `onFreePort`).
+ */
+export function startProxy(
   config: Record<string, unknown>,
   options: StartOptions = {},
+): Promise<ProxyProcess> {
+  if (!config.github || config.listen) return launch(config, options);
+  return onFreePort((port) => launch({ listen: `127.0.0.1:${port}`, ...config }, options));
+}
+
+async function launch(
+  config: Record<string, unknown>,
+  options: StartOptions,
 ): Promise<ProxyProcess> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mop-test-" });
   const configPath = `${dir}/config.json`;
   const full: Record<string, unknown> = {
-    listen: config.github ? `127.0.0.1:${await freePort()}` : "127.0.0.1:0",
+    listen: "127.0.0.1:0",
     dataDir: `${dir}/data`,
     // The default admin port (listen port + 1) may be taken by a parallel test: pick a free one.
+    // A fixed port keeps --allow-net to host:port pairs (an OS-chosen one needs the whole host).
     ...(config.github ? { admin: { listen: `127.0.0.1:${await freePort()}` } } : {}),
     ...config,
   };
@@ -185,6 +201,7 @@ export async function startProxy(
     } catch { /* gone */ }
     await status;
     await pumps;
+    if (!options.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
   const first = urls.get(names[0])!;
@@ -198,6 +215,7 @@ export async function startProxy(
     process,
     dir,
     configPath,
+    config: full,
     flags,
     logs: () => err,
     stdout: () => out,
@@ -222,11 +240,36 @@ export async function startProxy(
   };
 }
 
-/** A port that was free a moment ago (for configs whose publicUrl must name the port). */
+/**
+ * A port that was free a moment ago. Another process may take it before it is used: start
+ * through `onFreePort`, which picks again when that happened.
+ */
 export async function freePort(): Promise<number> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   await Promise.resolve();
   return port;
+}
+
+/** Matches the error of a start whose port another process took first (EADDRINUSE). */
+export const ADDR_IN_USE = /Address already in use|AddrInUse/;
+
+/**
+ * Runs `start` on a port that `pick` found free (for configs that must name their port before
+ * the start, e.g. in publicUrl) and, when the start fails because another process bound that
+ * port meanwhile, runs it again on a newly picked one.
+ */
+export async function onFreePort<T>(
+  start: (port: number) => Promise<T>,
+  pick: () => Promise<number> = freePort,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    const port = await pick();
+    try {
+      return await start(port);
+    } catch (error) {
+      if (attempt >= 10 || !ADDR_IN_USE.test(String(error))) throw error;
+    }
+  }
 }

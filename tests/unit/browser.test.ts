@@ -224,7 +224,8 @@ Deno.test("browser: timeouts fail with clear errors; close() kills the process a
   let pid = 0;
   let profile = "";
   try {
-    const browser = await launchBrowser({ timeoutMs: 3000 });
+    // The default wait for each step, generous for a loaded machine; the waits below pass their own.
+    const browser = await launchBrowser({ timeoutMs: 30_000 });
     try {
       pid = browser.pid;
       profile = browser.userDataDir;

@@ -24,6 +24,7 @@ import {
   accessLines,
   from,
   MCP_HEADERS,
+  nextAccess,
   raw,
   rpc,
   syncAccess,
@@ -228,11 +229,11 @@ Deno.test("access log: one line per request with the route class and MCP details
           }),
       ],
     ];
-    for (const [label, send] of series) {
-      const res = await send();
+    for (const [i] of series.entries()) {
+      const res = await series[i][1]();
       if (res instanceof Response) await res.body?.cancel();
-      await new Promise((r) => setTimeout(r, 5));
-      void label;
+      // In order: the next request goes once this one's line is written.
+      await nextAccess(proxy, before + i);
     }
     await proxy.stop();
 

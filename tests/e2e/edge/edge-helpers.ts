@@ -94,7 +94,7 @@ export async function syncAccess(proxy: ProxyProcess): Promise<void> {
 
 /** Waits until the access log has more than `count` lines; returns the newest. */
 export async function nextAccess(proxy: ProxyProcess, count: number): Promise<AccessLine> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15_000;
   for (;;) {
     const lines = accessLines(proxy);
     if (lines.length > count) return lines.at(-1)!;

@@ -4,7 +4,7 @@
  * the size limits, cheap repeats, and registrations that survive a restart.
  */
 import assert from "node:assert/strict";
-import { fixtureServer, freePort, startProxy } from "../../helpers/proxy.ts";
+import { fixtureServer, startProxy } from "../../helpers/proxy.ts";
 import { fakeGitHub, LOGIN_ENV, loginConfig } from "../../helpers/oauth.ts";
 import {
   assertErrorPage,
@@ -24,9 +24,7 @@ const CURSOR = "cursor://anysphere.cursor-mcp/oauth/callback";
 Deno.test("registration: DCR metadata, redirect policy, limits, persistence", async (t) => {
   const gh = await fakeGitHub();
   const dir = await Deno.makeTempDir({ prefix: "mop-register-" });
-  const port = await freePort();
   const config = {
-    listen: `127.0.0.1:${port}`,
     mcpServers: { fx: fixtureServer() },
     ...loginConfig(gh),
     oauth: { redirectUris: [OPERATOR_URI, CURSOR] },
@@ -457,7 +455,7 @@ Deno.test("registration: DCR metadata, redirect policy, limits, persistence", as
       const stored = await kv.get<Record<string, unknown>>(["clients", kept]);
       await kv.set(["clients", kept], { ...stored.value, clientName: "Survivor\u202e\u200b" });
       kv.close();
-      proxy = await startProxy(config, { env: LOGIN_ENV, dir });
+      proxy = await startProxy(first.config, { env: LOGIN_ENV, dir });
       assert.equal(proxy.origin, origin, "same publicUrl after the restart");
       const { challenge } = await pkce();
       const page = await new RawBrowser().get(authorizeUrl(origin, {

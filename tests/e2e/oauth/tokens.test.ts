@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { fixtureServer, freePort, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";
+import { fixtureServer, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";
 import { connect, text } from "../../helpers/client.ts";
 import {
   ALICE,
@@ -525,8 +525,8 @@ Deno.test("token endpoint: codes, client authentication, refresh, revoke, no lea
           assert.ok(!leaks(sent, secret), `sent to GitHub: ${r.method} ${r.path}`);
         }
       }
+      await proxy!.waitForLog(/tokens issued/);
       const logs = `${proxy!.logs()}\n${proxy!.stdout()}`;
-      assert.match(logs, /tokens issued/);
       for (const secret of [...never, ...ours]) {
         assert.ok(!leaks(logs, secret), `a secret (${secret.slice(0, 9)}…) is in the log`);
       }
@@ -542,7 +542,6 @@ Deno.test("restart: clients, tokens and grants survive; store-kept windows", asy
   const gh = await fakeGitHub();
   const dir = await Deno.makeTempDir({ prefix: "mop-tokens-" });
   const config = {
-    listen: `127.0.0.1:${await freePort()}`,
     mcpServers: { a: fixtureServer() },
     ...loginConfig(gh),
     limits: TEST_RATES,
@@ -615,7 +614,7 @@ Deno.test("restart: clients, tokens and grants survive; store-kept windows", asy
       assert.ok((await kv.get(["clients", doomed.id])).value);
       await kv.delete(["clients", doomed.id]);
     });
-    proxy = await startProxy(config, { env: LOGIN_ENV, dir });
+    proxy = await startProxy(proxy.config, { env: LOGIN_ENV, dir });
     assert.equal(proxy.origin, origin);
 
     await t.step("the old access token calls a tool; the old session is gone", async () => {
