@@ -11,7 +11,7 @@ import {
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
 import { fixtureServer, ROOT, startProxy } from "../helpers/proxy.ts";
-import { connect } from "../helpers/client.ts";
+import { connect, inArrivalOrder } from "../helpers/client.ts";
 import {
   ALICE,
   BOB,
@@ -123,6 +123,7 @@ Deno.test("sessionless: the SDK v2 client through login, next to 2025-era client
     client = modernClient();
     transport = new ModernTransport(new URL(proxy.url("fx")), { authProvider: provider });
     await client.connect(transport);
+    inArrivalOrder(transport);
     assert.equal(client.getNegotiatedProtocolVersion(), VERSION);
     assert.equal(transport.sessionId, undefined);
 

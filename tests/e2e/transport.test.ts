@@ -36,11 +36,18 @@ for (const transport of ["streamable", "sse"] as const) {
         "42",
       );
 
+      // The proxy stalls after the first step, as on a loaded machine: the other steps and the
+      // result then reach the client in one read, and must still arrive in order.
       const progress: number[] = [];
       const result = await c.client.callTool(
         { name: "progress", arguments: { steps: 4, delayMs: 25 } },
         undefined,
-        { onprogress: (p) => progress.push(p.progress) },
+        {
+          onprogress: (p) => {
+            progress.push(p.progress);
+            if (p.progress === 1) stall(proxy.process.pid, 300);
+          },
+        },
       );
       assert.equal(text(result), "done 4");
       assert.deepEqual(progress, [1, 2, 3, 4]);
@@ -82,4 +89,10 @@ for (const transport of ["streamable", "sse"] as const) {
       await proxy.stop();
     }
   });
+}
+
+/** Stops a process for `ms` (SIGSTOP, then SIGCONT): what it would have read piles up meanwhile. */
+function stall(pid: number, ms: number): void {
+  Deno.kill(pid, "SIGSTOP");
+  setTimeout(() => Deno.kill(pid, "SIGCONT"), ms);
 }

@@ -75,6 +75,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     })
     : new StreamableHTTPClientTransport(new URL(url), { requestInit });
   await client.connect(transport);
+  inArrivalOrder(transport);
   return {
     client,
     get logs() {
@@ -86,6 +87,30 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     sessionId: () => (transport as StreamableHTTPClientTransport).sessionId,
     terminate: () => (transport as StreamableHTTPClientTransport).terminateSession(),
     close: () => client.close(),
+  };
+}
+
+/** What `inArrivalOrder` needs of an SDK transport (v1 or v2) once its client is connected. */
+interface Dispatching {
+  // deno-lint-ignore no-explicit-any
+  onmessage?: (message: any, extra?: any) => void;
+}
+
+/**
+ * Makes a connected SDK client handle messages in the order they arrived. The SDK handles a
+ * response at once but a notification one microtask later, so a progress notification read in
+ * the same chunk as its request's response finds its handler already gone and is dropped: a
+ * race a slow machine wins, whatever the server's pacing
+ * (https://github.com/modelcontextprotocol/typescript-sdk/issues/2580). A response waits one
+ * microtask too, behind the notifications that arrived before it. Call after `connect`.
+ */
+export function inArrivalOrder(transport: Dispatching): void {
+  const dispatch = transport.onmessage;
+  if (!dispatch) throw new Error("inArrivalOrder: connect the client first");
+  transport.onmessage = (message, extra) => {
+    const response = !("method" in message) && ("result" in message || "error" in message);
+    if (response) queueMicrotask(() => dispatch(message, extra));
+    else dispatch(message, extra);
   };
 }
 

@@ -20,6 +20,7 @@ import type {
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { type FakeGitHub, startFakeGitHub } from "../fixtures/fake-github.ts";
+import { inArrivalOrder } from "./client.ts";
 
 export const GITHUB_CLIENT_ID = "Ov23liTestClient01";
 export const GITHUB_CLIENT_SECRET = "gh-app-secret-for-tests-0123456789";
@@ -251,6 +252,7 @@ export async function connectWithLogin(
   const client = new Client({ name: "oauth-test", version: "1.0.0" });
   try {
     await client.connect(first);
+    inArrivalOrder(first);
     return { client, transport: first };
   } catch (error) {
     if (!(error instanceof UnauthorizedError)) throw error;
@@ -260,5 +262,6 @@ export async function connectWithLogin(
   const second = open();
   const again = new Client({ name: "oauth-test", version: "1.0.0" });
   await again.connect(second);
+  inArrivalOrder(second);
   return { client: again, transport: second };
 }
