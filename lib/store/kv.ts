@@ -310,7 +310,10 @@ export class KvStore implements Store {
   }
 
   // Owner commands run in another process: they bump the epoch, the running proxy notices
-  // within a fraction of a second, drops its caches and acknowledges.
+  // within a fraction of a second, drops its caches and acknowledges. The proxy reads the epoch
+  // on a short interval rather than with Deno.Kv.watch: on the SQLite backend (deno 2.9.6) a
+  // watch sees only the writes of its own process, never a set by another process on the same
+  // file, so a revocation by the owner command would go unnoticed.
 
   /** Increments the control epoch; returns the new value. */
   async bumpEpoch(): Promise<number> {
