@@ -12,7 +12,7 @@ import {
   type Logger,
   silentLogger,
 } from "./log.ts";
-import { Router } from "./router/router.ts";
+import { type Identity, Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
 import {
@@ -28,7 +28,7 @@ import { rangeDocumentUrls } from "./edge/ranges.ts";
 import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics, refusalLogger } from "./metrics.ts";
 import { VERSION } from "./version.ts";
-import { MERGED_SERVER } from "./config/merged-schema.ts";
+import { printStart } from "./start-banner.ts";
 import { type Store, StoreUnavailable } from "./store/store.ts";
 import { openStore as openConfiguredStore } from "./store/open.ts";
 import { OAuthService } from "./oauth/service.ts";
@@ -72,28 +72,9 @@ export async function startProxy(
     onRefusal: refusalLogger(metrics, audit),
   });
   const mcp = new McpService(router, config.limits, log);
-  if (config.merged?.enabled) {
-    mcp.merged = {
-      router,
-      log,
-      settings: config.merged,
-      version: VERSION,
-      // Only the servers the person may use (their own `allow`), asked at each new session.
-      servers: async (identity) => {
-        if (!oauth || identity.userId === undefined || identity.login === undefined) {
-          return config.servers;
-        }
-        const person = { userId: identity.userId, login: identity.login };
-        const may = await Promise.all(
-          config.servers.map((s) => oauth!.mayUseServer(person, s.name)),
-        );
-        return config.servers.filter((_, i) => may[i]);
-      },
-    };
-  }
+  mcp.merged = mergedHost(config, router, log, () => oauth);
   const allowedOrigins = new Set(config.allowedOrigins);
   let store: Store | undefined;
-  let oauth: OAuthService | undefined;
   if (config.auth || config.instances || needsStore(config)) {
     store = await openStore(config);
   }
@@ -102,21 +83,8 @@ export async function startProxy(
     ? await joinInstances(config.instances, store, mcp, log)
     : undefined;
   const edge = new Edge(config, { log, store });
-  if (config.auth && store) {
-    oauth = await OAuthService.create(config.auth, config.servers, {
-      store,
-      log,
-      bodyTimeoutMs: config.limits.bodyTimeoutMs,
-      metrics,
-      legacySse: config.legacySse,
-      merged: config.merged?.enabled ?? false,
-    });
-    allowedOrigins.add(config.auth.origin);
-    const started = oauth;
-    started.policy.resolveLogins().then(() => started.access.resolveLogins()).catch((error) =>
-      log.warn("cannot resolve logins", { error: String(error) })
-    );
-  }
+  const oauth = store ? await startOAuth(config, { store, log, metrics }) : undefined;
+  if (oauth) allowedOrigins.add(config.auth!.origin);
   const app: App = {
     config,
     router,
@@ -144,18 +112,7 @@ export async function startProxy(
     metrics,
     instances,
   }, { log, headerTimeoutMs: config.limits.headerTimeoutMs });
-  const server = serveHttp({
-    hostname: config.listen.hostname,
-    port: config.listen.port,
-    headerTimeoutMs: config.limits.headerTimeoutMs,
-    maxConnections: connectionLimit(config, log),
-    log,
-  }, (req, remote) => handler(req, remote.hostname));
-  const { hostname, port } = server.addr;
-  for (const origin of listenOrigins(hostname, port)) allowedOrigins.add(origin);
-  edge.listening(listenHosts(hostname, port));
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  const origin = `http://${host}:${port}`;
+  const { server, origin } = listenPublic(config, handler, { log, edge, allowedOrigins });
   log.info("listening", {
     origin,
     admin: admin.origin,
@@ -167,26 +124,110 @@ export async function startProxy(
   printStart(print, config, origin, admin.origin);
   router.start();
   mcp.start();
-  const shutdown = once(async () => {
-    log.info("shutting down");
-    // Leaves the directory first: the other instances answer this one's sessions from now on.
-    const left = instances?.stop();
-    const closed = Promise.all([server.shutdown(), admin.shutdown()]);
-    // Answers the open calls ("proxy shutting down") before mcp.shutdown ends the streams.
-    const children = router.close();
-    parkingFor(mcp).clear();
-    mcp.shutdown();
-    edge.stop();
-    control?.();
-    await children;
-    await Promise.race([
-      Promise.all([closed, left]),
-      new Promise((r) => setTimeout(r, 2000)),
-    ]);
-    await store?.close();
-  });
+  const shutdown = once(() =>
+    stopProxy({ log, listeners: [server, admin], instances, router, mcp, edge, control, store })
+  );
   const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
+}
+
+/**
+ * What the merged endpoint's sessions need, when the config serves it (`merged.enabled`): each
+ * new session gets only the servers the person may use (their own `allow`).
+ */
+function mergedHost(
+  config: LoadedConfig["config"],
+  router: Router,
+  log: Logger,
+  oauth: () => OAuthService | undefined,
+): McpService["merged"] {
+  if (!config.merged?.enabled) return null;
+  const servers = async (identity: Identity) => {
+    const login = oauth();
+    if (!login || identity.userId === undefined || identity.login === undefined) {
+      return config.servers;
+    }
+    const person = { userId: identity.userId, login: identity.login };
+    const may = await Promise.all(config.servers.map((s) => login.mayUseServer(person, s.name)));
+    return config.servers.filter((_, i) => may[i]);
+  };
+  return { router, log, settings: config.merged, version: VERSION, servers };
+}
+
+/**
+ * The login service (OAuth 2.1 authorization server in front of GitHub) when the config has
+ * login; the allowed GitHub logins resolve to ids in the background.
+ */
+async function startOAuth(
+  config: LoadedConfig["config"],
+  { store, log, metrics }: { store: Store; log: Logger; metrics: Metrics },
+): Promise<OAuthService | undefined> {
+  if (!config.auth) return undefined;
+  const oauth = await OAuthService.create(config.auth, config.servers, {
+    store,
+    log,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
+    metrics,
+    legacySse: config.legacySse,
+    merged: config.merged?.enabled ?? false,
+  });
+  oauth.policy.resolveLogins().then(() => oauth.access.resolveLogins()).catch((error) =>
+    log.warn("cannot resolve logins", { error: String(error) })
+  );
+  return oauth;
+}
+
+/**
+ * The public listener on `listen`; its own addresses become allowed origins and hosts. Returns
+ * the server and the origin it listens on.
+ */
+function listenPublic(
+  config: LoadedConfig["config"],
+  handler: (req: Request, ip: string) => Promise<Response> | Response,
+  { log, edge, allowedOrigins }: { log: Logger; edge: Edge; allowedOrigins: Set<string> },
+) {
+  const server = serveHttp({
+    hostname: config.listen.hostname,
+    port: config.listen.port,
+    headerTimeoutMs: config.limits.headerTimeoutMs,
+    maxConnections: connectionLimit(config, log),
+    log,
+  }, (req, remote) => handler(req, remote.hostname));
+  const { hostname, port } = server.addr;
+  for (const origin of listenOrigins(hostname, port)) allowedOrigins.add(origin);
+  edge.listening(listenHosts(hostname, port));
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return { server, origin: `http://${host}:${port}` };
+}
+
+/**
+ * Leaves the instance directory (the other instances answer this one's sessions from then on),
+ * stops accepting on both listeners, answers the open calls ("proxy shutting down") before the
+ * streams end, stops every child and waits up to 2 s for the connections to finish.
+ */
+async function stopProxy(parts: {
+  log: Logger;
+  listeners: { shutdown(): Promise<void> }[];
+  instances?: Instances;
+  router: Router;
+  mcp: McpService;
+  edge: Edge;
+  /** Stops watching the control epoch. */
+  control?: () => void;
+  store?: Store;
+}): Promise<void> {
+  const { log, router, mcp, edge, store } = parts;
+  log.info("shutting down");
+  const left = parts.instances?.stop();
+  const closed = Promise.all(parts.listeners.map((l) => l.shutdown()));
+  const children = router.close();
+  parkingFor(mcp).clear();
+  mcp.shutdown();
+  edge.stop();
+  parts.control?.();
+  await children;
+  await Promise.race([Promise.all([closed, left]), new Promise((r) => setTimeout(r, 2000))]);
+  await store?.close();
 }
 
 /**
@@ -335,34 +376,4 @@ async function applyReload(
 function once(run: () => Promise<void>): () => Promise<void> {
   let started: Promise<void> | undefined;
   return () => started ??= run();
-}
-
-/** What a person reads on stdout at start: each server's URL and where the rest is. */
-function printStart(
-  print: (line: string) => void,
-  config: LoadedConfig["config"],
-  origin: string,
-  admin: string,
-): void {
-  const base = config.auth?.publicUrl ?? origin;
-  const merged = config.merged?.enabled ? [{ name: MERGED_SERVER, path: "/mcp" }] : [];
-  const all = [...config.servers.map((s) => ({ name: s.name, path: `/mcp/${s.name}` })), ...merged];
-  const width = Math.max(...all.map((s) => s.name.length));
-  for (const s of all) print(`${s.name.padEnd(width)}  ${base}${s.path}`);
-  print(`Owner endpoints (this machine only): ${admin}/metrics ${admin}/healthz`);
-  if (config.demo) printDemoHelp(print, origin);
-  if (config.auth) {
-    print(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
-  }
-}
-
-function printDemoHelp(print: (line: string) => void, origin: string): void {
-  print("");
-  print("No config.json found: serving the bundled demo server on loopback, without login.");
-  print(`Try it with MCP Inspector:  npx @modelcontextprotocol/inspector@latest`);
-  print(`  then choose "Streamable HTTP" and enter ${origin}/mcp/demo`);
-  print("To serve your own stdio servers, write config.json (see docs/configuration.md),");
-  print("for example:");
-  print(`  { "mcpServers": { "files": { "command": "npx", "args": ["-y",`);
-  print(`      "@modelcontextprotocol/server-filesystem", "/home/me/shared"] } } }`);
 }
