@@ -172,6 +172,49 @@ function cyclePath(graph: Graph, group: Set<string>): string[] {
   return [start, start];
 }
 
+/** The size limits of lib/: one job per function, one idea per file. */
+const MAX_FUNCTION_LINES = 80;
+const MAX_FILE_LINES = 400;
+
+/** Where a function, method or arrow function with a block body begins (deno fmt's layout). */
+const FUNCTION_STARTS = [
+  /^(\s*)(?:export\s+)?(?:default\s+)?(?:async\s+)?function\*?\s*([\w$]*)\s*[<(]/,
+  /^(\s+)(?:(?:static|private|public|protected|override|async|get|set)\s+)*\*?(#?[\w$]+)\s*(?:<[^>]*>)?\(/,
+  /^(\s*)(?:export\s+)?(?:const|let)\s+([\w$]+)\s*(?::[^=]+)?=\s*(?:async\s*)?(?:\(|[\w$]+\s*=>)/,
+];
+const NOT_NAMES = new Set(["if", "for", "while", "switch", "catch", "return", "await", "new"]);
+
+/**
+ * The functions of a deno-fmt-formatted source with their length in lines, signature to closing
+ * brace: a body opens with the line that ends in `{` and closes at the first line after it, at
+ * the indentation of the start, that begins with `}` or `)`.
+ */
+function functionSizes(source: string): { name: string; line: number; lines: number }[] {
+  const lines = source.split("\n");
+  const indentOf = (line: string) => line.length - line.trimStart().length;
+  const sizes: { name: string; line: number; lines: number }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const kind = FUNCTION_STARTS.findIndex((re) => re.test(lines[i]));
+    if (kind === -1) continue;
+    const [, indentText, name] = FUNCTION_STARTS[kind].exec(lines[i])!;
+    const indent = indentText.length;
+    if (NOT_NAMES.has(name)) continue;
+    let open = i; // The signature may run over several lines; a statement ends with ";".
+    while (
+      open < lines.length && !/\{\s*$/.test(lines[open]) && !/;\s*$/.test(lines[open]) &&
+      !(open > i && indentOf(lines[open]) <= indent && !/^\s*\)/.test(lines[open]))
+    ) open++;
+    if (open >= lines.length || !/\{\s*$/.test(lines[open])) continue;
+    if (kind === 2 && !lines.slice(i, open + 1).join(" ").includes("=>")) continue;
+    let close = open + 1;
+    while (
+      close < lines.length && !(indentOf(lines[close]) === indent && /^\s*[})]/.test(lines[close]))
+    ) close++;
+    sizes.push({ name, line: i + 1, lines: close - i + 1 });
+  }
+  return sizes;
+}
+
 Deno.test("architecture: every module of lib/ has a floor in the layer table", async () => {
   assert.deepEqual(
     unplaced(await projectGraph()),
@@ -238,4 +281,54 @@ Deno.test("architecture: the checks see imports of every form and catch what the
     "lib/oauth/cimd.ts",
   ]]);
   assert.deepEqual(unplaced(graph), ["brand-new.ts"]);
+});
+
+Deno.test("architecture: no function in lib/ over 80 lines, no file over 400", async () => {
+  const long: string[] = [];
+  for (const file of await sourceFiles("lib")) {
+    const source = await Deno.readTextFile(new URL(file, ROOT));
+    const count = source.split("\n").length - (source.endsWith("\n") ? 1 : 0);
+    if (count > MAX_FILE_LINES) long.push(`${file}: ${count} lines`);
+    for (const f of functionSizes(source)) {
+      if (f.lines > MAX_FUNCTION_LINES) long.push(`${file}:${f.line} ${f.name}: ${f.lines} lines`);
+    }
+  }
+  assert.deepEqual(long, [], "split them (one job per function, one idea per file)");
+});
+
+Deno.test("architecture: the size check measures functions, methods and arrow functions", () => {
+  const body = (n: number, indent: string) => Array(n).fill(`${indent}  work();`);
+  const source = [
+    "export async function outer(",
+    "  a: string,",
+    "): Promise<void> {",
+    ...body(3, ""),
+    "  const inner = async (x: number) => {",
+    ...body(2, "  "),
+    "  };",
+    "}",
+    "class C {",
+    "  #method(a: number): void {",
+    ...body(4, "  "),
+    "  }",
+    "  call() {",
+    "    if (ready) {",
+    "      go();",
+    "    }",
+    "    other(1, 2);",
+    "  }",
+    "}",
+    "const constant = compute(1);",
+    "const handler = (req: Request) =>",
+    "  respond(req);",
+    "items.forEach((item) => {",
+    "  use(item);",
+    "});",
+  ].join("\n");
+  assert.deepEqual(functionSizes(source), [
+    { name: "outer", line: 1, lines: 11 },
+    { name: "inner", line: 7, lines: 4 },
+    { name: "#method", line: 13, lines: 6 },
+    { name: "call", line: 19, lines: 6 },
+  ]);
 });
