@@ -27,6 +27,9 @@ function exchange(id: number, params: Record<string, unknown> = PARAMS) {
 
 function parkedCall(parking: Parking, timeoutMs = 60_000) {
   const events: string[] = [];
+  let onCancel = () => {};
+  /** Settles when the call cancels the child's request (its last step when it is abandoned). */
+  const cancelled = new Promise<void>((resolve) => onCancel = resolve);
   const first = exchange(1);
   const options: CallOptions = {
     request: first.request,
@@ -41,7 +44,10 @@ function parkedCall(parking: Parking, timeoutMs = 60_000) {
     identity: { key: "github:1", clientId: "a" },
     shape: { serverInfo: {}, ttlMs: 0, cacheScope: "private" },
     answerChild: (m) => events.push(`child ${JSON.stringify(m.error ?? m.result)}`),
-    cancel: () => events.push("cancel"),
+    cancel: () => {
+      events.push("cancel");
+      onCancel();
+    },
     park: (c) => parking.park(c, timeoutMs),
     unpark: (c) => parking.unpark(c),
   };
@@ -52,7 +58,20 @@ function parkedCall(parking: Parking, timeoutMs = 60_000) {
     method: "elicitation/create",
     params: { message: "?" },
   }));
-  return { call, first, events };
+  return { call, first, events, cancelled };
+}
+
+/** `promise`, or a failure naming `what` after `ms` (a loaded machine fires timers late). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const RETRY = { identity: { key: "github:1", clientId: "a" }, server: "fx", method: "tools/call" };
@@ -100,9 +119,9 @@ Deno.test("parking: other user, other client, other call, tampered state", async
 Deno.test("parking: a retry that never comes abandons the call at its expiry, and says so", async () => {
   const lines: [string, Record<string, unknown> | undefined][] = [];
   const parking = new Parking({ log: { info: (m, f) => lines.push([m, f]) } });
-  const { call, first, events } = parkedCall(parking, 30);
+  const { call, first, events, cancelled } = parkedCall(parking, 30);
   await first.response;
-  await new Promise((r) => setTimeout(r, 80));
+  await within(cancelled, 10_000, "the call abandoned at its 30 ms expiry");
   assert.equal(call.done, true);
   assert.equal(parking.size, 0);
   assert.ok(events[0].startsWith("child "), "the child's pending request got an error");
