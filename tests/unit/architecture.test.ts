@@ -182,8 +182,8 @@ const MAX_FILE_LINES = 400;
 const LONG_FILES: Record<string, number> = {
   "lib/mcp/merged/session.ts": 600,
   "lib/mcp/modern/handler.ts": 500,
-  "lib/router/mux.ts": 450,
-  "lib/store/kv.ts": 450,
+  "lib/router/mux.ts": 500,
+  "lib/store/postgres.ts": 550,
 };
 
 /** Where a function, method or arrow function with a block body begins (deno fmt's layout). */
