@@ -143,16 +143,17 @@ function findWarnings(cfg: CliConfig, io: Io): string[] {
   const { config } = cfg.loaded;
   const warnings: string[] = [];
   if (cfg.loaded.literalSecret) {
-    const name = cfg.unsetSecrets[0] ?? "GITHUB_CLIENT_SECRET";
+    const name = cfg.unsetSecrets.find((s) => s.key === "github.clientSecret")?.name ??
+      "GITHUB_CLIENT_SECRET";
     warnings.push(
       `github.clientSecret is written in the file itself: whoever reads ${cfg.absolute} (or a ` +
         `backup or paste of it) can act as your OAuth App. Write "\${${name}}" there and set ` +
         `${name} when the proxy starts (${name}=… deno task start)`,
     );
   }
-  for (const name of cfg.unsetSecrets) {
+  for (const { key, name } of cfg.unsetSecrets) {
     warnings.push(
-      `github.clientSecret: the environment variable ${name} is not set here; ` +
+      `${key}: the environment variable ${name} is not set here; ` +
         `set it when you start the proxy (${name}=… deno task start), or it refuses to start`,
     );
   }

@@ -51,14 +51,17 @@ export interface CliConfig {
   absolute: string;
   explicit: boolean;
   /**
-   * Variables referenced only by `github.clientSecret` that are not set: the commands that do
-   * not talk to GitHub treat them as set (a placeholder is parsed), and `check` warns.
+   * Variables referenced only by `github.clientSecret` or `instances.secret` that are not set:
+   * the commands that talk neither to GitHub nor to other instances treat them as set (a
+   * placeholder is parsed), and `check` warns.
    */
-  unsetSecrets: string[];
+  unsetSecrets: { key: string; name: string }[];
 }
 
 const UNSET_SECRET =
-  /^github\.clientSecret: environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set$/;
+  /^(github\.clientSecret|instances\.secret): environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set$/;
+/** Stands for an unset secret; as long as the shortest secret accepted. */
+const PLACEHOLDER = "(not set)".padEnd(32, ".");
 
 /**
  * Loads the config as `serve` would (`--config`, else `$MCP_PROXY_CONFIG`, else
@@ -81,12 +84,13 @@ export async function loadCliConfig(
     if (!(error instanceof ConfigError)) throw error;
     problems = error.problems;
   }
-  const unset = problems.map((p) => UNSET_SECRET.exec(p)?.[1]);
-  if (unset.every((name) => name !== undefined)) {
-    const names = unset as string[];
+  const unset = problems.map((p) => UNSET_SECRET.exec(p));
+  if (unset.every((m) => m !== null)) {
+    const secrets = unset.map((m) => ({ key: m![1], name: m![2] }));
+    const names = secrets.map((s) => s.name);
     try {
-      const loaded = await load((name) => names.includes(name) ? "(not set)" : io.env(name));
-      return { ...where, absolute, loaded, unsetSecrets: names };
+      const loaded = await load((name) => names.includes(name) ? PLACEHOLDER : io.env(name));
+      return { ...where, absolute, loaded, unsetSecrets: secrets };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       problems = error.problems;

@@ -214,6 +214,13 @@ export function parseConfig(raw: unknown, options: ParseOptions, ck = new Checke
   const merged = parseMerged(ck, root);
   const instances = parseInstances(ck, root, { listen, admin: admin?.listen });
   const store = parseStore(ck, root);
+  if (instances && root.store === undefined) {
+    ck.fail(
+      "instances",
+      `several instances share one store: add "store": { "url": "\${DATABASE_URL}" } ` +
+        `(PostgreSQL); the Deno KV file in dataDir serves one instance only`,
+    );
+  }
 
   if (root.github === undefined) {
     for (const s of servers.filter((s) => s.allow)) {

@@ -57,9 +57,7 @@ export function derivePermissions(loaded: LoadedConfig, configPath: string): str
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
   flags.push(`--allow-run=${run.join(",")}`, `--allow-env=${unique(env).join(",")}`);
   // The store (Deno KV) holds login state and the last good copies of downloaded range lists.
-  if (!config.store && (config.auth || config.instances || ranges.length > 0)) {
-    flags.push("--unstable-kv");
-  }
+  if (!config.store && (config.auth || ranges.length > 0)) flags.push("--unstable-kv");
   flags.push(...RUNTIME_FLAGS);
   return flags;
 }

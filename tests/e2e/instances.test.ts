@@ -1,8 +1,11 @@
 /**
- * Several instances behind one public URL: two proxies on one shared store, with a round-robin
- * front alternating between them per request. A 2025-era session and a multi round-trip call
- * live on the instance that started them; the other forwards their requests there, streams
- * included, and answers as the protocol expects once the owner is gone.
+ * Several instances behind one public URL: two proxies on one PostgreSQL database (a throwaway
+ * cluster, tests/helpers/postgres.ts), with a round-robin front alternating between them per
+ * request. A 2025-era session and a multi round-trip call live on the instance that started
+ * them; the other forwards their requests there, streams included, and answers as the protocol
+ * expects once the owner is gone. With login: the SDK client signs in through the front (each
+ * step of the flow may land on either instance); a sign-in on A is used on B; a refresh on A
+ * and then on B; an owner revocation run with B's config is refused on A's next request.
  */
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
@@ -10,6 +13,17 @@ import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamable
 import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { roundRobin } from "../helpers/round-robin.ts";
+import {
+  connectWithLogin,
+  fakeGitHub,
+  LOGIN_ENV,
+  loginConfig,
+  TestProvider,
+} from "../helpers/oauth.ts";
+import { mcpInitialize, refresh, signInForTokens, type Tokens } from "../helpers/oauth-flows.ts";
+import { probe } from "../helpers/oauth-tokens.ts";
+import { cliEnv, runNarrow, tableRows } from "../helpers/cli.ts";
+import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 
 const SECRET = "peer-secret-for-tests-0123456789abcdef";
 const ENV = {
@@ -20,16 +34,18 @@ const ENV = {
 const SESSION_PROTOCOL = "2025-06-18";
 const MODERN = "2026-07-28";
 
-/** Two instances sharing one store (their data directory), each with its internal listener. */
-async function twoInstances(config: Record<string, unknown> = {}) {
-  const shared = await Deno.makeTempDir({ prefix: "mop-instances-" });
+let databases = 0;
+
+/** Two instances on a fresh database of `pg`, each with its internal listener. */
+async function twoInstances(pg: TestPostgres, config: Record<string, unknown> = {}) {
+  const env = { ...ENV, DATABASE_URL: await pg.database(`instances_${++databases}`) };
   const start = () =>
     startProxy({
-      dataDir: `${shared}/data`,
+      store: { url: "${DATABASE_URL}" },
       mcpServers: { fx: fixtureServer() },
       instances: { listen: "127.0.0.1:0", secret: "${PROXY_PEER_SECRET}" },
       ...config,
-    }, { env: ENV });
+    }, { env });
   const a = await start();
   const b = await start().catch(async (error) => {
     await a.stop();
@@ -98,8 +114,9 @@ async function callIn(url: string, id: string, name: string, args = {}) {
   return { status: res.status, text: body.result ? text(body.result) : JSON.stringify(body) };
 }
 
-Deno.test("instances: a 2025 session opened on A is used through B, its GET stream too", async () => {
-  const { a, b } = await twoInstances();
+/** a 2025 session opened on A is used through B, its GET stream too */
+async function sessionThroughB(pg: TestPostgres) {
+  const { a, b } = await twoInstances(pg);
   try {
     const [ha, hb] = [await health(a), await health(b)];
     assert.notEqual(ha.id, hb.id);
@@ -148,10 +165,11 @@ Deno.test("instances: a 2025 session opened on A is used through B, its GET stre
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
-});
+}
 
-Deno.test("instances: a legacy /sse stream on A takes its messages through B", async () => {
-  const { a, b } = await twoInstances();
+/** a legacy /sse stream on A takes its messages through B */
+async function legacyThroughB(pg: TestPostgres) {
+  const { a, b } = await twoInstances(pg);
   try {
     const stream = await fetch(`${a.origin}/sse/fx`, { headers: { accept: "text/event-stream" } });
     assert.equal(stream.status, 200);
@@ -188,10 +206,11 @@ Deno.test("instances: a legacy /sse stream on A takes its messages through B", a
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
-});
+}
 
-Deno.test("instances: the SDK client through a round-robin front; A stops, the client re-initializes on B", async () => {
-  const { a, b } = await twoInstances();
+/** the SDK client through a round-robin front; A stops, the client re-initializes on B */
+async function frontAndRestart(pg: TestPostgres) {
+  const { a, b } = await twoInstances(pg);
   const front = roundRobin([a.origin, b.origin]);
   try {
     const url = `${front.origin}/mcp/fx`;
@@ -230,10 +249,11 @@ Deno.test("instances: the SDK client through a round-robin front; A stops, the c
     await front.close();
     await Promise.all([a.stop(), b.stop()]);
   }
-});
+}
 
-Deno.test("instances: an MRTR round started on A is retried on B; A gone → the state has expired", async () => {
-  const { a, b } = await twoInstances();
+/** an MRTR round started on A is retried on B; A gone → the state has expired */
+async function mrtrThroughB(pg: TestPostgres) {
+  const { a, b } = await twoInstances(pg);
   try {
     const elicit = (id: number, extra: Record<string, unknown> = {}) =>
       JSON.stringify({
@@ -288,5 +308,138 @@ Deno.test("instances: an MRTR round started on A is retried on B; A gone → the
     assert.equal(fresh.result.resultType, "input_required");
   } finally {
     await Promise.all([a.stop(), b.stop()]);
+  }
+}
+
+/** The instance's own address (its printed URLs are the public one, the front's). */
+async function direct(proxy: ProxyProcess): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(proxy.configPath));
+  return `http://${config.listen}`;
+}
+
+/** Login across the instances; both start together on the empty database. */
+async function loginAcrossInstances(pg: TestPostgres, t: Deno.TestContext) {
+  const gh = await fakeGitHub();
+  const front = roundRobin([]);
+  const env = {
+    ...LOGIN_ENV,
+    PROXY_PEER_SECRET: SECRET,
+    DATABASE_URL: await pg.database(`instances_${++databases}`),
+  };
+  const start = () =>
+    startProxy({
+      ...loginConfig(gh),
+      publicUrl: front.origin,
+      store: { url: "${DATABASE_URL}" },
+      instances: { listen: "127.0.0.1:0", secret: "${PROXY_PEER_SECRET}" },
+      mcpServers: { fx: fixtureServer() },
+    }, { env });
+  const started = await Promise.allSettled([start(), start()]);
+  const proxies = started.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+  try {
+    if (proxies.length < 2) {
+      throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+    }
+    const [a, b] = proxies;
+    const [originA, originB] = [await direct(a), await direct(b)];
+    front.use([originA, originB]);
+    await signInThroughFront(t, front, [originA, originB]);
+    await tokensAcrossInstances(t, { a, b, originA, originB, front }, env.DATABASE_URL);
+  } finally {
+    await Promise.all(proxies.map((p) => p.stop()));
+    await front.close();
+    await gh.close();
+  }
+}
+
+async function signInThroughFront(
+  t: Deno.TestContext,
+  front: ReturnType<typeof roundRobin>,
+  origins: string[],
+) {
+  await t.step("the SDK client signs in and calls through the front", async () => {
+    const { client } = await connectWithLogin(`${front.origin}/mcp/fx`, new TestProvider());
+    const pids = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      pids.add(text(await client.callTool({ name: "pid", arguments: {} })));
+    }
+    assert.equal(pids.size, 1, "one session, one child, wherever the calls landed");
+    await client.close();
+    const used = new Set(front.served.map((s) => s.upstream));
+    assert.deepEqual([...used].sort(), [...origins].sort());
+  });
+}
+
+async function tokensAcrossInstances(
+  t: Deno.TestContext,
+  { a, b, originA, originB, front }: {
+    a: ProxyProcess;
+    b: ProxyProcess;
+    originA: string;
+    originB: string;
+    front: ReturnType<typeof roundRobin>;
+  },
+  databaseUrl: string,
+) {
+  let tokens: Tokens;
+  let clientId: string;
+  await t.step("signed in through A, the token works on B", async () => {
+    // The browser uses the public URL (the consent form checks its origin); A serves it all.
+    front.use([originA]);
+    const flow = await signInForTokens({ ...a, origin: front.origin });
+    front.use([originA, originB]);
+    tokens = flow.tokens;
+    clientId = flow.clientId;
+    const onB = await mcpInitialize(`${originB}/mcp/fx`, tokens.access_token);
+    assert.equal(onB.status, 200, onB.body);
+  });
+  await t.step("refreshed on A, then on B", async () => {
+    const first = await refresh(originA, { clientId }, tokens.refresh_token);
+    assert.equal(first.status, 200);
+    const fromA = await first.json();
+    const second = await refresh(originB, { clientId }, fromA.refresh_token);
+    assert.equal(second.status, 200);
+    tokens = await second.json();
+    assert.equal((await mcpInitialize(`${originA}/mcp/fx`, tokens.access_token)).status, 200);
+  });
+  await t.step("revoked by the owner with B's config: refused on A's next request", async () => {
+    // A has checked (and cached) the token just now.
+    assert.equal((await probe(`${originA}/mcp/fx`, `Bearer ${tokens.access_token}`)).status, 200);
+    const cli = { env: cliEnv({ DATABASE_URL: databaseUrl }), cwd: b.dir };
+    const list = await runNarrow("grants", b.configPath, ["list"], cli);
+    assert.equal(list.code, 0, list.stderr);
+    const { headers, rows } = tableRows(list.stdout);
+    const ids = rows.filter((r) => r[headers.indexOf("CLIENT")].includes(clientId))
+      .map((r) => r[headers.indexOf("GRANT ID")]);
+    assert.equal(ids.length, 1, list.stdout);
+    const revoked = await runNarrow("grants", b.configPath, ["revoke", ids[0]], cli);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const after = await probe(`${originA}/mcp/fx`, `Bearer ${tokens.access_token}`);
+    assert.equal(after.status, 401);
+  });
+}
+
+Deno.test("several instances on one PostgreSQL database", async (t) => {
+  const pg = await startPostgres();
+  try {
+    await t.step(
+      "a 2025 session opened on A is used through B, its GET stream too",
+      () => sessionThroughB(pg),
+    );
+    await t.step(
+      "a legacy /sse stream on A takes its messages through B",
+      () => legacyThroughB(pg),
+    );
+    await t.step(
+      "the SDK client through a round-robin front; A stops, the client re-initializes on B",
+      () => frontAndRestart(pg),
+    );
+    await t.step(
+      "an MRTR round started on A is retried on B; A gone → the state has expired",
+      () => mrtrThroughB(pg),
+    );
+    await t.step("with login", (t) => loginAcrossInstances(pg, t));
+  } finally {
+    await pg.stop();
   }
 });

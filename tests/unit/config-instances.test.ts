@@ -8,16 +8,24 @@ const SOURCE = "/etc/mop/config.json";
 const SECRET = "0123456789abcdef0123456789abcdef";
 const files = { command: "npx", args: ["server"] };
 
-function load(instances: unknown, vars: Record<string, string> = {}) {
+const STORE = { url: "postgres://mop:pw@db.internal:5432/mop" };
+
+function load(instances: unknown, vars: Record<string, string> = {}, store: unknown = STORE) {
   return parseConfigText(
-    JSON.stringify({ listen: "127.0.0.1:8080", dataDir: "/d", mcpServers: { files }, instances }),
+    JSON.stringify({
+      listen: "127.0.0.1:8080",
+      dataDir: "/d",
+      mcpServers: { files },
+      instances,
+      ...(store === null ? {} : { store }),
+    }),
     { source: SOURCE, env: (name) => vars[name] },
   );
 }
 
-function problems(instances: unknown): string[] {
+function problems(instances: unknown, store: unknown = STORE): string[] {
   try {
-    load(instances);
+    load(instances, {}, store);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -58,6 +66,10 @@ Deno.test("instances: every mistake names its key and what to do", () => {
     '"openssl rand -base64 32" and pass it as "${PROXY_PEER_SECRET}"',
   ]);
   assert.match(problems({ listen: "127.0.0.1:8081", secret: SECRET })[0], /already "admin.listen"/);
+  assert.deepEqual(problems({ listen: "127.0.0.1:7000", secret: SECRET }, null), [
+    'instances: several instances share one store: add "store": { "url": "${DATABASE_URL}" } ' +
+    "(PostgreSQL); the Deno KV file in dataDir serves one instance only",
+  ]);
   assert.match(problems({ listen: "0.0.0.0:7000", secret: SECRET })[0], /^instances.url: required/);
   assert.match(
     problems({ listen: "127.0.0.1:7000", secret: SECRET, url: "ftp://x" })[0],
@@ -84,5 +96,8 @@ Deno.test("instances: --allow-net adds the internal listener and the peers", () 
     peers: ["10.0.0.6:7000"],
   });
   const net = derivePermissions(loaded, SOURCE).find((f) => f.startsWith("--allow-net="));
-  assert.equal(net, "--allow-net=127.0.0.1:8080,127.0.0.1:8081,10.0.0.5:7000,10.0.0.6:7000");
+  assert.equal(
+    net,
+    "--allow-net=127.0.0.1:8080,127.0.0.1:8081,10.0.0.5:7000,10.0.0.6:7000,db.internal:5432",
+  );
 });
