@@ -127,7 +127,7 @@ export async function startProxy(
   const shutdown = once(() =>
     stopProxy({ log, listeners: [server, admin], instances, router, mcp, edge, control, store })
   );
-  const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth });
+  const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth, router });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
 }
 
@@ -361,7 +361,7 @@ function needsStore(config: LoadedConfig["config"]): boolean {
 /** SIGHUP: the allow-list and the network section change without dropping sessions. */
 async function applyReload(
   next: LoadedConfig,
-  { log, edge, oauth }: { log: Logger; edge: Edge; oauth?: OAuthService },
+  { log, edge, oauth, router }: { log: Logger; edge: Edge; oauth?: OAuthService; router: Router },
 ): Promise<void> {
   if (oauth && next.config.auth) {
     await oauth.reloadAllowList(next.config.auth, next.config.servers);
@@ -369,7 +369,11 @@ async function applyReload(
   }
   await edge.reload(next.config.network);
   log.info("network section reloaded");
-  log.info("config reloaded; changes other than allow and network apply after a restart");
+  router.reloadPolicies(next.config.servers);
+  log.info("filters reloaded");
+  log.info(
+    "config reloaded; changes other than allow, filters and network apply after a restart",
+  );
 }
 
 /** `run` the first time, the same promise after. */

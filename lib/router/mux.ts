@@ -82,7 +82,7 @@ export class Mux {
       this.#ownRequest("resources/templates/list", cursor === undefined ? {} : { cursor }),
   );
   /** The server's filters in front of this child, or null when it has none. */
-  readonly gate: Gate | null;
+  gate: Gate | null = null;
   #ownRequests = 0;
   #queue: Waiting[] = [];
   #waiting = new Set<Waiting>();
@@ -102,13 +102,17 @@ export class Mux {
         for (const session of this.sessions) session.childReady?.(pid);
       },
     });
-    const policy = options.policy;
+    this.usePolicy(options.policy ?? null);
+  }
+
+  /** Puts `policy` in front of the child from the next request on (start, or a config reload). */
+  usePolicy(policy: Policy | null): void {
     this.gate = policy?.any
-      ? new Gate(policy, options.spec.server, {
+      ? new Gate(policy, this.options.spec.server, {
         tools: this.tools,
         prompts: this.prompts,
         resourceTemplates: this.templates,
-      }, options.onRefusal)
+      }, this.options.onRefusal)
       : null;
   }
 

@@ -201,6 +201,19 @@ export class Router {
     }
   }
 
+  /**
+   * Applies the servers' filters of a reloaded config to every child from its next request on
+   * (sessions stay); servers not in `servers` keep theirs.
+   */
+  reloadPolicies(servers: ServerConfig[]): void {
+    for (const config of servers) {
+      const entry = this.servers.get(config.name);
+      if (!entry) continue;
+      entry.policy = config.policy ? new Policy(config.policy) : null;
+      for (const mux of entry.muxes.values()) mux.usePolicy(entry.policy);
+    }
+  }
+
   /** Times out requests and stops idle children. */
   sweep(now: number): void {
     for (const entry of this.servers.values()) {

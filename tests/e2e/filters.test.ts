@@ -12,6 +12,7 @@ import { fixtureServer, type ProxyProcess, ROOT, startProxy } from "../helpers/p
 import { connect, type Connected } from "../helpers/client.ts";
 import { records } from "../helpers/logs.ts";
 import { sseMessages } from "../helpers/sse.ts";
+import { reloadConfig, waitForNewLog } from "../helpers/oauth-flows.ts";
 
 const MODERN = "2026-07-28";
 const CONFORMANCE = `${ROOT}/tests/fixtures/conformance-server.ts`;
@@ -359,6 +360,31 @@ Deno.test("filters on the merged endpoint: lists lose hidden items, hidden names
     );
   } finally {
     await c.close();
+    await proxy.stop();
+  }
+});
+
+Deno.test("filters: SIGHUP applies changed filters to open sessions and running children", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  const lane = sdkLane(proxy, "streamable");
+  try {
+    const before = names(await lane.rpc("fx", "tools/list"), "tools");
+    assert.ok(before.includes("add") && before.includes("echo"));
+    await reloadConfig(proxy, (c) => {
+      (c.mcpServers as Record<string, Record<string, unknown>>).fx.readOnly = true;
+    });
+    await waitForNewLog(proxy, /filters reloaded/, 0);
+    assert.deepEqual(names(await lane.rpc("fx", "tools/list"), "tools"), ["echo"]);
+    const call = (name: string) =>
+      [name, { name, arguments: {} }] as [string, Record<string, unknown>];
+    await refusedAsUnknown(lane.rpc, "fx", "tools/call", call("add"), call("nosuch"));
+    await reloadConfig(proxy, (c) => {
+      delete (c.mcpServers as Record<string, Record<string, unknown>>).fx.readOnly;
+    });
+    await waitForNewLog(proxy, /filters reloaded/, 1);
+    assert.deepEqual(names(await lane.rpc("fx", "tools/list"), "tools"), before);
+  } finally {
+    await lane.close();
     await proxy.stop();
   }
 });
