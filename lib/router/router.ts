@@ -201,10 +201,7 @@ export class Router {
     }
   }
 
-  /**
-   * Applies the servers' filters of a reloaded config to every child from its next request on
-   * (sessions stay); servers not in `servers` keep theirs.
-   */
+  /** A reloaded config's filters, for every child from its next request on (sessions stay). */
   reloadPolicies(servers: ServerConfig[]): void {
     for (const config of servers) {
       const entry = this.servers.get(config.name);
