@@ -1,6 +1,6 @@
 /** What a person reads on stdout when the proxy starts. */
 import type { LoadedConfig } from "./config/load.ts";
-import { MERGED_SERVER } from "./config/merged-schema.ts";
+import { endpointPaths } from "./config/merged-schema.ts";
 
 /** What a person reads on stdout at start: each server's URL and where the rest is. */
 export function printStart(
@@ -10,8 +10,7 @@ export function printStart(
   admin: string,
 ): void {
   const base = config.auth?.publicUrl ?? origin;
-  const merged = config.merged?.enabled ? [{ name: MERGED_SERVER, path: "/mcp" }] : [];
-  const all = [...config.servers.map((s) => ({ name: s.name, path: `/mcp/${s.name}` })), ...merged];
+  const all = endpointPaths(config);
   const width = Math.max(...all.map((s) => s.name.length));
   for (const s of all) print(`${s.name.padEnd(width)}  ${base}${s.path}`);
   print(`Owner endpoints (this machine only): ${admin}/metrics ${admin}/healthz`);

@@ -9,6 +9,7 @@
 import { derivePermissions } from "../permissions/derive.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { formatHostPort } from "../config/hosts.ts";
+import { endpointPaths, MERGED_SERVER } from "../config/merged-schema.ts";
 import type { AllowList } from "../config/auth-schema.ts";
 import { type CliConfig, configFile, type Io, loadCliConfig, notCapable } from "./common.ts";
 import { commandFlags, fallbackFlags } from "./flags.ts";
@@ -95,7 +96,11 @@ function printServers(io: Io, config: Config): void {
   const { hostname, port } = config.listen;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const local = `http://${host}:${port === 0 ? "<port chosen at start>" : port}`;
-  const width = Math.max(...config.servers.map((s) => s.name.length));
+  const width = Math.max(...endpointPaths(config).map((s) => s.name.length));
+  const merged = (base: string) => {
+    if (!config.merged?.enabled) return;
+    io.out(`  ${MERGED_SERVER.padEnd(width)}  ${base}/mcp  (every server the person may use)`);
+  };
   if (config.auth) {
     io.out("servers (the URLs to paste into ChatGPT and Claude):");
     for (const s of config.servers) {
@@ -103,6 +108,7 @@ function printServers(io: Io, config: Config): void {
       if (s.allow) io.out(`  ${"".padEnd(width)}  only for: ${describeAllow(s.allow)}`);
       printFilters(io, s, width);
     }
+    merged(config.auth.publicUrl);
     io.out(`GitHub OAuth App callback URL: ${config.auth.publicUrl}/auth/callback`);
     io.out(`GitHub OAuth App homepage URL: ${config.auth.publicUrl}`);
   } else {
@@ -115,6 +121,7 @@ function printServers(io: Io, config: Config): void {
       io.out(`  ${s.name.padEnd(width)}  ${local}/mcp/${s.name}`);
       printFilters(io, s, width);
     }
+    merged(local);
     io.out(`login: not configured (no "github" section), so no GitHub callback URL`);
   }
   const admin = formatHostPort(config.admin.listen).replace(/:0$/, ":<port chosen at start>");

@@ -4,6 +4,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import { type Io, shellWord } from "./common.ts";
+import { endpointPaths } from "../config/merged-schema.ts";
 import type { InitAnswers } from "./init-answers.ts";
 import { TUNNELS, tunnelSteps } from "./init-tunnels.ts";
 
@@ -60,7 +61,7 @@ export function printNextSteps(io: Io, a: InitAnswers, config: Config, target: s
   const where = root !== null && target === `${root}/config.json`
     ? ""
     : `MCP_PROXY_CONFIG=${shellWord(target)} `;
-  const width = Math.max(...config.servers.map((s) => s.name.length));
+  const width = Math.max(...endpointPaths(config).map((s) => s.name.length));
   const lines = [
     `Wrote ${target}.`,
     ``,
@@ -84,7 +85,7 @@ export function printNextSteps(io: Io, a: InitAnswers, config: Config, target: s
     `5. In ChatGPT, first turn on Developer mode (Settings, Apps & Connectors, Advanced`,
     `   settings; it needs a paid plan), then Create. In Claude: Settings, Connectors, Add custom`,
     `   connector. Add each server with its URL:`,
-    ...config.servers.map((s) => `     ${s.name.padEnd(width)}  ${auth.publicUrl}/mcp/${s.name}`),
+    ...endpointPaths(config).map((s) => `     ${s.name.padEnd(width)}  ${auth.publicUrl}${s.path}`),
   ];
   for (const line of lines) io.out(line);
 }

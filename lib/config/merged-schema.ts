@@ -34,3 +34,15 @@ export function parseMerged(ck: Checker, root: JsonObject): MergedSettings {
   }) ?? MERGED_DEFAULTS.separator;
   return { enabled, separator };
 }
+
+/**
+ * Every MCP endpoint's name and path, as printed by `serve`, `check` and `init`: a server's
+ * `/mcp/<name>`, then the merged `/mcp` (named `MERGED_SERVER`) when it is served.
+ */
+export function endpointPaths(
+  config: { servers: readonly { name: string }[]; merged?: MergedSettings },
+): { name: string; path: string }[] {
+  const out = config.servers.map((s) => ({ name: s.name, path: `/mcp/${s.name}` }));
+  if (config.merged?.enabled) out.push({ name: MERGED_SERVER, path: "/mcp" });
+  return out;
+}

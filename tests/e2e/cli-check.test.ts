@@ -106,6 +106,20 @@ Deno.test("check: a good config prints URLs, the callback and the flags, with no
   });
 });
 
+Deno.test("check: the merged endpoint has its own line when enabled", async () => {
+  await withDir(async (dir) => {
+    const res = await check(dir, { ...goodConfig(dir), merged: { enabled: true } });
+    assert.equal(res.code, 0, res.stderr);
+    const lines = res.stdout.split("\n");
+    const at = lines.indexOf("servers (the URLs to paste into ChatGPT and Claude):");
+    assert.deepEqual(lines.slice(at + 1, at + 4), [
+      "  files     https://pi.tail1234.ts.net/mcp/files",
+      "  notes     https://pi.tail1234.ts.net/mcp/notes",
+      "  (merged)  https://pi.tail1234.ts.net/mcp  (every server the person may use)",
+    ]);
+  });
+});
+
 Deno.test("check: a filtered server's rules are printed under its URL", async () => {
   await withDir(async (dir) => {
     const config = goodConfig(dir);
