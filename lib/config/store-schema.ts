@@ -3,7 +3,7 @@
  * state in PostgreSQL (several instances behind one public URL share it); without it, the state
  * is a Deno KV file in `dataDir`. The URL follows libpq's URI form: `postgres://` or
  * `postgresql://`, a user, a database, and optionally `?host=/run/postgresql` (a Unix socket
- * directory) and `?sslmode=disable|prefer|require|verify-full`.
+ * directory, with `&port=` when not 5432) and `?sslmode=disable|prefer|require|verify-full`.
  * @see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS
  */
 import { type Checker, type JsonObject, knownKeys, object, string } from "./check.ts";
@@ -28,7 +28,7 @@ export interface PostgresSettings {
 
 export const STORE_KEYS = ["url"] as const;
 const SSL_MODES: readonly SslMode[] = ["disable", "prefer", "require", "verify-full"];
-const QUERY_KEYS = ["host", "sslmode"];
+const QUERY_KEYS = ["host", "port", "sslmode"];
 const NO_HOST = "no-host.invalid";
 
 /** Reads `store`; null means the default Deno KV store in `dataDir`. */
@@ -77,6 +77,10 @@ export function parsePostgresUrl(text: string): PostgresSettings | string {
   if (!hostname && socketDir === undefined) {
     return `${redacted}: name the host, or a socket directory with ?host=/run/postgresql`;
   }
+  const port = Number(url.port || (url.searchParams.get("port") ?? "5432"));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return `${redacted}: the port must be a number from 1 to 65535`;
+  }
   const sslMode = (url.searchParams.get("sslmode") ?? "prefer") as SslMode;
   if (!SSL_MODES.includes(sslMode)) {
     return `${redacted}: sslmode must be one of ${SSL_MODES.join(", ")}`;
@@ -88,7 +92,7 @@ export function parsePostgresUrl(text: string): PostgresSettings | string {
     password: decodeURIComponent(url.password),
     database,
     host: hostname,
-    port: url.port ? Number(url.port) : 5432,
+    port,
     socketDir,
     sslMode: socketDir === undefined ? sslMode : "disable",
   };

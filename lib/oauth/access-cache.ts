@@ -16,9 +16,14 @@ export interface AccessEntry {
   expiresAt: number;
 }
 
-/** A bounded map of token hash → AccessEntry; the oldest entry goes first when full. */
+/**
+ * A bounded map of token hash → AccessEntry; the oldest entry goes first when full. Each clear
+ * starts a new generation: a check that read the store before a clear (a revocation on another
+ * instance may land between its read and its `set`) is not cached.
+ */
 export class AccessCache {
   readonly #entries = new Map<string, AccessEntry>();
+  #generation = 0;
 
   constructor(private readonly max = 10_000) {}
 
@@ -31,13 +36,20 @@ export class AccessCache {
     return entry;
   }
 
-  set(hash: string, entry: AccessEntry): void {
+  /** Bumped by every clear; read it before the store lookup and pass it to `set`. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  set(hash: string, entry: AccessEntry, generation = this.#generation): void {
+    if (generation !== this.#generation) return;
     if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(hash, entry);
   }
 
   /** Forgets everything: after a revocation or an allow-list change. */
   clear(): void {
+    this.#generation++;
     this.#entries.clear();
   }
 }

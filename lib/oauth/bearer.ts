@@ -43,6 +43,7 @@ export async function authenticateBearer(
   const hash = await sha256(token);
   let access = svc.accessCache.get(hash, now);
   if (!access) {
+    const generation = svc.accessCache.generation;
     const record = await svc.store.getToken(hash);
     if (!record || record.kind !== "access" || record.expiresAt <= now) {
       return deny("the token is unknown, expired or revoked");
@@ -60,7 +61,7 @@ export async function authenticateBearer(
       resource: record.resource,
       expiresAt: Math.min(record.expiresAt, grant.expiresAt),
     };
-    svc.accessCache.set(hash, access);
+    svc.accessCache.set(hash, access, generation);
   }
   if (
     access.resource !== svc.auth.publicUrl && access.resource !== resourceUrl(svc.auth, server.name)

@@ -29,3 +29,14 @@ Deno.test("access cache: bounded, the oldest entry goes first; clear forgets eve
   cache.clear();
   for (const h of ["b", "c", "d"]) assert.equal(cache.get(h, 0), undefined, h);
 });
+
+Deno.test("access cache: a check that read the store before a clear is not cached", () => {
+  const cache = new AccessCache();
+  const before = cache.generation;
+  // A revocation (here or announced by another instance) clears while the lookup runs.
+  cache.clear();
+  cache.set("h", entry(1000), before);
+  assert.equal(cache.get("h", 0), undefined);
+  cache.set("h", entry(1000), cache.generation);
+  assert.ok(cache.get("h", 0));
+});

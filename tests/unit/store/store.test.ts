@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../../../lib/store/kv.ts";
 import { PgStore } from "../../../lib/store/postgres.ts";
-import type { CodeRecord, GrantRecord, Store, TokenRecord } from "../../../lib/store/store.ts";
+import {
+  type CodeRecord,
+  type GrantRecord,
+  type Store,
+  StoreUnavailable,
+  type TokenRecord,
+} from "../../../lib/store/store.ts";
+import { MIGRATIONS } from "../../../lib/store/postgres-schema.ts";
 import { parsePostgresUrl, type PostgresSettings } from "../../../lib/config/store-schema.ts";
 import { startPostgres, type TestPostgres } from "../../helpers/postgres.ts";
 
@@ -267,10 +274,133 @@ Deno.test("store: Deno KV backend", async (t) => {
   await runCases(t, kv);
 });
 
+/** What only the PostgreSQL backend promises: several instances on one database. */
+const POSTGRES_CASES: [name: string, run: (pg: TestPostgres, db: string) => Promise<void>][] = [
+  ["instances opening an empty database together migrate it once", async (pg, db) => {
+    const settings = parsePostgresUrl(await pg.database(db)) as PostgresSettings;
+    const stores = await Promise.all([1, 2, 3].map(() => PgStore.open(settings)));
+    try {
+      const rows = await pg.query(db, "SELECT version, applied_by FROM mop_migrations");
+      assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((_, i) => i + 1));
+      assert.ok(stores.some((s) => s.instance === rows[0].applied_by));
+      // Opening again later changes nothing.
+      const again = await PgStore.open(settings);
+      await again.close();
+      assert.equal((await pg.query(db, "SELECT * FROM mop_migrations")).length, rows.length);
+    } finally {
+      for (const store of stores) await store.close();
+    }
+  }],
+  ["a revocation on one instance reaches the other's onRevoke (LISTEN/NOTIFY)", async (pg, db) => {
+    const settings = parsePostgresUrl(await pg.database(db)) as PostgresSettings;
+    const [a, b] = [await PgStore.open(settings), await PgStore.open(settings)];
+    let revoked = 0;
+    let wake = () => {};
+    const until = (count: number) =>
+      new Promise<void>((resolve) => {
+        wake = () => revoked >= count && resolve();
+        wake();
+      });
+    a.onRevoke = () => {
+      revoked++;
+      wake();
+    };
+    let stopWatching = () => {};
+    const listening = new Promise<void>((resolve) => {
+      stopWatching = a.watchEpoch(() => resolve(), (error) => assert.fail(String(error)));
+    });
+    try {
+      await listening;
+      await b.putGrant(grant("g1"));
+      await b.putToken("t1", token("g1"));
+      await b.revokeGrant("g1", "elsewhere", 1);
+      await until(1);
+      await b.putGrant(grant("g2"));
+      await b.revokeTokens(["t2"], "g2");
+      await until(2);
+    } finally {
+      stopWatching();
+      await a.close();
+      await b.close();
+    }
+  }],
+  ["the acknowledgement is the oldest among the instances connected now", async (pg, db) => {
+    const settings = parsePostgresUrl(await pg.database(db)) as PostgresSettings;
+    const [a, b] = [await PgStore.open(settings), await PgStore.open(settings)];
+    try {
+      await a.acknowledge(2, 20);
+      await b.acknowledge(1, 10);
+      assert.deepEqual(await a.acknowledged(), { epoch: 1, at: 20 });
+      // A crashed instance's row (no connection of its own) is not waited for.
+      await pg.query(db, "INSERT INTO mop_acks VALUES ('gone', 0, 5)");
+      assert.deepEqual(await a.acknowledged(), { epoch: 1, at: 20 });
+      await b.close();
+      assert.deepEqual(await a.acknowledged(), { epoch: 2, at: 20 });
+    } finally {
+      await a.close();
+    }
+  }],
+  ["a database migrated by a newer proxy is refused", async (pg, db) => {
+    const settings = parsePostgresUrl(await pg.database(db)) as PostgresSettings;
+    await (await PgStore.open(settings)).close();
+    await pg.query(db, "INSERT INTO mop_migrations (version, applied_by) VALUES (999, 'future')");
+    await assert.rejects(PgStore.open(settings), (error: Error) => {
+      assert.ok(error instanceof StoreUnavailable);
+      assert.match(error.message, /schema is version 999, newer than this proxy's/);
+      return true;
+    });
+  }],
+  [
+    "a wrong password or a closed port is StoreUnavailable, the password never shown",
+    async (pg) => {
+      const wrong = `postgres://${pg.user}:not-the-${pg.password}@${pg.host}:${pg.port}/postgres`;
+      await assert.rejects(
+        PgStore.open(parsePostgresUrl(wrong) as PostgresSettings),
+        (e: Error) => {
+          assert.ok(e instanceof StoreUnavailable);
+          assert.match(e.message, /password authentication failed/);
+          assert.ok(!e.message.includes(pg.password), e.message);
+          return true;
+        },
+      );
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (listener.addr as Deno.NetAddr).port;
+      listener.close();
+      const closed = `postgres://${pg.user}:${pg.password}@127.0.0.1:${port}/postgres`;
+      await assert.rejects(
+        PgStore.open(parsePostgresUrl(closed) as PostgresSettings),
+        (e: Error) => {
+          assert.ok(e instanceof StoreUnavailable);
+          assert.match(e.message, /does not answer/);
+          assert.match(
+            e.message,
+            new RegExp(`postgres://${pg.user}:\\*\\*\\*@127\\.0\\.0\\.1:${port}/`),
+          );
+          assert.ok(!e.message.includes(pg.password), e.message);
+          return true;
+        },
+      );
+    },
+  ],
+  ["the Unix socket works as well as TCP", async (pg, db) => {
+    await pg.database(db);
+    const url = `postgres://${pg.user}:${pg.password}@/${db}?host=${pg.socketDir}&port=${pg.port}`;
+    const store = await PgStore.open(parsePostgresUrl(url) as PostgresSettings);
+    try {
+      await store.putPin("octo", { id: 7, pinnedAt: 1 });
+      assert.deepEqual(await store.getPin("octo"), { id: 7, pinnedAt: 1 });
+    } finally {
+      await store.close();
+    }
+  }],
+];
+
 Deno.test("store: PostgreSQL backend", async (t) => {
   const pg = await startPostgres();
   try {
     await runCases(t, postgresBackend(pg));
+    let n = 0;
+    for (const [name, run] of POSTGRES_CASES) await t.step(name, () => run(pg, `only_${++n}`));
   } finally {
     await pg.stop();
   }
