@@ -17,6 +17,7 @@ import { jsonResponse } from "./mcp/http.ts";
 import type { GaugeSample, Metrics } from "./metrics.ts";
 import type { Router } from "./router/router.ts";
 import type { Instances } from "./instances/instances.ts";
+import type { StoreDescription } from "./store/store.ts";
 import { listenHosts } from "./server.ts";
 import { notFound } from "./routes.ts";
 
@@ -29,6 +30,8 @@ export interface AdminApp {
   metrics: Metrics;
   /** This instance among several (absent: the only one). */
   instances?: Instances;
+  /** Where the state is kept (absent: no store is used, e.g. without login). */
+  store?: StoreDescription;
 }
 
 export interface AdminListener {
@@ -96,6 +99,7 @@ export function createAdminHandler(app: AdminApp, hosts: Set<string>): (req: Req
         status: "ok",
         servers: app.router.status(),
         network: app.edge.status(),
+        ...(app.store ? { store: app.store } : {}),
         ...(app.instances ? { instances: app.instances.status() } : {}),
       };
       return jsonResponse(JSON.stringify(body), 200, { "cache-control": "no-store" });

@@ -111,6 +111,7 @@ export async function startProxy(
     edge,
     metrics,
     instances,
+    store: store?.description,
   }, { log, headerTimeoutMs: config.limits.headerTimeoutMs });
   const { server, origin } = listenPublic(config, handler, { log, edge, allowedOrigins });
   log.info("listening", {

@@ -6,6 +6,7 @@
  * preset with a non-loopback listen, a public URL reached through a tunnel without trusted
  * proxies. A data directory that is a file or cannot be created is an error, as at start.
  */
+import type { PostgresSettings } from "../config/store-schema.ts";
 import { derivePermissions } from "../permissions/derive.ts";
 import { type Config, isLoopbackHost } from "../config/schema.ts";
 import { formatHostPort } from "../config/hosts.ts";
@@ -63,9 +64,14 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   if (cfg === 2) return 2;
   const { config } = cfg.loaded;
   // What the proxy would fail on at start is an error here too.
-  const data = config.demo ? undefined : await probeDataDir(config.dataDir);
+  const data = config.demo || config.store ? undefined : await probeDataDir(config.dataDir);
   if (data?.error) {
     io.err(`config error (${cfg.path}):\n  dataDir ${config.dataDir}: ${data.error}`);
+    return 2;
+  }
+  const store = config.store ? await describeDatabase(config.store) : undefined;
+  if (store?.error) {
+    io.err(`config error (${cfg.path}):\n  store.url ${config.store!.redacted}: ${store.error}`);
     return 2;
   }
   for (const notice of cfg.loaded.notices) io.out(`config notice: ${notice}`);
@@ -74,6 +80,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   } else {
     io.out(`${cfg.absolute}: valid`);
   }
+  if (store) io.out(store.line!);
   io.out("");
   printServers(io, config);
   io.out("");
@@ -207,6 +214,22 @@ function findWarnings(cfg: CliConfig, io: Io): string[] {
   }
   warnings.push(...unreachableUsers(config));
   return warnings;
+}
+
+/** Connects to the store's database (changing nothing) and says what the proxy will find. */
+async function describeDatabase(
+  settings: PostgresSettings,
+): Promise<{ error?: string; line?: string }> {
+  const { probePostgres } = await import("../store/postgres.ts");
+  const found = await probePostgres(settings);
+  if ("error" in found) return { error: found.error };
+  const schema = found.schema === 0
+    ? "empty: the proxy creates its tables at start"
+    : found.schema > found.latest
+    ? `schema version ${found.schema}, newer than this proxy's ${found.latest}: it would refuse it`
+    : `schema version ${found.schema} of ${found.latest}`;
+  if (found.schema > found.latest) return { error: schema };
+  return { line: `store: PostgreSQL ${settings.redacted} (answers; ${schema})` };
 }
 
 /**

@@ -7,20 +7,18 @@
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
  */
 import { deriveKey, open, randomToken, seal, sha256, timingSafeEqual } from "../crypto.ts";
-import type { GrantRecord, TokenRecord } from "../store/store.ts";
+import type { CodeAnswer, CodeRecord, GrantRecord, TokenRecord } from "../store/store.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
-interface ReplayEntry {
-  fingerprint: string;
-  sealed: string;
-  at: number;
-}
-
-/** Answers of the last 30 s per code hash, sealed with a key only the verifier's holder derives. */
-const codeAnswers = new Map<string, ReplayEntry>();
+/**
+ * A repeated redemption may land on another instance while the first is still being answered:
+ * it waits this long (from the first redemption) for the answer to appear in the store.
+ */
+const ANSWER_WAIT_MS = 5_000;
+const ANSWER_POLL_MS = 50;
 
 /**
  * Redemptions of one code run one after the other: a second request arriving while the first
@@ -133,6 +131,26 @@ async function redeemCode(
   return await oneAtATime(hash, () => redeemOnce(svc, client, form, code, verifier, hash));
 }
 
+/**
+ * The first redemption's answer from the store; when the first redemption is still being
+ * answered (on another instance: one instance's requests queue in `oneAtATime`), it waits for
+ * it, at most ANSWER_WAIT_MS after that redemption.
+ */
+async function earlierAnswer(
+  svc: OAuthService,
+  hash: string,
+  record: CodeRecord,
+): Promise<CodeAnswer | undefined> {
+  let current: CodeRecord | null = record;
+  const deadline = (record.redeemedAt ?? 0) + ANSWER_WAIT_MS;
+  for (let polls = 0; current && !current.answer; polls++) {
+    if (svc.now() >= deadline || polls * ANSWER_POLL_MS >= ANSWER_WAIT_MS) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, ANSWER_POLL_MS));
+    current = await svc.store.getCode(hash);
+  }
+  return current?.answer;
+}
+
 async function redeemOnce(
   svc: OAuthService,
   client: ResolvedClient,
@@ -152,7 +170,7 @@ async function redeemOnce(
     throw new OAuthError("invalid_grant", "the code is unknown, expired or for another client");
   }
   if (!first) {
-    const earlier = codeAnswers.get(hash);
+    const earlier = await earlierAnswer(svc, hash, record);
     if (
       earlier && now - earlier.at <= svc.auth.oauth.codeReuseWindowMs &&
       earlier.fingerprint === fingerprint
@@ -185,14 +203,11 @@ async function redeemOnce(
   const grant = await liveGrant(svc, record.grantId, now);
   await admitAudience(svc, grant, audience, "at code exchange");
   const body = await issue(svc, grant, record.scope, audience, now);
-  codeAnswers.set(hash, {
+  await svc.store.putCodeAnswer(hash, {
     fingerprint,
     sealed: await seal(await deriveKey(`${verifier}|${code}`, "code-replay"), JSON.stringify(body)),
     at: now,
   });
-  for (const [key, entry] of codeAnswers) {
-    if (now - entry.at > svc.auth.oauth.codeReuseWindowMs) codeAnswers.delete(key);
-  }
   svc.metrics.tokens.inc({ grant: "authorization_code" });
   svc.log.info("tokens issued", {
     user_id: grant.userId,

@@ -7,6 +7,7 @@ import {
   type Acknowledgement,
   type ClientRecord,
   CODE_GRACE,
+  type CodeAnswer,
   type CodeRecord,
   type ConsentRecord,
   type GrantRecord,
@@ -275,6 +276,21 @@ export class KvStore implements Store {
     return res.ok
       ? { first: true, code: updated }
       : { first: false, code: (await this.kv.get<CodeRecord>(["codes", hash])).value };
+  }
+
+  async getCode(hash: string): Promise<CodeRecord | null> {
+    return (await this.kv.get<CodeRecord>(["codes", hash])).value;
+  }
+
+  async putCodeAnswer(hash: string, answer: CodeAnswer): Promise<void> {
+    for (;;) {
+      const entry = await this.kv.get<CodeRecord>(["codes", hash]);
+      if (!entry.value) return;
+      const res = await this.kv.atomic().check(entry)
+        .set(["codes", hash], { ...entry.value, answer }, { expireIn: REDEEMED_CODE_TTL })
+        .commit();
+      if (res.ok) return;
+    }
   }
 
   // GitHub login pins and tokens.

@@ -11,11 +11,12 @@
 import postgres from "postgres";
 import { randomBytes } from "../crypto.ts";
 import { type PostgresSettings, storeAccess } from "../config/store-schema.ts";
-import { EXPIRING, migrate } from "./postgres-schema.ts";
+import { EXPIRING, migrate, MIGRATIONS } from "./postgres-schema.ts";
 import {
   type Acknowledgement,
   type ClientRecord,
   CODE_GRACE,
+  type CodeAnswer,
   type CodeRecord,
   type ConsentRecord,
   type GrantRecord,
@@ -84,6 +85,29 @@ export function unavailable(settings: PostgresSettings, error: unknown): Error {
   return new StoreUnavailable(settings.redacted, reason);
 }
 
+/**
+ * What `check` says about a store URL without changing the database: whether it answers (with
+ * the reason when not) and the schema version found there (0: empty, created at start).
+ */
+export async function probePostgres(
+  settings: PostgresSettings,
+): Promise<{ schema: number; latest: number } | { error: string }> {
+  const sql = postgres({ ...clientOptions(settings, "check"), max: 1 });
+  try {
+    const [row] = await sql`SELECT to_regclass('mop_migrations') IS NOT NULL AS migrated`;
+    const [found] = row.migrated
+      ? await sql`SELECT coalesce(max(version), 0)::int AS version FROM mop_migrations`
+      : [{ version: 0 }];
+    return { schema: found.version as number, latest: MIGRATIONS.length };
+  } catch (error) {
+    const failure = unavailable(settings, error);
+    if (!(failure instanceof StoreUnavailable)) throw failure;
+    return { error: failure.reason };
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
 /** The store in a PostgreSQL database. */
 export class PgStore implements Store {
   onRevoke: () => void = () => {};
@@ -93,6 +117,7 @@ export class PgStore implements Store {
   readonly #settings: PostgresSettings;
   #sweep?: ReturnType<typeof setInterval>;
   #stopWatching: () => void = () => {};
+  #pollMs = POLL_MS;
 
   private constructor(sql: Sql, settings: PostgresSettings, instance: string) {
     this.#sql = sql;
@@ -107,11 +132,12 @@ export class PgStore implements Store {
    */
   static async open(
     settings: PostgresSettings,
-    options: { instance?: string; sweep?: boolean } = {},
+    options: { instance?: string; sweep?: boolean; pollMs?: number } = {},
   ): Promise<PgStore> {
     const instance = options.instance ?? crypto.randomUUID();
     const sql = postgres(clientOptions(settings, instance));
     const store = new PgStore(sql, settings, instance);
+    store.#pollMs = options.pollMs ?? POLL_MS;
     try {
       await migrate(sql, instance);
       if (options.sweep !== false) {
@@ -347,13 +373,20 @@ export class PgStore implements Store {
       WHERE hash = ${hash} AND NOT (record ? 'redeemedAt') AND expires_at > ${wall}
       RETURNING record`;
     if (rows.length) return { first: true, code: rows[0].record as CodeRecord };
-    return {
-      first: false,
-      code: first(
-        await this.#sql`SELECT record FROM mop_codes
-          WHERE hash = ${hash} AND expires_at > ${wall}`,
-      ),
-    };
+    return { first: false, code: await this.getCode(hash) };
+  }
+
+  async getCode(hash: string): Promise<CodeRecord | null> {
+    return first(
+      await this.#sql`SELECT record FROM mop_codes
+        WHERE hash = ${hash} AND expires_at > ${Date.now()}`,
+    );
+  }
+
+  async putCodeAnswer(hash: string, answer: CodeAnswer): Promise<void> {
+    await this.#sql`UPDATE mop_codes SET record = jsonb_set(record, '{answer}', ${
+      this.#json(answer)
+    }) WHERE hash = ${hash}`;
   }
 
   // GitHub login pins and tokens.
@@ -443,7 +476,7 @@ export class PgStore implements Store {
         onError(error);
         return null;
       });
-    const timer = setInterval(check, POLL_MS);
+    const timer = setInterval(check, this.#pollMs);
     Deno.unrefTimer(timer as unknown as number);
     this.#stopWatching = () => {
       stopped = true;

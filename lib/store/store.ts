@@ -60,6 +60,16 @@ export interface CodeRecord {
   expiresAt: number;
   /** First redemption: when, and the hashes issued, so a replay can revoke them. */
   redeemedAt?: number;
+  /** The first redemption's answer, for an identical request within the reuse window. */
+  answer?: CodeAnswer;
+}
+
+/** A code's first answer, sealed with a key only the holder of the code and verifier derives. */
+export interface CodeAnswer {
+  /** Hash of every parameter that shapes the answer: an identical request has the same. */
+  fingerprint: string;
+  sealed: string;
+  at: number;
 }
 
 export interface TransactionRecord {
@@ -173,6 +183,9 @@ export interface Store {
   putCode(hash: string, code: CodeRecord): Promise<void>;
   /** Marks a code redeemed; `first` is true for exactly one caller, whatever the concurrency. */
   redeemCode(hash: string, now: number): Promise<{ first: boolean; code: CodeRecord | null }>;
+  getCode(hash: string): Promise<CodeRecord | null>;
+  /** Records the first redemption's answer (every instance can repeat it). */
+  putCodeAnswer(hash: string, answer: CodeAnswer): Promise<void>;
 
   getPin(login: string): Promise<PinRecord | null>;
   putPin(login: string, pin: PinRecord): Promise<void>;

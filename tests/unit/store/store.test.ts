@@ -183,6 +183,12 @@ const CASES: Case[] = [
     assert.equal(again.first, false);
     assert.equal(again.code?.redeemedAt, 1234);
     assert.deepEqual(await a.redeemCode("unknown", 1), { first: false, code: null });
+    // The first answer is kept for an identical request, on any instance.
+    const answer = { fingerprint: "f", sealed: "s", at: 1234 };
+    await a.putCodeAnswer("c1", answer);
+    assert.deepEqual((await b.getCode("c1"))?.answer, answer);
+    assert.equal((await b.getCode("c1"))?.redeemedAt, 1234);
+    assert.equal(await b.getCode("unknown"), null);
   }],
   ["pins, GitHub tokens and documents", async (a, b) => {
     await a.putPin("Octo", { id: 7, pinnedAt: 1 });
@@ -293,7 +299,9 @@ const POSTGRES_CASES: [name: string, run: (pg: TestPostgres, db: string) => Prom
   }],
   ["a revocation on one instance reaches the other's onRevoke (LISTEN/NOTIFY)", async (pg, db) => {
     const settings = parsePostgresUrl(await pg.database(db)) as PostgresSettings;
-    const [a, b] = [await PgStore.open(settings), await PgStore.open(settings)];
+    // No safety-net poll during the test: only the notification can deliver it.
+    const a = await PgStore.open(settings, { pollMs: 3_600_000 });
+    const b = await PgStore.open(settings);
     let revoked = 0;
     let wake = () => {};
     const until = (count: number) =>
