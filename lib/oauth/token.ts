@@ -7,35 +7,12 @@
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
  */
 import { deriveKey, open, randomToken, seal, sha256, timingSafeEqual } from "../crypto.ts";
-import type { CodeAnswer, CodeRecord, GrantRecord, TokenRecord } from "../store/store.ts";
+import type { GrantRecord, TokenRecord } from "../store/store.ts";
+import { earlierAnswer, oneAtATime } from "./code-replay.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
-
-/**
- * A repeated redemption may land on another instance while the first is still being answered:
- * it waits this long (from the first redemption) for the answer to appear in the store.
- */
-const ANSWER_WAIT_MS = 5_000;
-const ANSWER_POLL_MS = 50;
-
-/**
- * Redemptions of one code run one after the other: a second request arriving while the first
- * is still being answered (ChatGPT's double POST can be simultaneous) must find its answer.
- */
-const codeQueues = new Map<string, Promise<unknown>>();
-
-async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const run = (codeQueues.get(key) ?? Promise.resolve()).then(fn);
-  const tail = run.catch(() => {});
-  codeQueues.set(key, tail);
-  try {
-    return await run;
-  } finally {
-    if (codeQueues.get(key) === tail) codeQueues.delete(key);
-  }
-}
 
 /**
  * `POST /token`: the authorization_code and refresh_token grants.
@@ -129,26 +106,6 @@ async function redeemCode(
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
   const hash = await sha256(code);
   return await oneAtATime(hash, () => redeemOnce(svc, client, form, code, verifier, hash));
-}
-
-/**
- * The first redemption's answer from the store; when the first redemption is still being
- * answered (on another instance: one instance's requests queue in `oneAtATime`), it waits for
- * it, at most ANSWER_WAIT_MS after that redemption.
- */
-async function earlierAnswer(
-  svc: OAuthService,
-  hash: string,
-  record: CodeRecord,
-): Promise<CodeAnswer | undefined> {
-  let current: CodeRecord | null = record;
-  const deadline = (record.redeemedAt ?? 0) + ANSWER_WAIT_MS;
-  for (let polls = 0; current && !current.answer; polls++) {
-    if (svc.now() >= deadline || polls * ANSWER_POLL_MS >= ANSWER_WAIT_MS) return undefined;
-    await new Promise((resolve) => setTimeout(resolve, ANSWER_POLL_MS));
-    current = await svc.store.getCode(hash);
-  }
-  return current?.answer;
 }
 
 async function redeemOnce(
