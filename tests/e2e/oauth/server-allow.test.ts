@@ -174,6 +174,12 @@ Deno.test("server allow at refresh: leaving the team refuses the refresh of a gr
     res = await narrowed(proxy, wide.clientId, wide.tokens.refresh_token, url);
     assert.equal(res.status, 200, await res.clone().text());
     const wideRefresh = (await res.json()).refresh_token;
+    // On use the team decision is cached (at most 15 minutes): requests do not reach GitHub.
+    const calls = gh.apiRequests.length;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await mcpInitialize(url, renewed.access_token)).status, 200);
+    }
+    assert.equal(gh.apiRequests.length, calls, "no GitHub call per MCP request");
 
     gh.setTeamMembership("acme", "ops", ALICE.id, null);
     res = await refresh(proxy.origin, { clientId: bound.clientId }, renewed.refresh_token);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { gitHubRefusal, policyRefusal } from "../../../lib/oauth/callback.ts";
+import { gitHubRefusal, policyRefusal, serverRefusal } from "../../../lib/oauth/callback.ts";
+import { REDIRECTED_CHECKS } from "../../../lib/oauth/authorize.ts";
 import { GitHubError } from "../../../lib/oauth/github.ts";
 
 const signIn = {
@@ -54,4 +55,23 @@ Deno.test("callback: a definite no is access_denied with a page naming the accou
   assert.equal(refusal.description, "this GitHub account is not allowed");
   assert.deepEqual(refusal.refusedUser, signIn.user);
   assert.equal(refusal.githubToken, "gho_secret", "the GitHub token is revoked");
+});
+
+Deno.test("callback: a server's own allow says no: the unknown-resource error, no page naming the account", () => {
+  const verdict = { allowed: false as const, reason: "not on the allow-list" };
+  const refusal = serverRefusal(verdict, signIn, "c1", "files");
+  // The very error /authorize gives a resource that is not an endpoint of the proxy.
+  const unknown = REDIRECTED_CHECKS.at(-1)!(new URLSearchParams(), () => null);
+  assert.deepEqual([refusal.error, refusal.description], unknown);
+  assert.equal(refusal.outcome, "refused");
+  assert.equal(refusal.refusedUser, undefined, "no page: it would say the server exists");
+  assert.equal(refusal.githubToken, "gho_secret", "the GitHub token is revoked");
+  assert.equal(refusal.fields.server, "files", "the owner's log names the server");
+});
+
+Deno.test("callback: a server's unanswered membership check is temporarily_unavailable, as for the global list", () => {
+  const verdict = { allowed: false as const, reason: "cannot check", transient: true };
+  const refusal = serverRefusal(verdict, signIn, "c1", "files");
+  assert.equal(refusal.error, "temporarily_unavailable");
+  assert.equal(refusal.outcome, "failed");
 });
