@@ -199,11 +199,8 @@ export class OAuthService {
    */
   async mayUseServer(person: Person, server: string, maxAgeMs?: number): Promise<boolean> {
     const global = await this.policy.check(person.userId, person.login, maxAgeMs);
-    return narrow(
-      global,
-      global.allowed ? await this.access.check(person, server, maxAgeMs) : undefined,
-    )
-      .allowed;
+    const own = global.allowed ? await this.access.check(person, server, maxAgeMs) : undefined;
+    return narrow(global, own).allowed;
   }
 
   /**
@@ -219,20 +216,15 @@ export class OAuthService {
   ): Promise<boolean> {
     const verdict: Verdict = await this.access.check(grant, server, maxAgeMs);
     if (verdict.allowed) return true;
-    const bound = grant.resource === resourceUrl(this.auth, server);
-    if (bound && !verdict.transient) {
-      await this.store.revokeGrant(
-        grant.id,
-        `mcpServers.${server}.allow: ${verdict.reason}`,
-        this.now(),
-      );
-    }
-    this.log.warn(
-      `refused ${when} by mcpServers.${server}.allow${
-        bound && !verdict.transient ? "; grant revoked" : ""
-      }`,
-      { user_id: grant.userId, login: grant.login, server, reason: verdict.reason },
-    );
+    const list = `mcpServers.${server}.allow`;
+    const revoke = !verdict.transient && grant.resource === resourceUrl(this.auth, server);
+    if (revoke) await this.store.revokeGrant(grant.id, `${list}: ${verdict.reason}`, this.now());
+    this.log.warn(`refused ${when} by ${list}${revoke ? "; grant revoked" : ""}`, {
+      user_id: grant.userId,
+      login: grant.login,
+      server,
+      reason: verdict.reason,
+    });
     return false;
   }
 
