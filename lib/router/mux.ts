@@ -71,6 +71,13 @@ export class Mux {
   readonly tools = new ToolCatalogue((cursor) =>
     this.#ownRequest("tools/list", cursor === undefined ? {} : { cursor })
   );
+  /** The tools the server's filters show: a hidden tool is as unknown here as an absent one. */
+  readonly visibleTools: Pick<ToolCatalogue, "tool"> = {
+    tool: async (name) => {
+      const tool = await this.tools.tool(name);
+      return tool && this.gate?.policy.tool(tool).allowed === false ? undefined : tool;
+    },
+  };
   /** The child's prompts and resource templates, kept the same way (for the filters). */
   readonly prompts = new ListCatalogue(
     { key: "prompts", nameField: "name" },

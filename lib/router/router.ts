@@ -165,11 +165,12 @@ export class Router {
   }
 
   /**
-   * The tools of the session's child, as its `tools/list` gives them (kept until the list or the
-   * child changes; fetching them starts the child within the limits if needed).
+   * The tools of the session's child the server's filters show, as its `tools/list` gives them
+   * (kept until the list or the child changes; fetching them starts the child if needed).
    */
-  tools(session: RoutedSession): ToolCatalogue {
-    return this.#mux(this.#entry(session), this.routeKey(session), session.identity.key).tools;
+  tools(session: RoutedSession): Pick<ToolCatalogue, "tool"> {
+    const mux = this.#mux(this.#entry(session), this.routeKey(session), session.identity.key);
+    return mux.visibleTools;
   }
 
   /** Relays one downstream request (see `Route.request`). */

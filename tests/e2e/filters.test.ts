@@ -26,6 +26,7 @@ const CONFIG = {
     conf: {
       command: "deno",
       args: ["run", "--no-prompt", CONFORMANCE],
+      tools: { deny: ["test_custom_header"] },
       prompts: { deny: ["test_prompt_with_*"] },
       resources: {
         allow: ["test://static-*", "test://watched-resource"],
@@ -289,6 +290,11 @@ Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen,
       assert.equal((await events.next()).value?.method, "notifications/tools/list_changed");
     });
     await promptAndResourceRules(rpc);
+    // A hidden tool's Mcp-Param-* headers are not checked either: it is unknown, not mismatched.
+    await refusedAsUnknown(rpc, "conf", "tools/call", [
+      "test_custom_header",
+      { name: "test_custom_header", arguments: { region: "eu" } },
+    ], ["nosuch", { name: "nosuch", arguments: { region: "eu" } }]);
     assert.equal(
       (await rpc("conf", "resources/read", { uri: "test://static-binary" })).error?.code,
       -32602,
