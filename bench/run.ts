@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { fakeGitHub } from "../tests/helpers/oauth.ts";
+import { startPostgres, type TestPostgres } from "../tests/helpers/postgres.ts";
 import type { FakeGitHub } from "../tests/fixtures/fake-github.ts";
 import { ROOT } from "../tests/helpers/proxy.ts";
 import { BENCH, ensureInstalled, versions } from "./install.ts";
@@ -46,7 +47,8 @@ const HELP = `deno task bench [options]
   --quick            fewer requests, 3 rounds, a 10 s soak (about 40 s in all)
   --target LIST      comma-separated: ${ALL_TARGETS.join(", ")}, or "all"
                      (default: ${TARGETS.join(", ")}; proxy-open = login without the IP
-                     allow-list, proxy-noauth = --no-auth: diagnostics that split the edge's cost)
+                     allow-list, proxy-noauth = --no-auth: diagnostics that split the edge's cost;
+                     proxy-pg = proxy with its store in a throwaway PostgreSQL cluster)
   --workload LIST    comma-separated: ${WORKLOADS.join(", ")}, soak (default: all)
   --soak SECONDS     soak duration (default 60, --quick 10; 0 skips it)
   --soak-rate N      total calls per second during the soak (default 32: one a second per session)
@@ -166,6 +168,8 @@ async function main(): Promise<number> {
   const instances = new Map<string, Instance>();
   const key = (t: TargetName, s: ServerId) => `${t}/${s}`;
   let gh: FakeGitHub | undefined;
+  let pg: TestPostgres | undefined;
+  let databases = 0;
   const rows: Row[] = [];
   const soaks: SoakResult[] = [];
   const notes: string[] = [];
@@ -178,6 +182,7 @@ async function main(): Promise<number> {
     cleaning ??= (async () => {
       await Promise.all([...instances.values()].map((i) => i.stop().catch(() => {})));
       await gh?.close().catch(() => {});
+      await pg?.stop().catch(() => {});
     })();
   const onSignal = () => {
     log("interrupted: stopping everything the harness started");
@@ -199,7 +204,10 @@ async function main(): Promise<number> {
     // ---- start every (target, stdio server) pair the chosen workloads need
     const servers = new Set<ServerId>(chosen.map((w) => w.server));
     if (opts.soak) servers.add("everything");
-    if (opts.targets.some((t) => t === "proxy" || t === "proxy-open")) gh = await fakeGitHub();
+    if (opts.targets.some((t) => t === "proxy" || t === "proxy-open" || t === "proxy-pg")) {
+      gh = await fakeGitHub();
+    }
+    if (opts.targets.includes("proxy-pg")) pg = await startPostgres();
     const users = COLD_USER_BASE + opts.sizes.rounds;
     log(
       `starting ${opts.targets.join(", ")} with ${[...servers].join(", ")} (${users} bench users)`,
@@ -220,6 +228,7 @@ async function main(): Promise<number> {
               gh: gh!,
               users: s === "everything" ? users : 1,
               v8Flags: opts.proxyV8Flags,
+              database: () => pg!.database(`bench_${++databases}`),
             });
           instances.set(key(t, s), inst);
           startup[key(t, s)] = performance.now() - t0;

@@ -56,9 +56,15 @@ export const SERVERS: Record<ServerId, StdioServer> = {
 };
 
 export const PEERS = ["supergateway", "mcp-proxy"] as const;
-export const PROXIES = ["proxy", "proxy-open", "proxy-noauth"] as const;
+export const PROXIES = ["proxy", "proxy-open", "proxy-noauth", "proxy-pg"] as const;
 export const TARGETS = ["proxy", "supergateway", "mcp-proxy", "direct"] as const;
-export const ALL_TARGETS = [...TARGETS, "proxy-open", "proxy-noauth", "http-floor"] as const;
+export const ALL_TARGETS = [
+  ...TARGETS,
+  "proxy-open",
+  "proxy-noauth",
+  "proxy-pg",
+  "http-floor",
+] as const;
 export type TargetName = typeof ALL_TARGETS[number];
 
 export function isPeer(t: string): boolean {
@@ -186,10 +192,12 @@ export interface ProxyOptions {
   users: number;
   /** Diagnostics only: `--v8-flags=…` added to the proxy's derived permission flags. */
   v8Flags?: string;
+  /** `proxy-pg`: an empty PostgreSQL database for its store (a URL with the password). */
+  database?: () => Promise<string>;
 }
 
 export async function startProxyInstance(
-  target: "proxy" | "proxy-open" | "proxy-noauth",
+  target: "proxy" | "proxy-open" | "proxy-noauth" | "proxy-pg",
   server: StdioServer,
   options: ProxyOptions,
 ): Promise<Instance> {
@@ -208,8 +216,15 @@ export async function startProxyInstance(
       failedAuthRate: HIGH_RATE,
     };
   }
-  if (target === "proxy") config.network = { allow: ["127.0.0.0/8"] };
-  const env = login ? { ...LOGIN_ENV } : { PATH: LOGIN_ENV.PATH, HOME: LOGIN_ENV.HOME };
+  if (target === "proxy" || target === "proxy-pg") config.network = { allow: ["127.0.0.0/8"] };
+  const env: Record<string, string> = login
+    ? { ...LOGIN_ENV }
+    : { PATH: LOGIN_ENV.PATH, HOME: LOGIN_ENV.HOME };
+  if (target === "proxy-pg") {
+    // `proxy` with its state in PostgreSQL instead of Deno KV.
+    config.store = { url: "${DATABASE_URL}" };
+    env.DATABASE_URL = await options.database!();
+  }
   const v8 = options.v8Flags;
   const proxy: ProxyProcess = await startProxy(config, {
     env,

@@ -41,7 +41,7 @@ function config(gh: Awaited<ReturnType<typeof fakeGitHub>>, publicUrl: string) {
 }
 
 Deno.test("postgres store: two instances share sign-ins, codes, refreshes and revocations", async (t) => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ logStatements: true });
   const gh = await fakeGitHub();
   const front = roundRobin([]);
   const proxies: ProxyProcess[] = [];
@@ -100,6 +100,13 @@ Deno.test("postgres store: two instances share sign-ins, codes, refreshes and re
       // Both instances check (and cache) the newest access token.
       await expectAccepted(mcpA, pair.access_token);
       await expectAccepted(mcpB, pair.access_token);
+    });
+
+    await t.step("the token check is served from the cache: no query per request", async () => {
+      const lookups = async () => (await pg.log()).split("mop_tokens").length;
+      const before = await lookups();
+      for (let i = 0; i < 10; i++) await expectAccepted(mcpA, pair.access_token);
+      assert.equal(await lookups(), before, "a token lookup ran in the database");
     });
 
     await t.step("an owner revocation through B's config is refused on A next", async () => {

@@ -45,14 +45,21 @@ export interface TestPostgres {
   database(name: string): Promise<string>;
   /** Runs one SQL statement as the superuser on database `db` and returns the rows. */
   query(db: string, text: string): Promise<Record<string, unknown>[]>;
+  /** The server's log so far (every statement, with `logStatements`). */
+  log(): Promise<string>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
 }
 
 const USER = "mop";
 
-/** Starts a cluster; retries on another port if the chosen one was taken meanwhile. */
-export async function startPostgres(): Promise<TestPostgres> {
+/**
+ * Starts a cluster; retries on another port if the chosen one was taken meanwhile.
+ * `logStatements` logs every statement the server runs (to count the queries of a request).
+ */
+export async function startPostgres(
+  options: { logStatements?: boolean } = {},
+): Promise<TestPostgres> {
   const dir = await Deno.makeTempDir({ prefix: "mop-pg-" });
   const owner = await clusterOwner();
   if (owner) await Deno.chown(dir, owner.uid, owner.gid);
@@ -89,7 +96,8 @@ export async function startPostgres(): Promise<TestPostgres> {
           "60",
           "-o",
           `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off ` +
-          "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100",
+          "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100" +
+          (options.logStatements ? " -c log_statement=all" : ""),
           "start",
         ]);
         break;
@@ -130,6 +138,7 @@ function cluster(
     password,
     socketDir: dir,
     query,
+    log: () => Deno.readTextFile(`${dir}/log`),
     async database(name: string) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
       await query("postgres", `CREATE DATABASE ${name}`);
