@@ -23,6 +23,7 @@ export interface ListShape {
 /** One list of one child, by item name. */
 export class ListCatalogue<T extends Record<string, unknown> = Record<string, unknown>> {
   #items: Promise<ReadonlyMap<string, T>> | null = null;
+  #known: ReadonlyMap<string, T> | null = null;
 
   constructor(private readonly shape: ListShape, private readonly fetchPage: ListPage) {}
 
@@ -31,10 +32,20 @@ export class ListCatalogue<T extends Record<string, unknown> = Record<string, un
     if (this.#items) return this.#items;
     const loading = this.#load();
     this.#items = loading;
-    loading.catch(() => {
-      if (this.#items === loading) this.#items = null;
-    });
+    loading.then(
+      (items) => {
+        if (this.#items === loading) this.#known = items;
+      },
+      () => {
+        if (this.#items === loading) this.#items = null;
+      },
+    );
     return loading;
+  }
+
+  /** The kept list when there is one, without waiting (null while none is kept). */
+  get known(): ReadonlyMap<string, T> | null {
+    return this.#known;
   }
 
   /** One item, or undefined when the child does not list it. */
@@ -45,6 +56,7 @@ export class ListCatalogue<T extends Record<string, unknown> = Record<string, un
   /** Forgets the kept list (the child's list changed, or the child is another one now). */
   invalidate(): void {
     this.#items = null;
+    this.#known = null;
   }
 
   async #load(): Promise<ReadonlyMap<string, T>> {

@@ -17,6 +17,11 @@ export interface Reply {
   send(text: string): void;
   /** The final response; nothing follows it. */
   end(text: string): void;
+  /**
+   * The child's final response as the parsed message, instead of `end`, for a reply that
+   * reshapes it anyway (an MCP 2026-07-28 call): it is not serialized only to be parsed again.
+   */
+  endMessage?(message: Record<string, unknown>): void;
 }
 
 /** A downstream session as the multiplexer sees it. */

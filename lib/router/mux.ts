@@ -72,12 +72,16 @@ export class Mux {
     this.#ownRequest("tools/list", cursor === undefined ? {} : { cursor })
   );
   /** The tools the server's filters show: a hidden tool is as unknown here as an absent one. */
-  readonly visibleTools: Pick<ToolCatalogue, "tool"> = {
-    tool: async (name) => {
-      const tool = await this.tools.tool(name);
-      return tool && this.gate?.policy.tool(tool).allowed === false ? undefined : tool;
+  readonly visibleTools: Pick<ToolCatalogue, "tool" | "known"> = ((mux: Mux) => ({
+    /** The kept list as is only when no filter hides anything; else each name is judged. */
+    get known() {
+      return mux.gate ? null : mux.tools.known;
     },
-  };
+    tool: async (name: string) => {
+      const tool = await mux.tools.tool(name);
+      return tool && mux.gate?.policy.tool(tool).allowed === false ? undefined : tool;
+    },
+  }))(this);
   /** The child's prompts and resource templates, kept the same way (for the filters). */
   readonly prompts = new ListCatalogue(
     { key: "prompts", nameField: "name" },
@@ -377,7 +381,8 @@ export class Mux {
     const result = message.result as Record<string, unknown> | undefined;
     this.#finish(pending, message.error ? "error" : result?.isError === true ? "tool_error" : "ok");
     message.id = pending.originalId;
-    pending.reply.end(JSON.stringify(message));
+    if (pending.reply.endMessage) pending.reply.endMessage(message);
+    else pending.reply.end(JSON.stringify(message));
   }
 
   #childNotification(message: Record<string, unknown>): void {

@@ -10,7 +10,6 @@ import { ProcessGroups } from "../children/group.ts";
 import type { Downstream, Reply } from "./downstream.ts";
 import { type Completion, Mux, SHUTTING_DOWN } from "./mux.ts";
 import { Route } from "./route.ts";
-import type { ToolCatalogue } from "./tool-catalogue.ts";
 import { makeRoom } from "./limits.ts";
 import { LATEST_VERSION, negotiateVersion } from "../jsonrpc.ts";
 import { Policy } from "../policy/policy.ts";
@@ -162,15 +161,6 @@ export class Router {
   route(session: RoutedSession): Route {
     const mux = this.#mux(this.#entry(session), this.routeKey(session), session.identity.key);
     return new Route(session, mux, this.#readyMux);
-  }
-
-  /**
-   * The tools of the session's child the server's filters show, as its `tools/list` gives them
-   * (kept until the list or the child changes; fetching them starts the child if needed).
-   */
-  tools(session: RoutedSession): Pick<ToolCatalogue, "tool"> {
-    const mux = this.#mux(this.#entry(session), this.routeKey(session), session.identity.key);
-    return mux.visibleTools;
   }
 
   /** Relays one downstream request (see `Route.request`). */

@@ -409,6 +409,34 @@ Deno.test("sessionless: closing the request cancels it at the child", async () =
   }
 });
 
+Deno.test("sessionless: a notifications/cancelled POST ends a call already streaming", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  const url = proxy.url("fx");
+  try {
+    const message = call(1, "tools/call", {
+      name: "progress",
+      arguments: { steps: 2, delayMs: 60_000 },
+    });
+    (message.params._meta as Record<string, unknown>) = { ...ENVELOPE, progressToken: "p" };
+    const res = await send(url, message);
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const stream = frames(res);
+    assert.equal((await stream.next()).value!.method, "notifications/progress");
+    const cancel = await post(url, {
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 1, _meta: ENVELOPE },
+    });
+    assert.equal(cancel.status, 202);
+    const last = (await stream.next()).value!;
+    assert.equal(last.id, 1);
+    assert.equal((last.error as { code: number }).code, -32800);
+    assert.equal((await stream.next()).done, true);
+  } finally {
+    await proxy.stop();
+  }
+});
+
 Deno.test("sessionless: routing per mode (per-session serves them per person)", async () => {
   const proxy = await startProxy({
     mcpServers: {

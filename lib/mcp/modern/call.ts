@@ -21,13 +21,7 @@ import {
 import type { Exchange } from "./exchange.ts";
 import { SessionlessDownstream } from "./downstream.ts";
 import { INPUT_KEY_META, ModernError, MRTR_METHODS } from "./protocol.ts";
-import {
-  modernError,
-  modernResult,
-  type ResultShape,
-  statusOf,
-  withServerInfo,
-} from "./translate.ts";
+import { modernError, type ResultShape, stamp, statusOf, withServerInfo } from "./translate.ts";
 import type { ClientCapabilities, ModernRequest } from "./validate.ts";
 
 /** How long input requests are gathered before an `InputRequiredResult` goes out. */
@@ -72,7 +66,7 @@ export class ModernCall extends SessionlessDownstream implements Reply {
   #nextKey = 1;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** The child's final answer when it came while no exchange was attached. */
-  #final: string | null = null;
+  #final: Record<string, unknown> | null = null;
   #done = false;
   /** Client capabilities a child's request needed and the client had not declared. */
   #refused: Record<string, Record<string, never>> | null = null;
@@ -140,15 +134,20 @@ export class ModernCall extends SessionlessDownstream implements Reply {
     if (this.#exchange && this.#related(message)) this.#exchange.notify(text);
   }
 
-  /** The child's final answer, translated. */
+  /** The final answer as text (the proxy's own errors). */
   end(text: string): void {
+    this.endMessage(parse(text) ?? {});
+  }
+
+  /** The child's final answer, translated. */
+  endMessage(message: Record<string, unknown>): void {
     if (this.#done) return;
     const exchange = this.#exchange;
     if (!exchange) {
-      this.#final = text;
+      this.#final = message;
       return;
     }
-    const { body, status } = this.#translate(text, exchange.request.id);
+    const { body, status } = this.#translate(message, exchange.request.id);
     this.#finish(exchange, body, status);
   }
 
@@ -296,10 +295,9 @@ export class ModernCall extends SessionlessDownstream implements Reply {
     this.#asked.clear();
   }
 
-  #translate(text: string, id: JsonRpcId) {
+  #translate(message: Record<string, unknown>, id: JsonRpcId) {
     const { method, params } = this.options.request;
-    const message = parse(text);
-    const failed = !message || isRecord(message.error) || isToolError(message.result);
+    const failed = isRecord(message.error) || isToolError(message.result);
     if (this.#refused && failed) {
       // The child needed a capability the client lacks and could not do without it.
       return out(id, method, {
@@ -308,11 +306,12 @@ export class ModernCall extends SessionlessDownstream implements Reply {
         data: { requiredCapabilities: this.#refused },
       });
     }
-    if (message && isRecord(message.error)) {
+    if (isRecord(message.error)) {
       return out(id, method, modernError(method, message.error, params));
     }
-    if (message && isRecord(message.result)) {
-      const result = modernResult(method, message.result, this.options.shape);
+    if (isRecord(message.result)) {
+      // The message is this call's own (parsed from the child's line): stamped in place.
+      const result = stamp(message.result, method, this.options.shape);
       return { body: JSON.stringify({ jsonrpc: "2.0", id, result }), status: 200 };
     }
     return out(id, method, {

@@ -5,8 +5,9 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#sending-messages
  */
 import { jsonResponse } from "../http.ts";
-import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter, streamWhenLong } from "../sse.ts";
+import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter, STREAM_AFTER_MS } from "../sse.ts";
 import type { ModernRequest } from "./validate.ts";
+import { errorBody, ErrorCode } from "../../jsonrpc.ts";
 
 /**
  * How long a request runs before the client's disconnect is watched for. Quick answers never
@@ -20,9 +21,10 @@ export class Exchange {
   #resolve!: (response: Response) => void;
   #writer: SseWriter | null = null;
   #finished = false;
-  #cancelSwitch: () => void = () => {};
-  #cancelWatch: () => void = () => {};
+  /** The one timer of a quick request: watch for the client's disconnect, then switch to SSE. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #onGone: () => void = () => {};
+  #onDone: () => void = () => {};
 
   /**
    * @param request the validated request this exchange answers
@@ -33,22 +35,35 @@ export class Exchange {
     readonly sse: boolean,
     private readonly registry: SseRegistry,
     /** The HTTP request's AbortSignal, read only once the request has run a while. */
-    signal?: () => AbortSignal,
+    private readonly signal?: () => AbortSignal,
   ) {
     this.response = new Promise((resolve) => this.#resolve = resolve);
-    if (sse) this.#cancelSwitch = streamWhenLong(() => this.#openSse());
-    if (signal) this.#watch(signal);
+    if (signal || sse) this.#arm(signal ? WATCH_AFTER_MS : STREAM_AFTER_MS, () => this.#runLong());
   }
 
-  #watch(signal: () => AbortSignal): void {
-    const timer = setTimeout(() => {
-      if (this.#finished) return;
-      const s = signal();
-      if (s.aborted) this.gone();
-      else s.addEventListener("abort", () => this.gone(), { once: true });
-    }, WATCH_AFTER_MS);
-    Deno.unrefTimer(timer);
-    this.#cancelWatch = () => clearTimeout(timer);
+  #arm(ms: number, then: () => void): void {
+    this.#timer = setTimeout(then, ms);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /**
+   * The request has run WATCH_AFTER_MS: the client's disconnect is watched from now on, and a
+   * client that takes SSE gets a stream once STREAM_AFTER_MS have passed (so tunnels see bytes).
+   */
+  #runLong(): void {
+    this.#timer = undefined;
+    if (this.#finished) return;
+    if (this.signal) {
+      const s = this.signal();
+      if (s.aborted) {
+        this.gone();
+        return;
+      }
+      s.addEventListener("abort", () => this.gone(), { once: true });
+    }
+    if (this.sse && !this.#writer) {
+      this.#arm(STREAM_AFTER_MS - (this.signal ? WATCH_AFTER_MS : 0), () => this.#openSse());
+    }
   }
 
   get finished(): boolean {
@@ -60,13 +75,40 @@ export class Exchange {
     this.#onGone = callback;
   }
 
+  /** Called once when the exchange ends, answered or not. */
+  onDone(callback: () => void): void {
+    this.#onDone = callback;
+  }
+
   /** The client closed the connection (its request's AbortSignal fired). */
   gone(): void {
+    if (this.#end()) this.#onGone();
+  }
+
+  /**
+   * The client cancelled the request by a `notifications/cancelled` POST: it is answered with
+   * -32800 (as a 2025 session's cancelled request is), then treated as gone.
+   */
+  cancel(): void {
     if (this.#finished) return;
-    this.#finished = true;
-    this.#cancelSwitch();
-    this.#cancelWatch();
+    this.finish(errorBody(this.request.id, ErrorCode.RequestCancelled, "request cancelled"));
     this.#onGone();
+  }
+
+  /** The final message; nothing follows it. */
+  finish(body: string, status = 200): void {
+    if (!this.#end()) return;
+    if (this.#writer) {
+      this.#writer.write(formatEvent(body));
+      this.#writer.close();
+      return;
+    }
+    this.#resolve(jsonResponse(body, status));
+  }
+
+  /** Answers with `response` (a refusal before anything reached the child). */
+  refuse(response: Response): void {
+    if (this.#end()) this.#resolve(response);
   }
 
   /** A notification related to the request; dropped when the client takes no stream. */
@@ -76,23 +118,18 @@ export class Exchange {
     this.#writer?.write(formatEvent(text));
   }
 
-  /** The final message; nothing follows it. */
-  finish(body: string, status = 200): void {
-    if (this.#finished) return;
+  /** Marks the exchange finished; false when it already was. */
+  #end(): boolean {
+    if (this.#finished) return false;
     this.#finished = true;
-    this.#cancelSwitch();
-    this.#cancelWatch();
-    if (this.#writer) {
-      this.#writer.write(formatEvent(body));
-      this.#writer.close();
-      return;
-    }
-    this.#resolve(jsonResponse(body, status));
+    clearTimeout(this.#timer);
+    this.#onDone();
+    return true;
   }
 
   #openSse(): void {
     if (this.#writer || this.#finished) return;
-    this.#cancelSwitch();
+    clearTimeout(this.#timer);
     const writer = new SseWriter(this.registry);
     this.#writer = writer;
     writer.onClose(() => this.gone());

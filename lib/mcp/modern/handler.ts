@@ -6,7 +6,7 @@
  */
 import type { ServerConfig } from "../../config/schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
-import type { ToolDefinition } from "../../router/tool-catalogue.ts";
+import type { Mux } from "../../router/mux.ts";
 import { type InitializeResult, UnavailableError } from "../../children/lifecycle.ts";
 import {
   ErrorCode,
@@ -31,10 +31,9 @@ import { Exchange } from "./exchange.ts";
 import { honored, IGNORED, Listener, parseFilter, ResourceSubscriptions } from "./listen.ts";
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
-import { checkParamHeaders, type HeaderParam, headerParams } from "./param-headers.ts";
+import { checkToolHeaders } from "./param-headers.ts";
 import type { StateClaims } from "./state.ts";
 import {
-  type HeaderLookup,
   type ModernNotification,
   type ModernRequest,
   reject,
@@ -97,7 +96,7 @@ function notification(svc: McpService, identity: Identity, n: ModernNotification
   if (n.method === "notifications/cancelled") {
     const requestId = n.params.requestId;
     if (typeof requestId === "string" || typeof requestId === "number") {
-      inFlight.get(svc)?.get(callKey(identity, requestId))?.gone();
+      inFlight.get(svc)?.get(callKey(identity, requestId))?.cancel();
     }
   }
   return new Response(null, { status: 202 });
@@ -135,9 +134,9 @@ async function serve(
       serveAt: (server, routedRequest) => serve(svc, { ...call, server }, routedRequest, body),
     });
   }
-  const header: HeaderLookup = (name) => req.headers.get(name);
+  const server = routed(config);
+  const site: Site = { svc, req, mux: svc.router.route(probe(server, identity)).mux };
   const state = request.params.requestState;
-  let claims: StateClaims | undefined;
   if (typeof state === "string" && MRTR_METHODS.has(method)) {
     const opened = await parkingFor(svc).open(state, {
       identity,
@@ -149,20 +148,31 @@ async function serve(
     // The owner checks the parameter headers against its child's tool schemas.
     const elsewhere = await resumedElsewhere(svc, call, opened, id, body);
     if (elsewhere) return elsewhere;
-    const refused = await paramHeaders(svc, probe(routed(config), identity), request, header);
+    const refused = await paramHeaders(site, request);
     if (refused) return rejection(refused);
-    claims = opened;
+    const exchange = exchangeFor(site, identity, request);
+    const resumed = parkingFor(svc).take(opened, exchange);
+    if (typeof resumed === "string") exchange.refuse(stateRefused(id, resumed));
+    else exchange.onGone(() => resumed.abandon());
+    return exchange.response;
   }
+  return await start(site, config, identity, request, server);
+}
+
+/** Where a sessionless request is served: the proxy, the HTTP request and the child's mux. */
+interface Site {
+  svc: McpService;
+  req: Request;
+  mux: Mux;
+}
+
+/** The HTTP side of a request that goes to the child, findable by a cancellation. */
+function exchangeFor(site: Site, identity: Identity, request: ModernRequest): Exchange {
+  const { svc, req } = site;
   const sse = acceptance(req.headers.get("accept")).sse;
   const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
   track(svc, identity, exchange);
-  if (claims) {
-    const resumed = parkingFor(svc).take(claims, exchange);
-    if (typeof resumed === "string") return stateRefused(id, resumed);
-    exchange.onGone(() => resumed.abandon());
-    return exchange.response;
-  }
-  return await start(svc, config, identity, exchange, header);
+  return exchange;
 }
 
 /**
@@ -183,41 +193,35 @@ async function resumedElsewhere(
   return await instances.forward(claims.inst, call.req, target) ?? stateRefused(id, "expired");
 }
 
-/** Starts a new call at the child (after `server/discover` and the capability gate). */
+/**
+ * Starts a new call at the child (after `server/discover`, the capability gate and the
+ * `Mcp-Param-*` check). A ready child's InitializeResult is read as is; otherwise the child is
+ * started within the limits. The request goes through the child's route (the server's filters).
+ */
 async function start(
-  svc: McpService,
+  site: Site,
   config: ServerConfig,
   identity: Identity,
-  exchange: Exchange,
-  header: HeaderLookup,
+  request: ModernRequest,
+  server: ServerConfig,
 ): Promise<Response> {
-  const { request } = exchange;
+  const { svc, mux } = site;
   const { id, method } = request;
-  const server = routed(config);
-  const shape = resultShape(config, identity);
-  const parking = parkingFor(svc);
-  const call: ModernCall = new ModernCall({
-    request,
-    server,
-    identity,
-    shape,
-    answerChild: (message) => svc.router.response(call, message),
-    cancel: () =>
-      svc.router.notification(call, {
-        jsonrpc: "2.0",
-        method: "notifications/cancelled",
-        params: { requestId: id, reason: "the client closed the request" },
-      }),
-    park: (c) => parking.park(c, config.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS),
-    unpark: (c) => parking.unpark(c),
-  }, exchange);
-  let init: Record<string, unknown>;
-  try {
-    init = await svc.router.initialize(call, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
-  } catch (error) {
-    return startFailure(error, id);
+  let init = mux.supervisor.state === "ready"
+    ? mux.initResult as Record<string, unknown> | null
+    : null;
+  if (!init) {
+    try {
+      init = await svc.router.initialize(
+        probe(server, identity),
+        STREAMABLE_VERSIONS[0],
+        STREAMABLE_VERSIONS,
+      );
+    } catch (error) {
+      return startFailure(error, id);
+    }
   }
-  shape.serverInfo = init.serverInfo as Record<string, unknown>;
+  const shape = resultShape(config, identity, init.serverInfo as Record<string, unknown>);
   if (method === "server/discover") {
     const result = discoverResult(init as unknown as InitializeResult, shape, true);
     return jsonResponse(JSON.stringify({ jsonrpc: "2.0", id, result }));
@@ -226,15 +230,29 @@ async function start(
   if (needs && (init.capabilities as Record<string, unknown>)[needs] === undefined) {
     return rpcError(404, id, ErrorCode.MethodNotFound, `method not found: ${method}`);
   }
-  const refused = await paramHeaders(svc, call, request, header);
+  const checked = paramHeaders(site, request);
+  const refused = checked instanceof Promise ? await checked : checked;
   if (refused) return rejection(refused);
+  const exchange = exchangeFor(site, identity, request);
+  const parking = parkingFor(svc);
+  const call: ModernCall = new ModernCall({
+    request,
+    server,
+    identity,
+    shape,
+    answerChild: (message) => mux.response(call, message),
+    cancel: () =>
+      mux.notification(call, {
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: id, reason: "the client closed the request" },
+      }),
+    park: (c) => parking.park(c, config.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS),
+    unpark: (c) => parking.unpark(c),
+  }, exchange);
   exchange.onGone(() => call.abandon());
-  svc.router.request(call, {
-    jsonrpc: "2.0",
-    id,
-    method,
-    params: forwardedParams(request.params),
-  }, call);
+  const message = { jsonrpc: "2.0", id, method, params: forwardedParams(request.params) };
+  svc.router.route(call).request(message, call);
   return exchange.response;
 }
 
@@ -348,43 +366,19 @@ function probe(server: ServerConfig, identity: Identity): RoutedSession {
   };
 }
 
-/** The `x-mcp-header` annotations of each tool definition a child listed (none: invalid). */
-const annotations = new WeakMap<ToolDefinition, HeaderParam[] | null>();
-
-/**
- * A `tools/call`'s `Mcp-Param-*` headers checked against its arguments, by the annotations of
- * the tool's input schema in the child's `tools/list` (streamable-http "Server Behavior for
- * Custom Headers"). A tool the child does not list, or a list the child cannot give, is checked
- * by nothing here: the call itself then gets the child's answer.
- */
-async function paramHeaders(
-  svc: McpService,
-  session: RoutedSession,
-  request: ModernRequest,
-  header: HeaderLookup,
-): Promise<Rejection | null> {
-  const name = request.params.name;
-  if (request.method !== "tools/call" || typeof name !== "string") return null;
-  let tool: ToolDefinition | undefined;
-  try {
-    tool = await svc.router.tools(session).tool(name);
-  } catch {
-    return null;
-  }
-  if (!tool) return null;
-  let params = annotations.get(tool);
-  if (params === undefined) annotations.set(tool, params = headerParams(tool.inputSchema));
-  if (!params || params.length === 0) return null;
-  return checkParamHeaders(request.id, params, request.params.arguments, header);
+/** A `tools/call`'s `Mcp-Param-*` headers checked against the child's tool schemas. */
+function paramHeaders(site: Site, request: ModernRequest) {
+  // Only the tools the server's filters show: a hidden tool is unknown here too.
+  return checkToolHeaders(site.mux.visibleTools, request, (h) => site.req.headers.get(h));
 }
 
-/** Keeps the exchange findable by a `notifications/cancelled` naming its id, until answered. */
+/** Keeps the exchange findable by a `notifications/cancelled` naming its id, until it ends. */
 function track(svc: McpService, identity: Identity, exchange: Exchange): void {
   let calls = inFlight.get(svc);
   if (!calls) inFlight.set(svc, calls = new Map());
   const key = callKey(identity, exchange.request.id);
   calls.set(key, exchange);
-  exchange.response.then(() => {
+  exchange.onDone(() => {
     if (calls.get(key) === exchange) calls.delete(key);
   });
 }
@@ -445,24 +439,38 @@ export function useRequestStateSecret(svc: McpService, secret: Uint8Array): void
  * (progress tokens and trace context stay).
  */
 export function forwardedParams(params: Record<string, unknown>): Record<string, unknown> {
-  const { inputResponses: _responses, requestState: _state, ...out } = params;
-  const meta = params._meta;
-  if (typeof meta !== "object" || meta === null) return out;
-  const rest: Record<string, unknown> = { ...meta as Record<string, unknown> };
-  for (const key of ENVELOPE_KEYS) delete rest[key];
-  if (Object.keys(rest).length === 0) delete out._meta;
-  else out._meta = rest;
+  const out: Record<string, unknown> = {};
+  for (const key in params) {
+    if (key === "inputResponses" || key === "requestState") continue;
+    const value = params[key];
+    if (key !== "_meta" || !isRecord(value)) {
+      out[key] = value;
+      continue;
+    }
+    let rest: Record<string, unknown> | null = null;
+    for (const metaKey in value) {
+      if (ENVELOPE.has(metaKey)) continue;
+      (rest ??= {})[metaKey] = value[metaKey];
+    }
+    if (rest) out._meta = rest;
+  }
   return out;
 }
+
+const ENVELOPE: ReadonlySet<string> = new Set(ENVELOPE_KEYS);
 
 /**
  * Caching hints for this server's answers: "private" whenever an answer can differ per person
  * (a child per person, or login in front of a shared one) (server/utilities/caching).
  */
-function resultShape(server: ServerConfig, identity: Identity): ResultShape {
+function resultShape(
+  server: ServerConfig,
+  identity: Identity,
+  serverInfo: Record<string, unknown> = {},
+): ResultShape {
   const personal = server.mode !== "shared" || identity.key !== "anonymous";
   return {
-    serverInfo: {},
+    serverInfo,
     ttlMs: server.cacheTtlMs ?? 0,
     cacheScope: personal ? "private" : "public",
   };

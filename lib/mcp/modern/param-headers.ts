@@ -2,10 +2,11 @@
  * `Mcp-Param-{Name}` headers: a tool's input schema may mark parameters with `x-mcp-header`, and
  * a client then mirrors each such argument into `Mcp-Param-{Name}`; a server that reads the body
  * checks every mirrored value against it. Pure: the annotations of a schema, and the check of one
- * `tools/call`'s headers against its arguments.
+ * `tools/call`'s headers against its arguments, by the child's tool list.
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http#custom-headers-from-tool-parameters
  */
 import { isRecord, type JsonRpcId } from "../../jsonrpc.ts";
+import type { ToolDefinition } from "../../router/tool-catalogue.ts";
 import { ModernError } from "./protocol.ts";
 import { decodeHeaderValue, type HeaderLookup, reject, type Rejection } from "./validate.ts";
 
@@ -125,4 +126,37 @@ function matches(decoded: string, value: unknown): boolean {
 
 function failed(id: JsonRpcId, why: string): Rejection {
   return reject(400, id, ModernError.HeaderMismatch, `header mismatch: ${why}`);
+}
+
+/** The `x-mcp-header` annotations of each tool definition a child listed (null: invalid). */
+const annotations = new WeakMap<ToolDefinition, HeaderParam[] | null>();
+
+/** The tools of a child as the check needs them (the router's kept `tools/list`). */
+export interface ToolSchemas {
+  readonly known: ReadonlyMap<string, ToolDefinition> | null;
+  tool(name: string): Promise<ToolDefinition | undefined>;
+}
+
+/**
+ * A request's `Mcp-Param-*` headers checked by the annotations of the input schema its
+ * `tools/call` names in the child's `tools/list`; other methods pass. A tool the child does not
+ * list, or a list the child cannot give, is checked by nothing here: the call then gets the
+ * child's own answer. Answers at once while the list is kept; waits for it otherwise.
+ */
+export function checkToolHeaders(
+  tools: ToolSchemas,
+  request: { id: JsonRpcId; method: string; params: Record<string, unknown> },
+  header: HeaderLookup,
+): Rejection | null | Promise<Rejection | null> {
+  const name = request.params.name;
+  if (request.method !== "tools/call" || typeof name !== "string") return null;
+  const check = (tool: ToolDefinition | undefined) => {
+    if (!tool) return null;
+    let params = annotations.get(tool);
+    if (params === undefined) annotations.set(tool, params = headerParams(tool.inputSchema));
+    if (!params || params.length === 0) return null;
+    return checkParamHeaders(request.id, params, request.params.arguments, header);
+  };
+  if (tools.known) return check(tools.known.get(name));
+  return tools.tool(name).then(check, () => null);
 }

@@ -46,15 +46,31 @@ export function modernResult(
   result: Record<string, unknown>,
   shape: ResultShape,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...result, resultType: "complete" };
-  if (method === "tools/list" && Array.isArray(out.tools)) {
-    out.tools = out.tools.map(withoutExecution);
+  return stamp({ ...result }, method, shape);
+}
+
+/**
+ * `modernResult` for a result the caller owns (just parsed from the child's line): the fields
+ * are set on it in place, with no copy.
+ */
+export function stamp(
+  result: Record<string, unknown>,
+  method: string,
+  shape: ResultShape,
+): Record<string, unknown> {
+  result.resultType = "complete";
+  if (method === "tools/list" && Array.isArray(result.tools)) {
+    result.tools = result.tools.map(withoutExecution);
   }
   if (CACHEABLE_METHODS.has(method)) {
-    out.ttlMs = shape.ttlMs;
-    out.cacheScope = shape.cacheScope;
+    result.ttlMs = shape.ttlMs;
+    result.cacheScope = shape.cacheScope;
   }
-  return withServerInfo(out, shape.serverInfo);
+  const meta = result._meta;
+  result._meta = isRecord(meta)
+    ? { ...meta, [META.serverInfo]: shape.serverInfo }
+    : { [META.serverInfo]: shape.serverInfo };
+  return result;
 }
 
 /** Stamps `_meta["io.modelcontextprotocol/serverInfo"]`, keeping the rest of `_meta`. */

@@ -86,6 +86,7 @@ Deno.test("list changes and resource updates go to every session on the child", 
   const [a, b] = [testSession("a"), testSession("b", "github:2")];
   mux.sessions.add(a).add(b);
   child().emit({ method: "notifications/tools/list_changed" });
+  assert.equal(mux.tools.known, null);
   child().emit({ method: "notifications/resources/updated", params: { uri: "x:1" } });
   for (const s of [a, b]) {
     assert.deepEqual(s.notes.map((n) => n.method), [
@@ -427,6 +428,7 @@ Deno.test("tool catalogue: one tools/list (every page) for concurrent askers, ke
   assert.equal((await second)?.name, "b");
   assert.equal(await mux.tools.tool("c"), undefined);
   assert.equal(lists().length, 2, "kept: no new tools/list");
+  assert.deepEqual([...mux.tools.known!.keys()], ["a", "b"]);
 
   child().emit({ method: "notifications/tools/list_changed" });
   const again = mux.tools.tool("a");
