@@ -180,7 +180,6 @@ const MAX_FILE_LINES = 400;
  * their features were being written and are to be split, then taken off this list.
  */
 const LONG_FILES: Record<string, number> = {
-  "lib/mcp/merged/session.ts": 600,
   "lib/mcp/modern/handler.ts": 500,
   "lib/router/mux.ts": 500,
   "lib/store/postgres.ts": 550,

@@ -62,7 +62,7 @@ export async function serveMerged(
     }
     if (method in LIST_SHAPES) {
       const list = method as ListMethod;
-      const items = await session.list(list);
+      const items = await session.catalog.list(list);
       return answer(id, modernResult(method, { [LIST_SHAPES[list].field]: items }, shape));
     }
     return await routeOne(session, request, options.serveAt);
@@ -78,7 +78,7 @@ async function routeOne(
   serveAt: ServeAt,
 ): Promise<Response> {
   const { id, method, params } = request;
-  const target = await session.target({ jsonrpc: "2.0", id, method, params });
+  const target = await session.catalog.target({ jsonrpc: "2.0", id, method, params });
   if (typeof target === "string") {
     const error = JSON.parse(target).error as Record<string, unknown>;
     const modern = modernError(method, error, params);
