@@ -79,9 +79,14 @@ const RETRY = { identity: { key: "github:1", clientId: "a" }, server: "fx", meth
 Deno.test("parking: the matching retry resumes the call; a replay after completion is refused", async () => {
   const parking = new Parking();
   const { call, first } = parkedCall(parking);
-  const state = (await (await first.response).json()).result.requestState as string;
+  const { requestState: state, inputRequests } = (await (await first.response).json()).result;
   assert.equal(parking.size, 1);
-  const retry = exchange(2, { ...PARAMS, requestState: state, inputResponses: {} });
+  // Every input answered, so the call waits on the child and asks nothing again meanwhile (with
+  // an unanswered input it would re-park at once, and whether that beats the next step is luck).
+  const inputResponses = Object.fromEntries(
+    Object.keys(inputRequests).map((key) => [key, { action: "decline" }]),
+  );
+  const retry = exchange(2, { ...PARAMS, requestState: state, inputResponses });
   assert.equal(
     await parking.resume(state, { ...RETRY, params: retry.request.params }, retry),
     call,
