@@ -47,16 +47,16 @@ function closedPort(): number {
   return port;
 }
 
+/** The tests that need a page, not a browser of their own: they share one Chromium (below). */
+const PAGE_TESTS: [name: string, fn: () => Promise<void>][] = [];
+let shared: Browser | undefined;
+
+/** Runs `fn` with the Chromium the page tests share. */
 async function withBrowser(fn: (browser: Browser) => Promise<void>): Promise<void> {
-  const browser = await launchBrowser();
-  try {
-    await fn(browser);
-  } finally {
-    await browser.close();
-  }
+  await fn(shared!);
 }
 
-Deno.test("browser: click submits a form, the POST arrives, the navigation is awaited", async () => {
+PAGE_TESTS.push(["click submits a form, the POST arrives, the navigation is awaited", async () => {
   const srv = serve((req, url) => {
     if (url.pathname === "/form") {
       return html(
@@ -115,9 +115,9 @@ Deno.test("browser: click submits a form, the POST arrives, the navigation is aw
   } finally {
     await srv.close();
   }
-});
+}]);
 
-Deno.test("browser: a redirect to a closed loopback port is observable (code readable)", async () => {
+PAGE_TESTS.push(["a redirect to a closed loopback port is observable (code readable)", async () => {
   const dead = `http://127.0.0.1:${closedPort()}/callback`;
   const srv = serve((_req, url) => {
     if (url.pathname === "/consent") {
@@ -165,9 +165,9 @@ Deno.test("browser: a redirect to a closed loopback port is observable (code rea
   } finally {
     await srv.close();
   }
-});
+}]);
 
-Deno.test("browser: framing is reported blocked for XFO DENY + frame-ancestors 'none'", async () => {
+PAGE_TESTS.push(["framing is reported blocked for XFO DENY + frame-ancestors 'none'", async () => {
   const srv = serve((_req, url) => {
     if (url.pathname === "/deny") {
       return html(`<p>consent</p>`, {
@@ -217,7 +217,7 @@ Deno.test("browser: framing is reported blocked for XFO DENY + frame-ancestors '
   } finally {
     await srv.close();
   }
-});
+}]);
 
 Deno.test("browser: timeouts fail with clear errors; close() kills the process and the profile", async () => {
   const srv = serve(() => html(`<p>static</p>`));
@@ -274,7 +274,7 @@ Deno.test("browser: timeouts fail with clear errors; close() kills the process a
   }
 });
 
-Deno.test("browser: isolated pages do not share cookies", async () => {
+PAGE_TESTS.push(["isolated pages do not share cookies", async () => {
   const srv = serve((_req, url) => {
     if (url.pathname === "/set") {
       return html(`<p>set</p>`, { "set-cookie": "sid=abc; Path=/; HttpOnly; SameSite=Lax" });
@@ -300,9 +300,9 @@ Deno.test("browser: isolated pages do not share cookies", async () => {
   } finally {
     await srv.close();
   }
-});
+}]);
 
-Deno.test("browser: with the fake GitHub, the authorize redirect's code is readable", async () => {
+PAGE_TESTS.push(["with the fake GitHub, the authorize redirect's code is readable", async () => {
   const { startFakeGitHub } = await import("../fixtures/fake-github.ts");
   const gh = await startFakeGitHub({
     apps: [{ clientId: "cid", clientSecret: "secret" }],
@@ -326,5 +326,17 @@ Deno.test("browser: with the fake GitHub, the authorize redirect's code is reada
     });
   } finally {
     await gh.close();
+  }
+}]);
+
+// One Chromium start (about 1.5 s of CPU) for all the page tests, each a step; the test of
+// timeouts and of close() starts its own.
+Deno.test("browser: page tests, on one Chromium", async (t) => {
+  shared = await launchBrowser();
+  try {
+    for (const [name, fn] of PAGE_TESTS) await t.step(name, fn);
+  } finally {
+    await shared.close();
+    shared = undefined;
   }
 });
