@@ -220,7 +220,7 @@ function findWarnings(cfg: CliConfig, io: Io): string[] {
 async function describeDatabase(
   settings: PostgresSettings,
 ): Promise<{ error?: string; line?: string }> {
-  const { probePostgres } = await import("../store/postgres.ts");
+  const { probePostgres } = await import("../store/postgres-client.ts");
   const found = await probePostgres(settings);
   if ("error" in found) return { error: found.error };
   const schema = found.schema === 0

@@ -71,6 +71,18 @@ export interface CimdResolverOptions {
   maxBytes?: number;
   /** Cache capacity; the oldest entry is evicted first. Default 256. */
   maxEntries?: number;
+  /**
+   * A cache shared by every instance (the store): consulted on a miss in memory and written after
+   * each retrieval, so several instances behind one URL retrieve a document once. Its documents
+   * are validated again when read. Failures of the shared cache only cost a retrieval.
+   */
+  shared?: SharedCimdCache;
+}
+
+/** Where instances share retrieved documents (the store's CIMD records). */
+export interface SharedCimdCache {
+  get(clientId: string): Promise<{ doc: Record<string, unknown>; expiresAt: number } | null>;
+  put(clientId: string, doc: Record<string, unknown>, expiresAt: number): Promise<void>;
 }
 
 function isLiteralIp(hostname: string): boolean {
@@ -99,7 +111,8 @@ type HostTrust = "default" | "literal" | "dns";
 
 /** Retrieves, validates and caches client metadata documents. */
 export class CimdResolver {
-  readonly #o: Required<Omit<CimdResolverOptions, "allowedHosts" | "redirects">>;
+  readonly #o: Required<Omit<CimdResolverOptions, "allowedHosts" | "redirects" | "shared">>;
+  readonly #shared: SharedCimdCache | undefined;
   readonly #redirects: CimdResolverOptions["redirects"];
   readonly #hosts = new Map<string, HostTrust>(DEFAULT_CIMD_HOSTS.map((h) => [h, "default"]));
   readonly #cache = new Map<string, { doc: ClientMetadata; expiresAt: number }>();
@@ -116,6 +129,7 @@ export class CimdResolver {
       maxEntries: Math.max(1, options.maxEntries ?? 256),
     };
     this.#redirects = options.redirects;
+    this.#shared = options.shared;
     for (const host of validateClientMetadataHosts(options.allowedHosts ?? [])) {
       if (this.#hosts.get(host) === "default") continue;
       this.#hosts.set(host, isLiteralIp(new URL(`https://${host}/`).hostname) ? "literal" : "dns");
@@ -155,9 +169,21 @@ export class CimdResolver {
   }
 
   async #load(clientId: string, trust: HostTrust): Promise<ClientMetadata> {
+    const shared = await this.#shared?.get(clientId).catch(() => null);
+    if (shared && shared.expiresAt > this.#o.now()) {
+      try {
+        const doc = validateClientMetadata(clientId, shared.doc, this.#redirects);
+        this.#store(clientId, doc, shared.expiresAt);
+        return doc;
+      } catch {
+        // Not valid here (another redirect policy): retrieve it.
+      }
+    }
     const { value, headers } = await retrieveDocument(clientId, trust === "dns", this.#o);
     const doc = validateClientMetadata(clientId, value, this.#redirects);
-    this.#store(clientId, doc, this.#o.now() + cacheLifetimeMs(headers));
+    const expiresAt = this.#o.now() + cacheLifetimeMs(headers);
+    this.#store(clientId, doc, expiresAt);
+    await this.#shared?.put(clientId, value as Record<string, unknown>, expiresAt).catch(() => {});
     return doc;
   }
 

@@ -102,6 +102,10 @@ export class OAuthService {
       resolveDns: deps.resolveDns,
       allowedHosts: auth.oauth.clientMetadataHosts,
       redirects: this.redirects,
+      shared: {
+        get: (clientId) => this.store.getCimd(clientId),
+        put: (clientId, doc, expiresAt) => this.store.putCimd(clientId, doc, expiresAt),
+      },
     });
     this.policy = this.#policy(auth.allow);
     this.access = new ServerAccess(servers, (allow, label) => this.#policy(allow, label));

@@ -3,8 +3,10 @@
  * owns every key shape and expiry of that file.
  */
 import { randomBytes } from "../crypto.ts";
+import { openKvFile } from "./kv-open.ts";
 import {
   type Acknowledgement,
+  type CimdRecord,
   type ClientRecord,
   CODE_GRACE,
   type CodeAnswer,
@@ -16,7 +18,6 @@ import {
   REDEEMED_CODE_TTL,
   type Store,
   type StoreDescription,
-  StoreUnavailable,
   type TokenRecord,
   type TransactionRecord,
   TXN_TTL,
@@ -37,16 +38,6 @@ export type {
 } from "./store.ts";
 export { StoreUnavailable } from "./store.ts";
 
-/** Runs one step of opening the store; an OS error becomes StoreUnavailable. */
-async function step<T>(path: string, what: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    throw new StoreUnavailable(path, `${what}: ${(error as Error).message}`);
-  }
-}
-
 /** The store in a Deno KV file. */
 export class KvStore implements Store {
   /** Called after any grant or token is revoked in this process (to drop cached checks). */
@@ -58,30 +49,11 @@ export class KvStore implements Store {
   }
 
   /**
-   * Opens (or creates) the store file in `dataDir` and writes to it once, so that a data
-   * directory that cannot be created or written is reported now, naming the path and the
-   * cause (StoreUnavailable), not at the first sign-in. Missing Deno permissions pass through.
+   * Opens (or creates) the store file in `dataDir`; a data directory that cannot be created or
+   * written is StoreUnavailable now (kv-open.ts), not at the first sign-in.
    */
   static async open(dataDir: string): Promise<KvStore> {
-    const path = `${dataDir}/store.kv`;
-    await step(
-      path,
-      `cannot create the data directory ${dataDir}`,
-      () => Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }),
-    );
-    // SQLite reports a read-only directory only as "unable to open database file": a plain
-    // file write names the cause ("Read-only file system", "Permission denied").
-    const probe = `${dataDir}/.write-test-${crypto.randomUUID()}`;
-    await step(path, `the data directory ${dataDir} is not writable`, async () => {
-      await Deno.writeTextFile(probe, "");
-      await Deno.remove(probe);
-    });
-    const kv = await step(path, "cannot open it", () => Deno.openKv(path));
-    await step(path, "cannot write to it", () => kv.set(["meta", "opened"], Date.now()))
-      .catch((error) => {
-        kv.close();
-        throw error;
-      });
+    const { kv, path } = await openKvFile(dataDir);
     return new KvStore(kv, path);
   }
 
@@ -313,6 +285,17 @@ export class KvStore implements Store {
 
   async deleteGitHubToken(userId: number): Promise<void> {
     await this.kv.delete(["github_tokens", userId]);
+  }
+
+  // Client metadata documents (CIMD) until their cache lifetime ends.
+
+  async getCimd(clientId: string): Promise<CimdRecord | null> {
+    return (await this.kv.get<CimdRecord>(["cimd", clientId])).value;
+  }
+
+  async putCimd(clientId: string, doc: Record<string, unknown>, expiresAt: number): Promise<void> {
+    const expireIn = Math.max(1000, expiresAt - Date.now());
+    await this.kv.set(["cimd", clientId], { doc, expiresAt }, { expireIn });
   }
 
   // Last good copies of downloaded documents (IP-range lists).

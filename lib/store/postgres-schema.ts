@@ -42,6 +42,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE mop_acks (instance text PRIMARY KEY, epoch bigint NOT NULL, at bigint NOT NULL);
   CREATE TABLE mop_instances (id text PRIMARY KEY, record jsonb NOT NULL);
   `,
+  // 2: client metadata documents (CIMD) retrieved by any instance.
+  `
+  CREATE TABLE mop_cimd (
+    client_id text PRIMARY KEY, record jsonb NOT NULL, expires_at bigint NOT NULL);
+  `,
 ];
 
 /** Tables whose rows carry `expires_at` (swept now and then; reads ignore expired rows). */
@@ -52,6 +57,7 @@ export const EXPIRING = [
   "mop_grants",
   "mop_tokens",
   "mop_codes",
+  "mop_cimd",
 ] as const;
 
 /** The database was migrated by a newer proxy than this one. */

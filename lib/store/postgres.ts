@@ -10,10 +10,12 @@
  */
 import postgres from "postgres";
 import { randomBytes } from "../crypto.ts";
-import { type PostgresSettings, storeAccess } from "../config/store-schema.ts";
-import { EXPIRING, migrate, MIGRATIONS } from "./postgres-schema.ts";
+import type { PostgresSettings } from "../config/store-schema.ts";
+import { EXPIRING, migrate } from "./postgres-schema.ts";
+import { APPLICATION, clientOptions, unavailable } from "./postgres-client.ts";
 import {
   type Acknowledgement,
+  type CimdRecord,
   type ClientRecord,
   CODE_GRACE,
   type CodeAnswer,
@@ -25,7 +27,6 @@ import {
   REDEEMED_CODE_TTL,
   type Store,
   type StoreDescription,
-  StoreUnavailable,
   type TokenRecord,
   type TransactionRecord,
   TXN_TTL,
@@ -34,79 +35,11 @@ import {
 
 /** The NOTIFY channel of revocations ("revoked") and control-epoch changes ("epoch"). */
 export const CHANNEL = "mop_changes";
-/** Every connection of an instance carries this prefix and the instance id. */
-const APPLICATION = "mcp-oauth-proxy ";
 const SWEEP_MS = 15 * 60_000;
 const POLL_MS = 5_000;
 
 type Sql = postgres.Sql;
 type Json = Record<string, unknown>;
-
-/**
- * The client options for a store URL, every one given, so that the library reads no environment
- * variable beyond POSTGRES_ENV (config/store-schema.ts).
- */
-export function clientOptions(settings: PostgresSettings, instance: string) {
-  return {
-    host: settings.socketDir ?? settings.host,
-    port: settings.port,
-    path: storeAccess(settings).socket[0],
-    user: settings.user,
-    pass: settings.password || undefined,
-    database: settings.database,
-    max: 4,
-    ssl: settings.sslMode === "disable" ? false : settings.sslMode,
-    sslnegotiation: null,
-    idle_timeout: 60,
-    connect_timeout: 5,
-    max_lifetime: null,
-    max_pipeline: 100,
-    backoff: (attempt: number) => Math.min(0.2 * 2 ** attempt, 5),
-    keep_alive: 60,
-    prepare: true,
-    debug: false,
-    fetch_types: false,
-    publications: "alltables",
-    target_session_attrs: null,
-    connection: { application_name: APPLICATION + instance },
-    onnotice: () => {},
-  } as unknown as postgres.Options<Record<string, never>>;
-}
-
-/** Turns a driver error into StoreUnavailable naming the redacted URL (never the password). */
-export function unavailable(settings: PostgresSettings, error: unknown): Error {
-  if (error instanceof Deno.errors.NotCapable) return error;
-  if (error instanceof StoreUnavailable) return error;
-  let reason = error instanceof Error ? error.message : String(error);
-  if (settings.password) reason = reason.replaceAll(settings.password, "***");
-  if (/CONNECT_TIMEOUT|ECONNREFUSED|ENOENT|ENOTFOUND|EAI_AGAIN|refused/i.test(reason)) {
-    reason = `the database server does not answer (${reason})`;
-  }
-  return new StoreUnavailable(settings.redacted, reason);
-}
-
-/**
- * What `check` says about a store URL without changing the database: whether it answers (with
- * the reason when not) and the schema version found there (0: empty, created at start).
- */
-export async function probePostgres(
-  settings: PostgresSettings,
-): Promise<{ schema: number; latest: number } | { error: string }> {
-  const sql = postgres({ ...clientOptions(settings, "check"), max: 1 });
-  try {
-    const [row] = await sql`SELECT to_regclass('mop_migrations') IS NOT NULL AS migrated`;
-    const [found] = row.migrated
-      ? await sql`SELECT coalesce(max(version), 0)::int AS version FROM mop_migrations`
-      : [{ version: 0 }];
-    return { schema: found.version as number, latest: MIGRATIONS.length };
-  } catch (error) {
-    const failure = unavailable(settings, error);
-    if (!(failure instanceof StoreUnavailable)) throw failure;
-    return { error: failure.reason };
-  } finally {
-    await sql.end({ timeout: 1 }).catch(() => {});
-  }
-}
 
 /** The store in a PostgreSQL database. */
 export class PgStore implements Store {
@@ -415,6 +348,23 @@ export class PgStore implements Store {
 
   async deleteGitHubToken(userId: number): Promise<void> {
     await this.#sql`DELETE FROM mop_github_tokens WHERE user_id = ${userId}`;
+  }
+
+  // Client metadata documents (CIMD).
+
+  async getCimd(clientId: string): Promise<CimdRecord | null> {
+    return first(
+      await this.#sql`SELECT record FROM mop_cimd
+        WHERE client_id = ${clientId} AND expires_at > ${Date.now()}`,
+    );
+  }
+
+  async putCimd(clientId: string, doc: Record<string, unknown>, expiresAt: number): Promise<void> {
+    const expires = Math.max(Date.now() + 1000, expiresAt);
+    await this.#sql`INSERT INTO mop_cimd (client_id, record, expires_at)
+      VALUES (${clientId}, ${this.#json({ doc, expiresAt })}, ${expires})
+      ON CONFLICT (client_id) DO UPDATE SET record = EXCLUDED.record,
+        expires_at = EXCLUDED.expires_at`;
   }
 
   // Last good copies of downloaded documents.

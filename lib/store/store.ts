@@ -109,6 +109,12 @@ export interface InstanceRecord {
   seenAt: number;
 }
 
+/** A retrieved client metadata document (CIMD), shared by the instances until `expiresAt`. */
+export interface CimdRecord {
+  doc: Record<string, unknown>;
+  expiresAt: number;
+}
+
 /** How long an authorization request waits for the user (and GitHub). */
 export const TXN_TTL = 10 * 60_000;
 /** A registered client that never obtained a grant is forgotten after 90 days. */
@@ -192,6 +198,9 @@ export interface Store {
   putGitHubToken(userId: number, sealed: string): Promise<void>;
   getGitHubToken(userId: number): Promise<string | null>;
   deleteGitHubToken(userId: number): Promise<void>;
+
+  getCimd(clientId: string): Promise<CimdRecord | null>;
+  putCimd(clientId: string, doc: Record<string, unknown>, expiresAt: number): Promise<void>;
 
   getDocument(url: string): Promise<{ text: string; fetchedAt: number } | null>;
   putDocument(url: string, text: string, fetchedAt: number): Promise<void>;

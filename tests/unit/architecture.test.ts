@@ -182,7 +182,7 @@ const MAX_FILE_LINES = 400;
 const LONG_FILES: Record<string, number> = {
   "lib/mcp/modern/handler.ts": 500,
   "lib/router/mux.ts": 500,
-  "lib/store/postgres.ts": 550,
+  "lib/store/postgres.ts": 490,
 };
 
 /** Where a function, method or arrow function with a block body begins (deno fmt's layout). */

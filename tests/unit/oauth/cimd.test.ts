@@ -8,6 +8,7 @@ import {
   type ClientMetadata,
   isCimdClientId,
   redirectAllowed,
+  type SharedCimdCache,
   validateClientMetadata,
 } from "../../../lib/oauth/cimd.ts";
 import { RedirectPolicy } from "../../../lib/oauth/redirect.ts";
@@ -582,6 +583,35 @@ Deno.test("cache: bounded, the oldest entry is evicted", async () => {
     assert.equal(local.hits(), 3);
     await cimd.resolve(id("a"));
     assert.deepEqual(local.paths, ["/a.json", "/b.json", "/c.json", "/a.json"]);
+  });
+});
+
+Deno.test("cache: shared by instances: a document one retrieved is not retrieved again", async () => {
+  await withServer(serveDoc(doc, { "cache-control": "max-age=300" }), async (local) => {
+    let clock = 1_000_000;
+    const saved = new Map<string, { doc: Record<string, unknown>; expiresAt: number }>();
+    const shared: SharedCimdCache = {
+      get: (id) => Promise.resolve(saved.get(id) ?? null),
+      put: (id, d, expiresAt) => Promise.resolve(void saved.set(id, { doc: d, expiresAt })),
+    };
+    const [a, b] = [0, 1].map(() => resolver(local, { now: () => clock, shared }));
+    const id = `${local.base}/c.json`;
+    const first = await a.resolve(id);
+    assert.equal(saved.get(id)?.expiresAt, 1_300_000);
+    assert.deepEqual(await b.resolve(id), first);
+    assert.equal(local.hits(), 1, "the second instance used the shared copy");
+    // Past its lifetime the shared copy is not used; a document invalid here is retrieved.
+    clock += 300_000;
+    await b.resolve(id);
+    assert.equal(local.hits(), 2);
+    saved.set(`${local.base}/d.json`, { doc: { client_id: "other" }, expiresAt: clock + 60_000 });
+    await a.resolve(`${local.base}/d.json`);
+    assert.equal(local.hits(), 3);
+    // A shared cache that fails costs a retrieval, never the sign-in.
+    const broken = resolver(local, {
+      shared: { get: () => Promise.reject(new Error("down")), put: () => Promise.reject(0) },
+    });
+    assert.deepEqual(await broken.resolve(`${local.base}/e.json`), doc(`${local.base}/e.json`));
   });
 });
 

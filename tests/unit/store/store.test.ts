@@ -190,7 +190,7 @@ const CASES: Case[] = [
     assert.equal((await b.getCode("c1"))?.redeemedAt, 1234);
     assert.equal(await b.getCode("unknown"), null);
   }],
-  ["pins, GitHub tokens and documents", async (a, b) => {
+  ["pins, GitHub tokens, documents and client metadata documents", async (a, b) => {
     await a.putPin("Octo", { id: 7, pinnedAt: 1 });
     assert.deepEqual(await b.getPin("octo"), { id: 7, pinnedAt: 1 });
     await a.putGitHubToken(7, "sealed");
@@ -203,6 +203,11 @@ const CASES: Case[] = [
       fetchedAt: 1_700_000_000_000,
     });
     assert.equal(await b.getDocument("https://ranges.example/none"), null);
+    const cimd = "https://claude.ai/oauth/client.json";
+    const expiresAt = Date.now() + 60_000;
+    await a.putCimd(cimd, { client_id: cimd }, expiresAt);
+    assert.deepEqual(await b.getCimd(cimd), { doc: { client_id: cimd }, expiresAt });
+    assert.equal(await b.getCimd("https://claude.ai/none"), null);
   }],
   ["the control epoch: bumped elsewhere, watched, acknowledged", async (a, b) => {
     const seen: number[] = [];
