@@ -51,8 +51,9 @@ export function consentPage(
  * (consent must precede the redirect to GitHub), so servers with an `allow` of their own are
  * never named for a request covering the whole origin (or the merged `/mcp` endpoint, which
  * serves every server the person may use): the sentence says only that some may be
- * open to particular accounts. A request for one server names that server: the client asked for
- * it by its URL, and sign-in refuses it to anyone its `allow` does not admit.
+ * open to particular accounts. A request for one server names that server (the client asked for
+ * it by its URL), saying when it is open to particular accounts only: sign-in refuses it to
+ * anyone its `allow` does not admit.
  */
 function serverList(svc: OAuthService, txn: TransactionRecord): Html {
   const one = svc.serverOf(txn.resource);
@@ -60,6 +61,9 @@ function serverList(svc: OAuthService, txn: TransactionRecord): Html {
     ? [one]
     : svc.servers.map((s) => s.name).filter((name) => !svc.access.restricted(name));
   const listed = join(names.map((s) => markup`<code>${s}</code>`), ", ");
+  if (one !== null && svc.access.restricted(one)) {
+    return markup`${listed} (only if the owner opened it to your account)`;
+  }
   if (one !== null || svc.access.restrictedServers.length === 0) return listed;
   const others = "the servers the owner opened to particular accounts, if yours is one of them";
   return names.length === 0 ? markup`${others}` : markup`${listed}, and ${others}`;

@@ -280,7 +280,13 @@ Deno.test("server allow on the consent page: a request for the whole origin name
     assert.doesNotMatch(consent.html, /files|ops/);
     const one = await signIn(proxy, { resource: proxy.url("files") });
     const page = one.browser.pages.find((p) => p.html.includes("Servers:"))!;
-    assert.equal(servers(page.html), "<code>files</code>");
+    assert.equal(
+      servers(page.html),
+      "<code>files</code> (only if the owner opened it to your account)",
+    );
+    const open = await signIn(proxy, { resource: proxy.url("fx") });
+    const fx = open.browser.pages.find((p) => p.html.includes("Servers:"))!;
+    assert.equal(servers(fx.html), "<code>fx</code>");
   });
 });
 
