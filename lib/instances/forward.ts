@@ -22,6 +22,9 @@ const NOT_FORWARDED = new Set([
   CLIENT_IP_HEADER,
 ]);
 
+/** The access-log status of a forwarded request whose client went away before the answer. */
+export const CLIENT_CLOSED = 499;
+
 /** The request's fields as the owner receives them: end-to-end fields plus the signature. */
 export function forwardedHeaders(headers: Headers, signature: string, clientIp: string): Headers {
   const out = new Headers();
@@ -76,8 +79,9 @@ export async function forwardRequest(
       ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
     } as RequestInit);
     return relayedResponse(response);
-  } catch (error) {
-    if (req.signal.aborted) throw error;
+  } catch {
+    // The client went away: nobody reads this (499, "client closed request", as nginx logs it).
+    if (req.signal.aborted) return new Response(null, { status: CLIENT_CLOSED });
     return null;
   }
 }

@@ -80,6 +80,15 @@ Deno.test("forwardRequest streams the body both ways; an unreachable owner gives
   } finally {
     await server.shutdown();
   }
+  const aborted = new AbortController();
+  aborted.abort();
+  const left = await forwardRequest(new Request("http://x/mcp/f", { signal: aborted.signal }), {
+    origin,
+    path: "/mcp/f",
+    signature: "s",
+    clientIp: "1",
+  });
+  assert.equal(left?.status, 499, "the client went away: not 'owner gone'");
   const gone = await forwardRequest(new Request("http://x/mcp/f"), {
     origin,
     path: "/mcp/f",
