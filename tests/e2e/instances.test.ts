@@ -162,6 +162,12 @@ async function sessionThroughB(pg: TestPostgres) {
     });
     assert.equal(directly.status, 403, "the internal listener wants an instance's signature");
     await directly.body?.cancel();
+
+    // A crashes (no goodbye, its heartbeat still fresh): unreachable, so its session is gone.
+    await a.stop("SIGKILL");
+    const afterCrash = await callIn(b.url("fx"), session, "pid");
+    assert.equal(afterCrash.status, 404, afterCrash.text);
+    assert.match(b.logs(), /cannot reach the instance owning a request/);
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
