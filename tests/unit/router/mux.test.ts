@@ -356,6 +356,25 @@ Deno.test("a child exit fails the calls in flight with -32603; after the restart
   await mux.close();
 });
 
+Deno.test("a session is told of its child's unexpected exit and of the restart (the merged endpoint's hooks)", async () => {
+  const { mux, child } = await setup();
+  const events: string[] = [];
+  const a = {
+    ...testSession("a"),
+    childExited: () => events.push("exited"),
+    childRestarted: () => events.push("restarted"),
+  };
+  mux.sessions.add(a);
+  await child().crash(2, "segfault");
+  assert.deepEqual(events, ["exited"]);
+  await eventually(() => events.length === 2, 5000, "the restart");
+  assert.deepEqual(events, ["exited", "restarted"]);
+  // A stop on purpose (idle) is no exit to announce.
+  await mux.supervisor.stop("idle timeout");
+  assert.deepEqual(events, ["exited", "restarted"]);
+  await mux.close();
+});
+
 Deno.test("shutdown: calls in flight, queued and waiting for the child all get 'proxy shutting down'", async () => {
   const { mux } = await setup({ maxInFlight: 1 });
   const a = testSession("a");
