@@ -60,7 +60,8 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
       body.error.message,
       /exited during start-up \(code 1\): fixture: crashing on start/,
     );
-    await proxy.waitForLog(/server marked unavailable after repeated exits/);
+    // Five starts that crash: each start of the fixture may take seconds on a loaded machine.
+    await proxy.waitForLog(/server marked unavailable after repeated exits/, 60_000);
     // Until the marker goes, the server alternates between unavailable (a request gets 503) and
     // a timer-driven retry whose start fails (a request waits for it and gets -32603): on a
     // loaded machine the next request may land in a retry, so it waits for the state.
@@ -84,7 +85,7 @@ Deno.test("a crash loop marks the server unavailable (503 + Retry-After), then i
     assert.equal(health?.servers.fx.state, "unavailable");
 
     await Deno.remove(marker);
-    await proxy.waitForLog(/child ready child="fx#\d+"/, 20_000);
+    await proxy.waitForLog(/child ready child="fx#\d+"/, 60_000);
     const ok = await postMcp(proxy.url("fx"));
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).result.serverInfo.name, "fixture");
