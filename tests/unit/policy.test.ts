@@ -1,7 +1,7 @@
 /** The filter rules: the glob dialect and the policy's decision on each kind of item. */
 import assert from "node:assert/strict";
 import { compileGlob, globProblem } from "../../lib/policy/glob.ts";
-import { canonicalUri, Policy } from "../../lib/policy/policy.ts";
+import { canonicalUri, describePolicy, Policy } from "../../lib/policy/policy.ts";
 
 const matches = (pattern: string, value: string, kind: "name" | "uri" = "name") =>
   compileGlob(pattern, kind).test(value);
@@ -122,4 +122,17 @@ Deno.test("policy: a filtered server refuses URIs that normalise elsewhere", () 
   }
   assert.ok(canonicalUri("file:///srv/public/a..b/.hidden"));
   assert.ok(canonicalUri("https://example.com/a%20b?q=1"));
+});
+
+Deno.test("describePolicy: one line per server for check", () => {
+  assert.equal(describePolicy({ readOnly: true }), "readOnly");
+  assert.equal(
+    describePolicy({
+      tools: { allow: ["read_*", "list_*"], deny: ["*write*"] },
+      readOnly: true,
+      resources: { allow: [] },
+    }),
+    'tools allow "read_*", "list_*" deny "*write*"; readOnly; resources allow (none)',
+  );
+  assert.equal(describePolicy({ prompts: { deny: ["*"] } }), 'prompts deny "*"');
 });
