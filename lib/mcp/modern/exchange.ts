@@ -36,9 +36,11 @@ export class Exchange {
     private readonly registry: SseRegistry,
     /** The HTTP request's AbortSignal, read only once the request has run a while. */
     private readonly signal?: () => AbortSignal,
+    /** When the disconnect is watched and when a long request becomes a stream (tests shorten). */
+    private readonly timing = { watchMs: WATCH_AFTER_MS, streamMs: STREAM_AFTER_MS },
   ) {
     this.response = new Promise((resolve) => this.#resolve = resolve);
-    if (signal || sse) this.#arm(signal ? WATCH_AFTER_MS : STREAM_AFTER_MS, () => this.#runLong());
+    if (signal || sse) this.#arm(signal ? timing.watchMs : timing.streamMs, () => this.#runLong());
   }
 
   #arm(ms: number, then: () => void): void {
@@ -62,7 +64,8 @@ export class Exchange {
       s.addEventListener("abort", () => this.gone(), { once: true });
     }
     if (this.sse && !this.#writer) {
-      this.#arm(STREAM_AFTER_MS - (this.signal ? WATCH_AFTER_MS : 0), () => this.#openSse());
+      const { watchMs, streamMs } = this.timing;
+      this.#arm(Math.max(0, streamMs - (this.signal ? watchMs : 0)), () => this.#openSse());
     }
   }
 

@@ -49,3 +49,27 @@ Deno.test("exchange: a notification turns the answer into an SSE stream without 
   assert.equal(text.split("data: ").length - 1, 2);
   assert.ok(!text.includes("id: "));
 });
+
+Deno.test("exchange: one timer watches the client after a while, then switches a long request to SSE", async () => {
+  let reads = 0;
+  const aborter = new AbortController();
+  const ex = new Exchange(REQUEST, true, new SseRegistry(), () => {
+    reads++;
+    return aborter.signal;
+  }, { watchMs: 20, streamMs: 60 });
+  const alive = setTimeout(() => {}, 5000); // the exchange's own timer does not keep the test up
+  const res = await ex.response; // nothing was sent: the stream opens on time alone
+  clearTimeout(alive);
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  assert.equal(reads, 1);
+  ex.finish('{"jsonrpc":"2.0","id":1,"result":{}}');
+  assert.equal((await res.text()).split("data: ").length - 1, 1);
+  // A client that takes no stream keeps its JSON answer however long the call runs.
+  const json = new Exchange(REQUEST, false, new SseRegistry(), undefined, {
+    watchMs: 5,
+    streamMs: 10,
+  });
+  await new Promise((r) => setTimeout(r, 30));
+  json.finish('{"jsonrpc":"2.0","id":1,"result":{}}');
+  assert.equal((await json.response).headers.get("content-type"), "application/json");
+});
