@@ -7,7 +7,9 @@
 import { jsonResponse } from "../http.ts";
 import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter, STREAM_AFTER_MS } from "../sse.ts";
 import type { ModernRequest } from "./validate.ts";
-import { errorBody, ErrorCode } from "../../jsonrpc.ts";
+import { errorBody, ErrorCode, type JsonRpcId } from "../../jsonrpc.ts";
+
+const CANCELLED = (id: JsonRpcId) => errorBody(id, ErrorCode.RequestCancelled, "request cancelled");
 
 /**
  * How long a request runs before the client's disconnect is watched for. Quick answers never
@@ -83,9 +85,14 @@ export class Exchange {
     this.#onDone = callback;
   }
 
-  /** The client closed the connection (its request's AbortSignal fired). */
+  /**
+   * The client closed the connection (its request's AbortSignal fired). A JSON answer still
+   * pending is settled with -32800, so the HTTP handler ends (a client still reading gets it).
+   */
   gone(): void {
-    if (this.#end()) this.#onGone();
+    if (!this.#end()) return;
+    if (!this.#writer) this.#resolve(jsonResponse(CANCELLED(this.request.id)));
+    this.#onGone();
   }
 
   /**
@@ -94,7 +101,7 @@ export class Exchange {
    */
   cancel(): void {
     if (this.#finished) return;
-    this.finish(errorBody(this.request.id, ErrorCode.RequestCancelled, "request cancelled"));
+    this.finish(CANCELLED(this.request.id));
     this.#onGone();
   }
 

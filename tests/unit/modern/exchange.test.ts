@@ -36,6 +36,8 @@ Deno.test("exchange: a client gone before a slow answer is noticed once the call
   assert.equal(gone, 1);
   assert.equal(ex.finished, true);
   ex.finish("{}"); // nothing more is sent
+  // The HTTP handler is not left waiting: the pending answer is settled as cancelled.
+  assert.equal((await (await ex.response).json()).error.code, -32800);
 });
 
 Deno.test("exchange: a notification turns the answer into an SSE stream without event ids", async () => {
