@@ -123,7 +123,7 @@ export class Instances {
       this.log.warn("cannot reach the instance owning a request; answering as if it were gone", {
         instance: owner,
         internal: peer.url,
-        hint: "instances.peers must list its host (the derived --allow-net)",
+        hint: "it crashed, or its host is missing from instances.peers (the derived --allow-net)",
       });
     }
     return response;
