@@ -127,7 +127,8 @@ async function sessionThroughB(pg: TestPostgres) {
     const viaB = await callIn(b.url("fx"), session, "pid");
     assert.equal(viaB.status, 200, viaB.text);
     assert.equal(viaB.text, onA.text, "the same child answers: the one on A");
-    assert.match(b.logs(), new RegExp(`route=mcp status=200 .*instance=${ha.id}`));
+    // The access line is written after the answer: wait for it.
+    await b.waitForLog(new RegExp(`route=mcp status=200 .*instance=${ha.id}`));
 
     // The standalone GET stream opened through B carries what A's child sends.
     const stream = await fetch(b.url("fx"), {
@@ -167,7 +168,7 @@ async function sessionThroughB(pg: TestPostgres) {
     await a.stop("SIGKILL");
     const afterCrash = await callIn(b.url("fx"), session, "pid");
     assert.equal(afterCrash.status, 404, afterCrash.text);
-    assert.match(b.logs(), /cannot reach the instance owning a request/);
+    await b.waitForLog(/cannot reach the instance owning a request/);
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
