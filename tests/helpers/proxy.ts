@@ -99,7 +99,7 @@ async function launch(
     dataDir: `${dir}/data`,
     // The default admin port (listen port + 1) may be taken by a parallel test: pick a free one.
     // A fixed port keeps --allow-net to host:port pairs (an OS-chosen one needs the whole host).
-    ...(config.github ? { admin: { listen: `127.0.0.1:${await freePort()}` } } : {}),
+    ...(config.github ? { admin: { listen: `127.0.0.1:${await adminPort(config.listen)}` } } : {}),
     ...config,
   };
   if (full.github && !full.publicUrl) {
@@ -250,6 +250,18 @@ export async function freePort(): Promise<number> {
   listener.close();
   await Promise.resolve();
   return port;
+}
+
+/**
+ * A free port for the admin listener other than the public one `listen` names: that one was
+ * picked free too and is not bound yet, so the same port can come back.
+ */
+async function adminPort(listen: unknown): Promise<number> {
+  const taken = typeof listen === "string" ? Number(listen.split(":").pop()) : 0;
+  for (;;) {
+    const port = await freePort();
+    if (port !== taken) return port;
+  }
 }
 
 /** Matches the error of a start whose port another process took first (EADDRINUSE). */
