@@ -5,6 +5,7 @@
  * access-log line. The owner's endpoints live on the admin listener (admin.ts).
  */
 import type { Config } from "./config/schema.ts";
+import { isWildcardHost } from "./config/hosts.ts";
 import type { Logger } from "./log.ts";
 import type { Router } from "./router/router.ts";
 import { jsonResponse } from "./mcp/http.ts";
@@ -172,7 +173,7 @@ export function listenHosts(hostname: string, port: number): string[] {
   const hosts = hostname === "localhost" || hostname.startsWith("127.") || hostname === "::1"
     ? loopback
     // A wildcard address is reached from this machine through the loopback names.
-    : hostname === "0.0.0.0" || hostname === "::"
+    : isWildcardHost(hostname)
     ? [hostname.includes(":") ? `[${hostname}]` : hostname, ...loopback]
     : [hostname.includes(":") ? `[${hostname}]` : hostname];
   return hosts.map((h) => `${h}:${port}`);

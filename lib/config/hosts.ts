@@ -12,6 +12,11 @@ export function isLoopbackHost(hostname: string): boolean {
     /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
+/** True for the addresses that mean "every interface" (`0.0.0.0`, `::`): nobody dials them. */
+export function isWildcardHost(hostname: string): boolean {
+  return hostname === "0.0.0.0" || hostname === "::";
+}
+
 /** Why `parseHostPort` refused `text`: a port out of range, or the shape. */
 export function hostPortProblem(text: string): string {
   const port = /:(\d+)$/.exec(text)?.[1];

@@ -14,7 +14,7 @@ import {
   string,
   stringArray,
 } from "./check.ts";
-import { hostPortProblem, type Listen, parseHostPort } from "./hosts.ts";
+import { hostPortProblem, isWildcardHost, type Listen, parseHostPort } from "./hosts.ts";
 
 export interface InstancesSettings {
   /** The internal listener other instances forward to. */
@@ -33,11 +33,6 @@ export const INSTANCES_KEYS = ["listen", "url", "secret", "peers"] as const;
 export const MIN_SECRET_LENGTH = 32;
 
 const PEER = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
-
-/** True for the addresses that mean "every interface" (peers cannot dial them). */
-export function isWildcardHost(hostname: string): boolean {
-  return hostname === "0.0.0.0" || hostname === "::" || hostname === "[::]";
-}
 
 /**
  * Reads `instances`; absent means one instance (nothing is forwarded). `taken` are the public

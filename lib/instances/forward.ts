@@ -25,13 +25,22 @@ const NOT_FORWARDED = new Set([
 /** The access-log status of a forwarded request whose client went away before the answer. */
 export const CLIENT_CLOSED = 499;
 
-/** The request's fields as the owner receives them: end-to-end fields plus the signature. */
-export function forwardedHeaders(headers: Headers, signature: string, clientIp: string): Headers {
+/**
+ * The end-to-end fields of a message: without the hop-by-hop ones and those its `Connection`
+ * field names (RFC 9110 section 7.6.1), in both directions.
+ */
+function endToEnd(headers: Headers): Headers {
   const out = new Headers();
   const listed = (headers.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase());
   for (const [name, value] of headers) {
     if (!NOT_FORWARDED.has(name) && !listed.includes(name)) out.append(name, value);
   }
+  return out;
+}
+
+/** The request's fields as the owner receives them: end-to-end fields plus the signature. */
+export function forwardedHeaders(headers: Headers, signature: string, clientIp: string): Headers {
+  const out = endToEnd(headers);
   out.set(PEER_HEADER, signature);
   out.set(CLIENT_IP_HEADER, clientIp);
   return out;
@@ -39,11 +48,10 @@ export function forwardedHeaders(headers: Headers, signature: string, clientIp: 
 
 /** The owner's answer as this instance returns it: status, end-to-end fields, streamed body. */
 export function relayedResponse(response: Response): Response {
-  const headers = new Headers();
-  for (const [name, value] of response.headers) {
-    if (!NOT_FORWARDED.has(name)) headers.append(name, value);
-  }
-  return new Response(response.body, { status: response.status, headers });
+  return new Response(response.body, {
+    status: response.status,
+    headers: endToEnd(response.headers),
+  });
 }
 
 export interface Forwarding {

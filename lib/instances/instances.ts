@@ -51,6 +51,7 @@ export class Instances {
   url = "";
   readonly #startedAt = Date.now();
   #peers = new Map<string, InstanceRecord>();
+  #refreshing: Promise<void> | undefined;
   #server: HttpServer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -173,7 +174,11 @@ export class Instances {
     const now = Date.now();
     let peer = this.#peers.get(id);
     if (!peer || now - peer.seenAt >= STALE_MS) {
-      await this.#refresh().catch(() => {});
+      // Concurrent lookups (a client retrying a gone owner's session) share one store read.
+      this.#refreshing ??= this.#refresh().catch(() => {}).finally(() => {
+        this.#refreshing = undefined;
+      });
+      await this.#refreshing;
       peer = this.#peers.get(id);
     }
     return peer && now - peer.seenAt < STALE_MS ? peer : null;

@@ -193,7 +193,7 @@ interface Asked {
 }
 
 /** The resource-not-found answer (server/resources#error-handling). */
-function notFoundBody(id: JsonRpcId, uri: string): string {
+export function notFoundBody(id: JsonRpcId, uri: string): string {
   return errorBody(id, RESOURCE_NOT_FOUND, "Resource not found", { uri });
 }
 

@@ -168,16 +168,6 @@ export class Router {
     this.route(session).request(message, reply);
   }
 
-  /** Relays one downstream notification. */
-  notification(session: RoutedSession, message: Record<string, unknown>): void {
-    this.route(session).notification(message);
-  }
-
-  /** Relays one downstream answer to a request the child sent. */
-  response(session: RoutedSession, message: Record<string, unknown>): void {
-    this.route(session).response(message);
-  }
-
   /** Forgets a session; a per-session child ends with it. */
   async detach(session: RoutedSession): Promise<void> {
     const entry = this.servers.get(session.server.name);

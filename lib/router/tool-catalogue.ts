@@ -6,8 +6,6 @@
  */
 import { ListCatalogue, type ListPage } from "./catalogue.ts";
 
-export { MAX_PAGES } from "./catalogue.ts";
-
 /** One tool as the child lists it (schema `Tool`): a name, its input schema, the rest as sent. */
 export interface ToolDefinition {
   name: string;
@@ -15,12 +13,9 @@ export interface ToolDefinition {
   [key: string]: unknown;
 }
 
-/** Fetches one page of `tools/list` (the `result`); throws when the child answers an error. */
-export type ToolListPage = ListPage;
-
 /** The tool list of one child, by tool name. */
 export class ToolCatalogue extends ListCatalogue<ToolDefinition> {
-  constructor(fetchPage: ToolListPage) {
+  constructor(fetchPage: ListPage) {
     super({ key: "tools", nameField: "name" }, fetchPage);
   }
 

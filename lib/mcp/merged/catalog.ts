@@ -6,6 +6,7 @@
  */
 import type { Router } from "../../router/router.ts";
 import type { Reply } from "../../router/downstream.ts";
+import { notFoundBody } from "../../router/gate.ts";
 import { errorBody, ErrorCode, isRecord, type JsonRpcId } from "../../jsonrpc.ts";
 import type { Part } from "./part.ts";
 import { NameTable, type Origin } from "./names.ts";
@@ -251,5 +252,5 @@ function unknownResource(id: JsonRpcId, uri: unknown, why: "unknown" | "ambiguou
       `several servers have ${text}: use the mcp-merged://<server>/ form from resources/list`,
     );
   }
-  return errorBody(id, -32002, "Resource not found", { uri: text });
+  return notFoundBody(id, text);
 }
