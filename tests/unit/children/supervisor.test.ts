@@ -94,11 +94,20 @@ function leaderWithStubbornGrandchild(groups: ProcessGroups): Child {
   );
 }
 
+/**
+ * Both processes of the group run `sleep`: the grandchild exists before its `trap` runs, so only
+ * once it has exec'd is SIGTERM known to be ignored (the ignored disposition survives exec).
+ */
+function stubbornReady(group: number): boolean {
+  const live = liveInGroups([group]);
+  return live.length === 2 && live.every((p) => p.command === "sleep");
+}
+
 Deno.test("process groups: a leader's unplanned exit sends its group SIGTERM, then SIGKILL", async () => {
   const groups = new ProcessGroups(createLogger({ write: () => {} }), 300);
   const child = leaderWithStubbornGrandchild(groups);
   try {
-    await eventually(() => liveInGroups([child.pid]).length === 2, 5000, "the grandchild");
+    await eventually(() => stubbornReady(child.pid), 5000, "the grandchild");
     Deno.kill(child.pid, "SIGKILL");
     await child.exited;
     assert.deepEqual(groups.open, [child.pid], "tracked until SIGKILL reached it");
@@ -112,7 +121,7 @@ Deno.test("process groups: a leader's unplanned exit sends its group SIGTERM, th
 Deno.test("process groups: the shutdown sweep kills an orphaned group before its grace ends", async () => {
   const groups = new ProcessGroups(createLogger({ write: () => {} }), 600_000);
   const child = leaderWithStubbornGrandchild(groups);
-  await eventually(() => liveInGroups([child.pid]).length === 2, 5000, "the grandchild");
+  await eventually(() => stubbornReady(child.pid), 5000, "the grandchild");
   Deno.kill(child.pid, "SIGKILL");
   await child.exited;
   assert.equal(liveInGroups([child.pid]).length, 1, "SIGTERM alone leaves the stubborn one");
@@ -124,7 +133,7 @@ Deno.test("process groups: the shutdown sweep kills an orphaned group before its
 Deno.test("process groups: a planned stop forgets the group; the sweep has nothing left", async () => {
   const groups = new ProcessGroups(createLogger({ write: () => {} }));
   const child = leaderWithStubbornGrandchild(groups);
-  await eventually(() => liveInGroups([child.pid]).length === 2, 5000, "the grandchild");
+  await eventually(() => stubbornReady(child.pid), 5000, "the grandchild");
   await child.stop("test", 200);
   assert.deepEqual(groups.open, [], "forgotten once SIGKILL was sent to the group");
   // SIGKILL is sent; a loaded machine may take a moment to end the processes.
