@@ -289,7 +289,9 @@ Deno.test("merged: 2026-07-28 clients list, call and answer input requests throu
       "mcp-merged://a/fixture://greeting",
       "mcp-merged://b/fixture://greeting",
     ]);
+    // The answer names the URI as the client was given it, as a 2025 session's does.
     const read = await client.readResource({ uri: "mcp-merged://a/fixture://greeting" });
+    assert.equal(read.contents[0].uri, "mcp-merged://a/fixture://greeting");
     assert.equal((read.contents[0] as { text: string }).text, "hello from the fixture");
     await assert.rejects(
       client.callTool({ name: "zz__echo", arguments: { text: "x" } }),

@@ -141,9 +141,13 @@ export class Catalog {
       case "resources/unsubscribe": {
         const target = await this.#resolveUri(params.uri);
         if (typeof target === "string") return unknownResource(id, params.uri, target);
+        const asked = params.uri as string;
         params.uri = target.uri;
         const part = this.#part(target.server)!;
-        return forward(part, method === "resources/read" ? this.#readRewrite(part) : undefined);
+        const rewrite = method === "resources/read"
+          ? this.#readRewrite(part, { asked, child: target.uri })
+          : undefined;
+        return forward(part, rewrite);
       }
       case "completion/complete":
         return await this.#completionTarget(id, params, forward);
@@ -206,13 +210,21 @@ export class Catalog {
     return this.parts.find((p) => p.name === server);
   }
 
-  #readRewrite(part: Part): (result: Record<string, unknown>) => void {
+  /**
+   * A read's contents with URIs as the client knows them: the URI it read as it asked for it
+   * (a sessionless request's catalog has listed nothing), any other as a list would show it.
+   */
+  #readRewrite(
+    part: Part,
+    uri: { asked: string; child: string },
+  ): (result: Record<string, unknown>) => void {
     return (result) => {
       if (!Array.isArray(result.contents)) return;
       for (const content of result.contents) {
-        if (isRecord(content) && typeof content.uri === "string") {
-          content.uri = this.#uris.exposeUri(part.name, content.uri);
-        }
+        if (!isRecord(content) || typeof content.uri !== "string") continue;
+        content.uri = content.uri === uri.child
+          ? uri.asked
+          : this.#uris.exposeUri(part.name, content.uri);
       }
     };
   }

@@ -35,6 +35,11 @@ export interface CallOptions {
   server: ServerConfig;
   identity: Identity;
   shape: ResultShape;
+  /**
+   * Reshapes the child's result before it is translated: the merged endpoint's read answers
+   * name the URIs its clients were given.
+   */
+  rewrite?(result: Record<string, unknown>): void;
   /** Answers a request the child sent (by the id the multiplexer gave it). */
   answerChild(message: Record<string, unknown>): void;
   /** Tells the child the request was cancelled. */
@@ -311,6 +316,7 @@ export class ModernCall extends SessionlessDownstream implements Reply {
     }
     if (isRecord(message.result)) {
       // The message is this call's own (parsed from the child's line): stamped in place.
+      this.options.rewrite?.(message.result);
       const result = stamp(message.result, method, this.options.shape);
       return { body: JSON.stringify({ jsonrpc: "2.0", id, result }), status: 200 };
     }

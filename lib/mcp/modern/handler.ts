@@ -111,6 +111,7 @@ async function serve(
   call: McpCall,
   request: ModernRequest,
   body: unknown,
+  rewrite?: Rewrite,
 ): Promise<Response> {
   const { req, server: config, identity } = call;
   const { id, method } = request;
@@ -131,7 +132,8 @@ async function serve(
       routeAs: routed,
       shape: resultShape(config, identity),
       // A retry another instance owns is forwarded as sent (to `/mcp`), and routed there alike.
-      serveAt: (server, routedRequest) => serve(svc, { ...call, server }, routedRequest, body),
+      serveAt: (server, routedRequest, rewrite) =>
+        serve(svc, { ...call, server }, routedRequest, body, rewrite),
     });
   }
   const server = routed(config);
@@ -156,8 +158,11 @@ async function serve(
     else exchange.onGone(() => resumed.abandon());
     return exchange.response;
   }
-  return await start(site, config, identity, request, server);
+  return await start(site, config, identity, request, server, rewrite);
 }
+
+/** Reshapes a child's result before it is answered (see `CallOptions.rewrite`). */
+type Rewrite = (result: Record<string, unknown>) => void;
 
 /** Where a sessionless request is served: the proxy, the HTTP request and the child's mux. */
 interface Site {
@@ -204,6 +209,7 @@ async function start(
   identity: Identity,
   request: ModernRequest,
   server: ServerConfig,
+  rewrite?: Rewrite,
 ): Promise<Response> {
   const { svc, mux } = site;
   const { id, method } = request;
@@ -240,6 +246,7 @@ async function start(
     server,
     identity,
     shape,
+    rewrite,
     answerChild: (message) => mux.response(call, message),
     cancel: () =>
       mux.notification(call, {

@@ -25,8 +25,15 @@ import type { ModernRequest } from "./validate.ts";
 
 let next = 1;
 
-/** Serves a request routed to one server (the single-server lane, from its start). */
-export type ServeAt = (server: ServerConfig, request: ModernRequest) => Promise<Response>;
+/**
+ * Serves a request routed to one server (the single-server lane, from its start); `rewrite`
+ * reshapes the child's result as the endpoint's clients know it (a read's URIs).
+ */
+export type ServeAt = (
+  server: ServerConfig,
+  request: ModernRequest,
+  rewrite?: (result: Record<string, unknown>) => void,
+) => Promise<Response>;
 
 /**
  * Serves one sessionless request on `/mcp`: `routeAs` is how the single-server lane routes a
@@ -89,7 +96,7 @@ async function routeOne(
   }
   const original = session.configOf(target.part.name);
   const routedParams = isRecord(target.message.params) ? target.message.params : params;
-  return await serveAt(original, { ...request, params: routedParams });
+  return await serveAt(original, { ...request, params: routedParams }, target.rewrite);
 }
 
 function answer(id: unknown, result: Record<string, unknown>): Response {
