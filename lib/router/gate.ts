@@ -56,6 +56,16 @@ const LISTS: Record<string, { kind: PolicyKind; key: string }> = {
   "resources/templates/list": { kind: "resources", key: "resourceTemplates" },
 };
 
+/** The requests that name one tool, prompt or resource: the gate judges these. */
+const JUDGED: ReadonlySet<string> = new Set([
+  "tools/call",
+  "prompts/get",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+]);
+
 /** What an absent name is called in the refusal, by catalogue. */
 const UNKNOWN: Record<CatalogueKind, string> = {
   tools: "Unknown tool",
@@ -75,12 +85,13 @@ export class Gate {
   /** Passes `message` on (its reply maybe filtered) or answers it with a refusal. */
   request(session: Downstream, message: Record<string, unknown>, reply: Reply, forward: Forward) {
     const method = message.method as string;
-    const params = isRecord(message.params) ? message.params : {};
     const list = LISTS[method];
     if (list) {
       if (!this.policy.filters(list.kind)) return forward(message, reply);
       return forward(message, new Rewrite(reply, (m) => this.#filterList(m, list.key)));
     }
+    if (!JUDGED.has(method)) return forward(message, reply);
+    const params = isRecord(message.params) ? message.params : {};
     const asked = { session, message, reply, forward, method };
     switch (method) {
       case "tools/call":
@@ -94,7 +105,6 @@ export class Gate {
       case "completion/complete":
         return this.#completion(asked, params.ref);
     }
-    forward(message, reply);
   }
 
   /** A child notification: false when it speaks of a hidden resource (never delivered). */
@@ -224,7 +234,13 @@ class Rewrite implements Reply {
       return this.inner.end(text);
     }
     if (!isRecord(message)) return this.inner.end(text);
+    this.endMessage(message);
+  }
+
+  /** The child's answer as parsed by the multiplexer: edited without a second parse. */
+  endMessage(message: Record<string, unknown>): void {
     this.edit(message);
-    this.inner.end(JSON.stringify(message));
+    if (this.inner.endMessage) this.inner.endMessage(message);
+    else this.inner.end(JSON.stringify(message));
   }
 }

@@ -73,9 +73,9 @@ export class Mux {
   );
   /** The tools the server's filters show: a hidden tool is as unknown here as an absent one. */
   readonly visibleTools: Pick<ToolCatalogue, "tool" | "known"> = ((mux: Mux) => ({
-    /** The kept list as is only when no filter hides anything; else each name is judged. */
+    /** The kept list as is only when no tool filter hides anything; else each name is judged. */
     get known() {
-      return mux.gate ? null : mux.tools.known;
+      return mux.gate?.policy.filters("tools") ? null : mux.tools.known;
     },
     tool: async (name: string) => {
       const tool = await mux.tools.tool(name);

@@ -137,7 +137,8 @@ async function serve(
     });
   }
   const server = routed(config);
-  const site: Site = { svc, req, mux: svc.router.route(probe(server, identity)).mux };
+  const at = probe(server, identity);
+  const site: Site = { svc, req, mux: svc.router.route(at).mux, probe: at };
   const state = request.params.requestState;
   if (typeof state === "string" && MRTR_METHODS.has(method)) {
     const opened = await parkingFor(svc).open(state, {
@@ -169,6 +170,8 @@ interface Site {
   svc: McpService;
   req: Request;
   mux: Mux;
+  /** (identity, server) as the router finds their child. */
+  probe: RoutedSession;
 }
 
 /** The HTTP side of a request that goes to the child, findable by a cancellation. */
@@ -218,11 +221,7 @@ async function start(
     : null;
   if (!init) {
     try {
-      init = await svc.router.initialize(
-        probe(server, identity),
-        STREAMABLE_VERSIONS[0],
-        STREAMABLE_VERSIONS,
-      );
+      init = await svc.router.initialize(site.probe, STREAMABLE_VERSIONS[0], STREAMABLE_VERSIONS);
     } catch (error) {
       return startFailure(error, id);
     }

@@ -14,13 +14,7 @@ import { jsonResponse, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { MergedSession } from "../merged/session.ts";
 import { LIST_SHAPES, type ListMethod } from "../merged/union.ts";
-import {
-  discoverResult,
-  modernError,
-  modernResult,
-  type ResultShape,
-  statusOf,
-} from "./translate.ts";
+import { discoverResult, modernError, type ResultShape, stamp, statusOf } from "./translate.ts";
 import type { ModernRequest } from "./validate.ts";
 
 let next = 1;
@@ -70,7 +64,7 @@ export async function serveMerged(
     if (method in LIST_SHAPES) {
       const list = method as ListMethod;
       const items = await session.catalog.list(list);
-      return answer(id, modernResult(method, { [LIST_SHAPES[list].field]: items }, shape));
+      return answer(id, stamp({ [LIST_SHAPES[list].field]: items }, method, shape));
     }
     return await routeOne(session, request, options.serveAt);
   } finally {

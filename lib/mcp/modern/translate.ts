@@ -39,19 +39,8 @@ export interface ResultShape {
 
 /**
  * A child's result in the 2026-07-28 shape (basic/index "ResultType"; server/utilities/caching;
- * basic/index "Per-response protocol fields").
- */
-export function modernResult(
-  method: string,
-  result: Record<string, unknown>,
-  shape: ResultShape,
-): Record<string, unknown> {
-  return stamp({ ...result }, method, shape);
-}
-
-/**
- * `modernResult` for a result the caller owns (just parsed from the child's line): the fields
- * are set on it in place, with no copy.
+ * basic/index "Per-response protocol fields"), set on `result` in place: the caller owns it
+ * (just parsed from the child's line, or just built), so nothing is copied.
  */
 export function stamp(
   result: Record<string, unknown>,
@@ -66,10 +55,7 @@ export function stamp(
     result.ttlMs = shape.ttlMs;
     result.cacheScope = shape.cacheScope;
   }
-  const meta = result._meta;
-  result._meta = isRecord(meta)
-    ? { ...meta, [META.serverInfo]: shape.serverInfo }
-    : { [META.serverInfo]: shape.serverInfo };
+  result._meta = metaWith(result._meta, shape.serverInfo);
   return result;
 }
 
@@ -78,8 +64,14 @@ export function withServerInfo(
   result: Record<string, unknown>,
   serverInfo: Record<string, unknown>,
 ): Record<string, unknown> {
-  const meta = isRecord(result._meta) ? result._meta : {};
-  return { ...result, _meta: { ...meta, [META.serverInfo]: serverInfo } };
+  return { ...result, _meta: metaWith(result._meta, serverInfo) };
+}
+
+/** `_meta` with the serverInfo entry set, the rest kept (a new object: `meta` may be shared). */
+function metaWith(meta: unknown, serverInfo: unknown): Record<string, unknown> {
+  return isRecord(meta)
+    ? { ...meta, [META.serverInfo]: serverInfo }
+    : { [META.serverInfo]: serverInfo };
 }
 
 /** The 2025-11-25 task-augmentation field `execution` is not part of the 2026 Tool. */
@@ -155,5 +147,5 @@ export function discoverResult(
     capabilities: modernCapabilities(init.capabilities, listen),
   };
   if (typeof init.instructions === "string") result.instructions = init.instructions;
-  return modernResult("server/discover", result, shape);
+  return stamp(result, "server/discover", shape);
 }

@@ -4,7 +4,7 @@ import {
   discoverResult,
   modernCapabilities,
   modernError,
-  modernResult,
+  stamp,
   statusOf,
 } from "../../../lib/mcp/modern/translate.ts";
 
@@ -15,23 +15,29 @@ const SHAPE = {
 };
 const INFO = "io.modelcontextprotocol/serverInfo";
 
-Deno.test("modernResult: resultType, serverInfo, caching hints only where cacheable", () => {
-  const listed = modernResult("tools/list", {
-    tools: [{ name: "a", inputSchema: {}, execution: { taskSupport: "optional" } }],
-    _meta: { keep: 1 },
-  }, SHAPE);
+Deno.test("stamp: resultType, serverInfo, caching hints only where cacheable", () => {
+  const childMeta = { keep: 1 };
+  const listed = stamp(
+    {
+      tools: [{ name: "a", inputSchema: {}, execution: { taskSupport: "optional" } }],
+      _meta: childMeta,
+    },
+    "tools/list",
+    SHAPE,
+  );
   assert.equal(listed.resultType, "complete");
   assert.equal(listed.ttlMs, 5);
   assert.equal(listed.cacheScope, "private");
   assert.deepEqual(listed.tools, [{ name: "a", inputSchema: {} }]);
   assert.deepEqual(listed._meta, { keep: 1, [INFO]: SHAPE.serverInfo });
-  const called = modernResult("tools/call", { content: [] }, SHAPE);
+  assert.deepEqual(childMeta, { keep: 1 }, "the child's _meta object is not written to");
+  const called = stamp({ content: [] }, "tools/call", SHAPE);
   assert.equal(called.ttlMs, undefined);
   assert.equal(called.resultType, "complete");
   for (
     const m of ["prompts/list", "resources/list", "resources/templates/list", "resources/read"]
   ) {
-    assert.equal(modernResult(m, {}, SHAPE).cacheScope, "private", m);
+    assert.equal(stamp({}, m, SHAPE).cacheScope, "private", m);
   }
 });
 

@@ -212,3 +212,36 @@ Deno.test("no filters: requests and answers pass untouched, the proxy lists noth
   assert.equal(fake.last.traffic[0].method, "tools/call");
   await mux.close();
 });
+
+Deno.test("a filtered list reaches a parsed-message reply parsed, without a second parse", async () => {
+  const { mux, fake, route } = await setup({ tools: { deny: ["rm_*"] } });
+  const parsed: Json[] = [];
+  const texts: string[] = [];
+  const reply = {
+    streaming: false,
+    send: () => {},
+    end: (text: string) => void texts.push(text),
+    endMessage: (message: Json) => void parsed.push(message),
+  };
+  route.request({ jsonrpc: "2.0", id: 4, method: "tools/list" }, reply);
+  fake.last.emit({ id: fake.last.traffic[0].id, result: { tools: [tool("rm_rf"), tool("ls")] } });
+  assert.deepEqual(texts, [], "end(text) is not used when the reply takes the parsed message");
+  assert.deepEqual(parsed, [{ jsonrpc: "2.0", id: 4, result: { tools: [tool("ls")] } }]);
+  await mux.close();
+});
+
+Deno.test("visibleTools: the kept list is used as is unless a tool filter could hide a tool", async () => {
+  const cases: [PolicyRules, boolean][] = [
+    [{ prompts: { deny: ["*"] } }, true],
+    [{ tools: { deny: ["x"] } }, false],
+  ];
+  for (const [rules, usesList] of cases) {
+    const { mux, fake } = await setup(rules);
+    const fetched = mux.tools.tools();
+    fake.last.emit({ id: fake.last.traffic[0].id, result: { tools: [tool("ls")] } });
+    await fetched;
+    assert.equal(mux.visibleTools.known !== null, usesList, JSON.stringify(rules));
+    assert.equal((await mux.visibleTools.tool("ls"))?.name, "ls");
+    await mux.close();
+  }
+});
