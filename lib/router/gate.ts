@@ -107,6 +107,32 @@ export class Gate {
     }
   }
 
+  /**
+   * Whether these filters hide `item` (a `kind` entry as the child lists it, under `name`) from
+   * a request the caller answers itself (the merged endpoint); such a refusal is reported (audit
+   * log, metric) as the gate's own are.
+   */
+  hides(
+    session: Downstream,
+    method: string,
+    kind: CatalogueKind,
+    item: Record<string, unknown>,
+    name: string,
+  ): boolean {
+    const decision = this.#judge(kind, item);
+    if (decision.allowed) return false;
+    this.#refused({ session, method }, name, decision.rule);
+    return true;
+  }
+
+  /** The same for a resource URI, judged by the URI alone as `resources/read` is. */
+  hidesUri(session: Downstream, method: string, uri: string): boolean {
+    const decision = this.policy.resource(uri);
+    if (decision.allowed) return false;
+    this.#refused({ session, method }, uri, decision.rule);
+    return true;
+  }
+
   /** A child notification: false when it speaks of a hidden resource (never delivered). */
   delivers(message: Record<string, unknown>): boolean {
     if (message.method !== "notifications/resources/updated") return true;
@@ -183,7 +209,7 @@ export class Gate {
     asked.forward(asked.message, asked.reply);
   }
 
-  #refused(asked: Asked, item: string, rule: string): void {
+  #refused(asked: Pick<Asked, "session" | "method">, item: string, rule: string): void {
     this.onRefusal?.({
       session: asked.session,
       server: this.server,

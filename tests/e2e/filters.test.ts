@@ -6,15 +6,21 @@
  * proxy knows; each refusal is an audit line.
  */
 import assert from "node:assert/strict";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { fixtureServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
 import { connect, type Connected } from "../helpers/client.ts";
 import { records } from "../helpers/logs.ts";
 import { sseMessages } from "../helpers/sse.ts";
 import { reloadConfig, waitForNewLog } from "../helpers/oauth-flows.ts";
+import {
+  type Answer,
+  MODERN,
+  MODERN_META as _meta,
+  modernRequest,
+  type RpcError,
+  sdkRequest,
+  shape,
+} from "../helpers/rpc.ts";
 
-const MODERN = "2026-07-28";
 const CONFORMANCE = `${ROOT}/tests/fixtures/conformance-server.ts`;
 
 const CONFIG = {
@@ -36,12 +42,6 @@ const CONFIG = {
   },
 };
 
-interface RpcError {
-  code: number;
-  message: string;
-  data?: unknown;
-}
-type Answer = { result?: Record<string, unknown>; error?: RpcError };
 /** One request to a server of the proxy, in the lane under test. */
 type Rpc = (server: string, method: string, params?: Record<string, unknown>) => Promise<Answer>;
 
@@ -53,44 +53,16 @@ function sdkLane(proxy: ProxyProcess, transport: "streamable" | "sse") {
     if (!c) clients.set(server, c = await connect(proxy.url(server), { transport }));
     return c;
   };
-  const rpc: Rpc = async (server, method, params = {}) => {
-    const c = await client(server);
-    try {
-      return { result: await c.client.request({ method, params }, ResultSchema) };
-    } catch (error) {
-      const { code, message, data } = error as RpcError;
-      return { error: { code, message, data } };
-    }
-  };
+  const rpc: Rpc = async (server, method, params = {}) =>
+    sdkRequest((await client(server)).client, method, params);
   return { rpc, client, close: () => Promise.all([...clients.values()].map((c) => c.close())) };
 }
 
 /** The 2026-07-28 lane: one POST per request with the revision's envelope and headers. */
 function modernRpc(proxy: ProxyProcess): Rpc {
   let id = 1;
-  return async (server, method, params = {}) => {
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": MODERN,
-      "mcp-method": method,
-    };
-    const name = method === "resources/read" ? params.uri : params.name;
-    if (typeof name === "string" && method !== "completion/complete") headers["mcp-name"] = name;
-    const res = await fetch(proxy.url(server), {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ jsonrpc: "2.0", id: id++, method, params: { ...params, _meta } }),
-    });
-    return await res.json();
-  };
+  return (server, method, params = {}) => modernRequest(proxy.url(server), id++, method, params);
 }
-
-const _meta = {
-  "io.modelcontextprotocol/protocolVersion": MODERN,
-  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-  "io.modelcontextprotocol/clientCapabilities": {},
-};
 
 /** Opens a 2026-07-28 `subscriptions/listen` stream; its messages as they arrive. */
 async function listen(url: string, notifications: Record<string, unknown>, signal: AbortSignal) {
@@ -111,12 +83,6 @@ async function listen(url: string, notifications: Record<string, unknown>, signa
     }),
   });
   return sseMessages(res);
-}
-
-/** An error with the item's name taken out, to compare a refusal with an unknown item's. */
-function shape(answer: Answer, item: string): string {
-  assert.ok(answer.error, `expected an error for ${item}, got ${JSON.stringify(answer)}`);
-  return JSON.stringify(answer.error).replaceAll(item, "<item>");
 }
 
 /** A hidden item is answered exactly as an unknown one. */
@@ -327,14 +293,8 @@ Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a
 Deno.test("filters on the merged endpoint: lists lose hidden items, hidden names are unknown", async () => {
   const proxy = await startProxy({ ...CONFIG, merged: { enabled: true } });
   const c = await connect(`${proxy.origin}/mcp`);
-  const rpc = async (method: string, params: Record<string, unknown>): Promise<Answer> => {
-    try {
-      return { result: await c.client.request({ method, params }, ResultSchema) };
-    } catch (error) {
-      const { code, message, data } = error as RpcError;
-      return { error: { code, message, data } };
-    }
-  };
+  const rpc = (method: string, params: Record<string, unknown>) =>
+    sdkRequest(c.client, method, params);
   try {
     const tools = names(await rpc("tools/list", {}), "tools");
     assert.deepEqual(tools.filter((n) => !n.startsWith("conf__")), [

@@ -223,7 +223,7 @@ Deno.test("merged: its own audience and metadata; the SDK client logs in and cal
     assert.ok(names.includes("notes-crash"));
     await assert.rejects(
       client.callTool({ name: "files-env", arguments: {} }),
-      /Unknown tool: env/,
+      /Unknown tool: files-env/,
     );
     await client.close();
 

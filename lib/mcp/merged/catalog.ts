@@ -6,11 +6,11 @@
  */
 import type { Router } from "../../router/router.ts";
 import type { Reply } from "../../router/downstream.ts";
-import { notFoundBody } from "../../router/gate.ts";
+import { type CatalogueKind, notFoundBody } from "../../router/gate.ts";
 import { errorBody, ErrorCode, isRecord, type JsonRpcId } from "../../jsonrpc.ts";
 import type { Part } from "./part.ts";
 import { NameTable, type Origin } from "./names.ts";
-import { UriTable, type UriTarget } from "./uris.ts";
+import { parsePrefixed, UriTable, type UriTarget } from "./uris.ts";
 import {
   itemsOf,
   type ListKind,
@@ -25,6 +25,7 @@ const SHORTENED = /_[0-9a-f]{8}$/;
 /** Pages of one child's list read for one merged list (a bound against endless cursors). */
 const MAX_PAGES = 100;
 let nextInternal = 1;
+const COMPLETE = "completion/complete";
 
 /** A request the merged session routes to one part, with how to answer it. */
 export interface Target {
@@ -130,7 +131,7 @@ export class Catalog {
       case "tools/call":
       case "prompts/get": {
         const kind = method === "tools/call" ? "tools" : "prompts";
-        const origin = await this.#resolveName(kind, params.name);
+        const origin = await this.#resolveName(kind, params.name, method);
         const what = kind === "tools" ? "tool" : "prompt";
         if (!origin) return unknownItem(id, `Unknown ${what}: ${String(params.name)}`);
         params.name = origin.name;
@@ -140,7 +141,10 @@ export class Catalog {
       case "resources/subscribe":
       case "resources/unsubscribe": {
         const target = await this.#resolveUri(params.uri);
-        if (typeof target === "string") return unknownResource(id, params.uri, target);
+        if (typeof target === "string") {
+          if (target === "unknown") this.#auditUri(method, params.uri);
+          return unknownResource(id, params.uri, target);
+        }
         const asked = params.uri as string;
         params.uri = target.uri;
         const part = this.#part(target.server)!;
@@ -163,29 +167,72 @@ export class Catalog {
     const ref = isRecord(params.ref) ? { ...params.ref } : {};
     params.ref = ref;
     if (ref.type === "ref/prompt") {
-      const origin = await this.#resolveName("prompts", ref.name);
+      const origin = await this.#resolveName("prompts", ref.name, COMPLETE);
       if (!origin) return unknownItem(id, `Unknown prompt: ${String(ref.name)}`);
       ref.name = origin.name;
       return forward(this.#part(origin.server)!);
     }
     if (ref.type === "ref/resource") {
       const target = await this.#resolveUri(ref.uri, "resources/templates/list");
-      if (typeof target === "string") return unknownResource(id, ref.uri, target);
+      if (target === "ambiguous") return unknownResource(id, ref.uri, target);
+      const unknown = unknownItem(id, `Unknown resource template: ${String(ref.uri)}`);
+      if (target === "unknown") return unknown;
+      const part = this.#part(target.server)!;
+      if (!await this.#shows(part, "resourceTemplates", target.uri, COMPLETE)) return unknown;
       ref.uri = target.uri;
-      return forward(this.#part(target.server)!);
+      return forward(part);
     }
     return errorBody(id, ErrorCode.InvalidParams, "invalid params: unknown completion ref");
   }
 
-  /** The child item of an exposed name: from the last list, else a fresh one, else its form. */
-  async #resolveName(kind: "tools" | "prompts", name: unknown): Promise<Origin | undefined> {
+  /**
+   * The child item of an exposed name: from the last list; else, unshortened, the item of that
+   * name when its child lists it and its filters show it (a hidden one is reported as refused);
+   * else, shortened, from a fresh list. Undefined when the client may not name it.
+   */
+  async #resolveName(
+    kind: "tools" | "prompts",
+    name: unknown,
+    method: string,
+  ): Promise<Origin | undefined> {
     if (typeof name !== "string") return undefined;
     const live = this.#liveNames(kind);
-    const known = this.#names[kind].resolve(name, SHORTENED.test(name) ? [] : live);
-    if (known && live.includes(known.server)) return known;
+    const listed = this.#names[kind].resolve(name);
+    if (listed && live.includes(listed.server)) return listed;
+    if (!SHORTENED.test(name)) {
+      const origin = this.#names[kind].resolve(name, live);
+      if (!origin) return undefined;
+      return await this.#shows(this.#part(origin.server)!, kind, origin.name, method)
+        ? origin
+        : undefined;
+    }
     await this.list(kind === "tools" ? "tools/list" : "prompts/list");
-    const found = this.#names[kind].resolve(name, live);
+    const found = this.#names[kind].resolve(name);
     return found && live.includes(found.server) ? found : undefined;
+  }
+
+  /**
+   * Whether a part's child lists `name` (its own list, kept by the router) and the server's
+   * filters show it; a hidden item is reported as the filters' refusal.
+   */
+  async #shows(part: Part, kind: CatalogueKind, name: string, method: string): Promise<boolean> {
+    const mux = this.router.route(part).mux;
+    const lists = { tools: mux.tools, prompts: mux.prompts, resourceTemplates: mux.templates };
+    const item = await lists[kind].get(name).catch(() => undefined);
+    return item !== undefined && !mux.gate?.hides(part, method, kind, item, name);
+  }
+
+  /**
+   * A URI no server lists: each serving server whose filters hide it reports the refusal (a
+   * prefixed form names its server, which judges it when routed).
+   */
+  #auditUri(method: string, uri: unknown): void {
+    if (typeof uri !== "string" || parsePrefixed(uri)) return;
+    for (const part of this.parts) {
+      if (part.live && part.serverCapabilities.resources !== undefined) {
+        this.router.route(part).mux.gate?.hidesUri(part, method, uri);
+      }
+    }
   }
 
   async #resolveUri(

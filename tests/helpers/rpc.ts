@@ -1,0 +1,68 @@
+/**
+ * One JSON-RPC request through the proxy as a test compares its answers: the SDK client of a
+ * 2025-era session, or a raw MCP 2026-07-28 POST with the revision's envelope and headers; and
+ * the shape of an error with the item taken out, to compare a refusal with an unknown item's.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import type { Client } from "./client.ts";
+
+export const MODERN = "2026-07-28";
+
+export interface RpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+export type Answer = { result?: Record<string, unknown>; error?: RpcError };
+
+/** A request on an SDK client's session; an error answer comes back as `error`. */
+export async function sdkRequest(
+  client: Client,
+  method: string,
+  params: Record<string, unknown> = {},
+): Promise<Answer> {
+  try {
+    return { result: await client.request({ method, params } as never, ResultSchema) };
+  } catch (error) {
+    const { code, message, data } = error as RpcError;
+    return { error: { code, message, data } };
+  }
+}
+
+/** The `_meta` every 2026-07-28 request carries (basic/versioning). */
+export const MODERN_META = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+/** A 2026-07-28 request to `url`, with `Mcp-Method` and (for a named item) `Mcp-Name`. */
+export async function modernRequest(
+  url: string,
+  id: number,
+  method: string,
+  params: Record<string, unknown> = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": MODERN,
+    "mcp-method": method,
+  };
+  const name = method === "resources/read" ? params.uri : params.name;
+  if (typeof name === "string" && method !== "completion/complete") headers["mcp-name"] = name;
+  const res = await fetch(url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: MODERN_META } }),
+  });
+  return await res.json();
+}
+
+/** An error with the item's name taken out, to compare a refusal with an unknown item's. */
+export function shape(answer: Answer, item: string): string {
+  assert.ok(answer.error, `expected an error for ${item}, got ${JSON.stringify(answer)}`);
+  return JSON.stringify(answer.error).replaceAll(item, "<item>");
+}
