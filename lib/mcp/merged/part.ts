@@ -17,6 +17,8 @@ export interface PartOwner {
   childGone(part: Part): void;
   /** The part's child is ready again after an unexpected exit. */
   childBack(part: Part): void;
+  /** A new child (process `pid`) serves the part, after any exit or an idle stop. */
+  childReady?(part: Part, pid: number): void;
 }
 
 export class Part implements RoutedSession {
@@ -69,5 +71,9 @@ export class Part implements RoutedSession {
   childRestarted(): void {
     this.down = false;
     this.owner.childBack(this);
+  }
+
+  childReady(pid: number): void {
+    this.owner.childReady?.(this, pid);
   }
 }

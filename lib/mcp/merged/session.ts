@@ -47,7 +47,10 @@ export interface MergedDownstream {
   readonly identity: Identity;
   readonly capabilities: { sampling: boolean; elicitation: boolean; roots: boolean };
   logLevel: number;
-  notify(text: string): void;
+  /** A message for the client; `server` names the server whose child sent it, if one did. */
+  notify(text: string, server?: string): void;
+  /** A new child of `part` is ready (see `Downstream.childReady`). */
+  childReady?(part: Part, pid: number): void;
 }
 
 /** A ServerConfig-shaped stand-in for the merged endpoint (it has no child of its own). */
@@ -326,7 +329,11 @@ export class MergedSession implements PartOwner {
     } else if (message.method === "notifications/cancelled" && params) {
       this.#serverRequests.delete(key(params.requestId));
     }
-    this.downstream.notify(JSON.stringify(message));
+    this.downstream.notify(JSON.stringify(message), part.name);
+  }
+
+  childReady(part: Part, pid: number): void {
+    this.downstream.childReady?.(part, pid);
   }
 
   childGone(part: Part): void {

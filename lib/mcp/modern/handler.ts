@@ -20,6 +20,7 @@ import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
 import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import { serveMerged } from "./merged.ts";
+import { listenMerged } from "./merged-listen.ts";
 import {
   capabilityOf,
   ENVELOPE_KEYS,
@@ -28,7 +29,7 @@ import {
   REMOVED_METHODS,
 } from "./protocol.ts";
 import { Exchange } from "./exchange.ts";
-import { honored, IGNORED, Listener, parseFilter, ResourceSubscriptions } from "./listen.ts";
+import { admit, askResources, honored, Listener } from "./listen.ts";
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
 import { discoverResult, type ResultShape } from "./translate.ts";
 import { checkToolHeaders } from "./param-headers.ts";
@@ -52,8 +53,11 @@ export function wantsModern(req: Request): boolean {
   return version === MODERN_VERSION || !req.headers.has("mcp-session-id");
 }
 
-/** Calls in flight, by (person, client, JSON-RPC id), so a `notifications/cancelled` finds them. */
-const inFlight = new WeakMap<McpService, Map<string, Exchange>>();
+/**
+ * Calls in flight and open listen streams, by (person, client, JSON-RPC id), so a
+ * `notifications/cancelled` finds them.
+ */
+const inFlight = new WeakMap<McpService, Map<string, { cancel(): void }>>();
 
 /**
  * Serves one request of the sessionless lane; `body` is the parsed body when the 2025 lane
@@ -120,10 +124,12 @@ async function serve(
   }
   const merged = config.name === MERGED_SERVER;
   if (method === "subscriptions/listen") {
-    if (merged) {
-      return rpcError(404, id, ErrorCode.MethodNotFound, "subscriptions/listen is per server");
-    }
-    return await listen(svc, config, identity, request);
+    const opened = merged
+      ? await listenMerged(svc, identity, request, routed)
+      : await listen(svc, config, identity, request);
+    if (opened instanceof Response) return opened;
+    track(svc, identity, id, opened, (done) => opened.onClose(done));
+    return opened.response;
   }
   const retry = retryFields(request);
   if (retry) return retry;
@@ -179,7 +185,7 @@ function exchangeFor(site: Site, identity: Identity, request: ModernRequest): Ex
   const { svc, req } = site;
   const sse = acceptance(req.headers.get("accept")).sse;
   const exchange = new Exchange(request, sse, svc.registry, () => req.signal);
-  track(svc, identity, exchange);
+  track(svc, identity, request.id, exchange, (done) => exchange.onDone(done));
   return exchange;
 }
 
@@ -270,14 +276,6 @@ function routed(config: ServerConfig): ServerConfig {
   return config.mode === "per-session" ? { ...config, mode: "per-user" } : config;
 }
 
-/** Open listen streams of a proxy, and the resources their children are subscribed to. */
-interface Listening {
-  open: number;
-  resources: ResourceSubscriptions;
-}
-const listenings = new WeakMap<McpService, Listening>();
-let nextSubscribeId = 1;
-
 /**
  * Opens a `subscriptions/listen` stream on the child of (identity, server), subscribing the
  * child to the resources the filter names (basic/patterns/subscriptions).
@@ -287,27 +285,11 @@ async function listen(
   config: ServerConfig,
   identity: Identity,
   request: ModernRequest,
-): Promise<Response> {
+): Promise<Listener | Response> {
   const { id } = request;
-  const filter = parseFilter(request.params.notifications);
-  if (!filter) {
-    return rpcError(
-      200,
-      id,
-      ErrorCode.InvalidParams,
-      "invalid params: notifications must be a subscription filter",
-    );
-  }
-  let state = listenings.get(svc);
-  if (!state) listenings.set(svc, state = { open: 0, resources: new ResourceSubscriptions() });
-  if (state.open >= svc.limits.sessionsTotal) {
-    return rpcError(
-      200,
-      id,
-      ErrorCode.InternalError,
-      "too many open subscriptions; try again later",
-    );
-  }
+  const admitted = admit(svc, id, request.params.notifications);
+  if (admitted instanceof Response) return admitted;
+  const { filter, listening } = admitted;
   const server = routed(config);
   const listenProbe = probe(server, identity);
   let init: Record<string, unknown>;
@@ -319,17 +301,8 @@ async function listen(
   const child = `${config.name}\n${svc.router.routeKey(listenProbe)}`;
   const wanted = honored(filter, init.capabilities as Record<string, unknown>);
   const uris = wanted.resourceSubscriptions ?? [];
-  const listening = state;
-  const resources = (method: string, list: string[], via: Listener) => {
-    for (const uri of list) {
-      svc.router.request(via, {
-        jsonrpc: "2.0",
-        id: `mop-listen-${nextSubscribeId++}`,
-        method,
-        params: { uri },
-      }, IGNORED);
-    }
-  };
+  const resources = (method: string, list: string[], via: Listener) =>
+    askResources(svc.router, via, method, list);
   const listener = new Listener({
     id,
     server,
@@ -349,11 +322,11 @@ async function listen(
   listening.open++;
   if (Object.keys(wanted).length === 0) {
     listener.end(); // nothing the child can deliver
-    return listener.response;
+    return listener;
   }
   svc.router.attach(listener);
   resources("resources/subscribe", listening.resources.add(child, uris), listener);
-  return listener.response;
+  return listener;
 }
 
 /**
@@ -378,14 +351,20 @@ function paramHeaders(site: Site, request: ModernRequest) {
   return checkToolHeaders(site.mux.visibleTools, request, (h) => site.req.headers.get(h));
 }
 
-/** Keeps the exchange findable by a `notifications/cancelled` naming its id, until it ends. */
-function track(svc: McpService, identity: Identity, exchange: Exchange): void {
+/** Keeps a call or stream findable by a `notifications/cancelled` naming its id, until it ends. */
+function track(
+  svc: McpService,
+  identity: Identity,
+  id: JsonRpcId,
+  target: { cancel(): void },
+  onEnd: (done: () => void) => void,
+): void {
   let calls = inFlight.get(svc);
   if (!calls) inFlight.set(svc, calls = new Map());
-  const key = callKey(identity, exchange.request.id);
-  calls.set(key, exchange);
-  exchange.onDone(() => {
-    if (calls.get(key) === exchange) calls.delete(key);
+  const key = callKey(identity, id);
+  calls.set(key, target);
+  onEnd(() => {
+    if (calls.get(key) === target) calls.delete(key);
   });
 }
 

@@ -8,10 +8,12 @@
  * the new child is subscribed again to the resources they listen to.
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions
  */
-import type { Identity } from "../../router/router.ts";
+import type { Identity, RoutedSession, Router } from "../../router/router.ts";
 import type { Reply } from "../../router/downstream.ts";
 import type { ServerConfig } from "../../config/schema.ts";
-import { isRecord, type JsonRpcId } from "../../jsonrpc.ts";
+import { ErrorCode, isRecord, type JsonRpcId } from "../../jsonrpc.ts";
+import { rpcError } from "../http.ts";
+import type { McpService } from "../service.ts";
 import { formatEvent, SSE_HEADERS, type SseRegistry, SseWriter } from "../sse.ts";
 import { META } from "./protocol.ts";
 import { SessionlessDownstream } from "./downstream.ts";
@@ -148,6 +150,19 @@ export class Listener extends SessionlessDownstream {
     if (!this.closed) this.options.onChildReady?.(this, pid);
   }
 
+  /** Registers a callback for when the stream ends, from either side. */
+  onClose(callback: () => void): void {
+    this.#writer.onClose(callback);
+  }
+
+  /**
+   * The client cancelled the listen request (`notifications/cancelled` naming its id): the
+   * stream ends without a result, as a cancelled request gets none.
+   */
+  cancel(): void {
+    this.#writer.close();
+  }
+
   /** Ends the subscription gracefully: the listen request's result, then the end of the stream. */
   end(): void {
     const result = {
@@ -163,6 +178,58 @@ export class Listener extends SessionlessDownstream {
 
 /** A reply for requests the proxy sends a child on its own behalf; their answers are dropped. */
 export const IGNORED: Reply = { streaming: false, send: () => {}, end: () => {} };
+
+/** Open listen streams of a proxy, and the resources their children are subscribed to. */
+export interface Listening {
+  open: number;
+  resources: ResourceSubscriptions;
+}
+const listenings = new WeakMap<McpService, Listening>();
+let nextSubscribeId = 1;
+
+/**
+ * A listen request's filter and the proxy's listen state, or the refusal: a malformed filter
+ * (-32602), or as many open streams as `limits.sessionsTotal` allows.
+ */
+export function admit(
+  svc: McpService,
+  id: JsonRpcId,
+  notifications: unknown,
+): { filter: SubscriptionFilter; listening: Listening } | Response {
+  const filter = parseFilter(notifications);
+  if (!filter) {
+    return rpcError(
+      200,
+      id,
+      ErrorCode.InvalidParams,
+      "invalid params: notifications must be a subscription filter",
+    );
+  }
+  let listening = listenings.get(svc);
+  if (!listening) {
+    listenings.set(svc, listening = { open: 0, resources: new ResourceSubscriptions() });
+  }
+  if (listening.open >= svc.limits.sessionsTotal) {
+    return rpcError(
+      200,
+      id,
+      ErrorCode.InternalError,
+      "too many open subscriptions; try again later",
+    );
+  }
+  return { filter, listening };
+}
+
+/**
+ * Sends `resources/subscribe` or `resources/unsubscribe` for each of `uris` to the child of
+ * `via`, on the listeners' behalf (server/resources, "Subscriptions"); answers are dropped.
+ */
+export function askResources(router: Router, via: RoutedSession, method: string, uris: string[]) {
+  for (const uri of uris) {
+    const id = `mop-listen-${nextSubscribeId++}`;
+    router.request(via, { jsonrpc: "2.0", id, method, params: { uri } }, IGNORED);
+  }
+}
 
 /**
  * The resources the listeners of each child are subscribed to, counted, so the child gets one
