@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
-import { cliEnv, type CliResult, printedFlags, runMain, runNarrow } from "../helpers/cli.ts";
+import {
+  cliEnv,
+  type CliResult,
+  derivedFlags,
+  printedFlags,
+  runMain,
+  runNarrow,
+} from "../helpers/cli.ts";
 
 const ENV = cliEnv({ GITHUB_CLIENT_SECRET: "gh-secret-for-check" });
 
@@ -159,9 +166,19 @@ Deno.test("check --print-flags: exactly what check needs, no net, no run", async
       `--allow-write=${dir}/data`,
       "--allow-env=MCP_PROXY_CONFIG,GITHUB_CLIENT_SECRET,PATH",
     ]);
+    // The flags the other tests run check with are this output, derived in-process.
+    assert.deepEqual(
+      await derivedFlags("check", `${dir}/config.json`, { cwd: dir, env: { PATH: path } }),
+      flags,
+    );
     // A config with mistakes: enough to read it, so check itself reports them.
     await Deno.writeTextFile(`${dir}/config.json`, "{ nope");
     assert.deepEqual(await printedFlags("check", `${dir}/config.json`, { cwd: dir }), [
+      "--no-prompt",
+      `--allow-read=${dir}/config.json`,
+      "--allow-env",
+    ]);
+    assert.deepEqual(await derivedFlags("check", `${dir}/config.json`, { cwd: dir }), [
       "--no-prompt",
       `--allow-read=${dir}/config.json`,
       "--allow-env",

@@ -18,7 +18,14 @@ import {
   TokenClient,
   type TokenPair,
 } from "../helpers/oauth-tokens.ts";
-import { cliEnv, printedFlags, runMain, runNarrow, tableRows } from "../helpers/cli.ts";
+import {
+  cliEnv,
+  derivedFlags,
+  printedFlags,
+  runMain,
+  runNarrow,
+  tableRows,
+} from "../helpers/cli.ts";
 import { CONFIRMED, UNCONFIRMED } from "../../lib/cli/owner.ts";
 import { printable, table } from "../../lib/cli/common.ts";
 
@@ -257,6 +264,13 @@ Deno.test("owner commands: login config required, no store yet, usage errors, fl
       await printedFlags("clients", path, { env: ENV }),
       await printedFlags("grants", path, { env: ENV }),
     );
+    // The flags the other tests run the commands with are this output, derived in-process.
+    for (const command of ["clients", "grants"] as const) {
+      assert.deepEqual(
+        await derivedFlags(command, path, { env: ENV, cwd: dir }),
+        await printedFlags(command, path, { env: ENV, cwd: dir }),
+      );
+    }
     const run = (command: "clients" | "grants", args: string[]) =>
       runNarrow(command, path, args, { env: ENV, cwd: dir });
 

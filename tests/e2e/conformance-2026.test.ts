@@ -9,11 +9,11 @@
  * entry newly passing or a new failure both fail it).
  */
 import assert from "node:assert/strict";
-import { ROOT, startProxy } from "../helpers/proxy.ts";
+import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
 import { compare, readExpected, runConformance, table } from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
-const FIXTURE = `${ROOT}/tests/fixtures/conformance-server.ts`;
+const FIXTURE = CONFORMANCE_FIXTURE;
 const EXPECTED = `${ROOT}/tests/fixtures/conformance-2026-expected-failures.yml`;
 
 /** The 2026-07-28 requirement set of the pinned package: 37 scored and 13 not scored. */

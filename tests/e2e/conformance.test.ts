@@ -7,11 +7,11 @@
  * so the baseline cannot go stale.
  */
 import assert from "node:assert/strict";
-import { ROOT, startProxy } from "../helpers/proxy.ts";
+import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
 import { compare, readExpected, runConformance } from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.1.16";
-const FIXTURE = `${ROOT}/tests/fixtures/conformance-server.ts`;
+const FIXTURE = CONFORMANCE_FIXTURE;
 const BASELINE = `${ROOT}/tests/fixtures/conformance-baseline.yml`;
 
 /** Every server scenario of the pinned package (`conformance list`), pending ones included. */

@@ -6,7 +6,12 @@
  * proxy knows; each refusal is an audit line.
  */
 import assert from "node:assert/strict";
-import { fixtureServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
+import {
+  CONFORMANCE_FIXTURE,
+  fixtureServer,
+  type ProxyProcess,
+  startProxy,
+} from "../helpers/proxy.ts";
 import { connect, type Connected } from "../helpers/client.ts";
 import { records } from "../helpers/logs.ts";
 import { sseMessages } from "../helpers/sse.ts";
@@ -21,7 +26,7 @@ import {
   shape,
 } from "../helpers/rpc.ts";
 
-const CONFORMANCE = `${ROOT}/tests/fixtures/conformance-server.ts`;
+const CONFORMANCE = CONFORMANCE_FIXTURE;
 
 const CONFIG = {
   mcpServers: {

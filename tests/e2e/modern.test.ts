@@ -10,7 +10,7 @@ import {
   type OAuthDiscoveryState,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { fixtureServer, ROOT, startProxy } from "../helpers/proxy.ts";
+import { CONFORMANCE_FIXTURE, fixtureServer, startProxy } from "../helpers/proxy.ts";
 import { connect, inArrivalOrder } from "../helpers/client.ts";
 import {
   ALICE,
@@ -567,7 +567,7 @@ Deno.test("sessionless: subscriptions/listen, filtered, with resource subscripti
     mcpServers: {
       conf: {
         command: "deno",
-        args: ["run", "--no-prompt", `${ROOT}/tests/fixtures/conformance-server.ts`],
+        args: ["run", "--no-prompt", CONFORMANCE_FIXTURE],
       },
     },
   });

@@ -4,6 +4,8 @@
  * `clients` and `grants` with what their `--print-flags` prints (as the `deno task` wrappers).
  */
 import { shellWord } from "../../lib/cli/common.ts";
+import { runCli } from "../../lib/cli/run.ts";
+import { scriptedIo } from "./io.ts";
 import { ROOT } from "./proxy.ts";
 
 export interface CliResult {
@@ -83,6 +85,23 @@ export async function printedFlags(
   return res.stdout.trim().split(" ");
 }
 
+/**
+ * What `printedFlags` prints, computed by the same command code (`runCli`) in this process with
+ * the same working directory and environment: one Deno start less per command a test runs (the
+ * --print-flags tests in cli-check.test.ts and cli-owner.test.ts compare the two).
+ */
+export async function derivedFlags(
+  command: "check" | "clients" | "grants",
+  configPath: string,
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<string[]> {
+  if (!configPath.startsWith("/")) return await printedFlags(command, configPath, options);
+  const { io, out, err } = scriptedIo(options.cwd ?? ROOT, { env: options.env ?? cliEnv() });
+  const code = await runCli(command, ["--print-flags", "--config", configPath], io);
+  if (code !== 0) throw new Error(`--print-flags failed: ${err.join("\n")}`);
+  return out.join("\n").trim().split(" ");
+}
+
 /** Runs `command` with the flags its `--print-flags` derives for `configPath`. */
 export async function runNarrow(
   command: "check" | "clients" | "grants",
@@ -90,7 +109,7 @@ export async function runNarrow(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  const flags = await printedFlags(command, configPath, options);
+  const flags = await derivedFlags(command, configPath, options);
   return await runMain(flags, [command, "--config", configPath, ...args], options);
 }
 

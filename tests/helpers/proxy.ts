@@ -4,12 +4,16 @@
  */
 import { loadConfig } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
+import { bundledFixture } from "./bundle.ts";
 
 export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
   /\/$/,
   "",
 );
-export const FIXTURE = `${ROOT}/tests/fixtures/stdio-server.ts`;
+/** The fixture stdio server (tests/fixtures/stdio-server.ts), bundled into one file to start fast. */
+export const FIXTURE = await bundledFixture("stdio-server");
+/** The conformance fixture server (tests/fixtures/conformance-server.ts), bundled likewise. */
+export const CONFORMANCE_FIXTURE = await bundledFixture("conformance-server");
 
 /** A config entry running the fixture stdio server. */
 export function fixtureServer(extra: Record<string, unknown> = {}, flags: string[] = []) {
