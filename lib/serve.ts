@@ -128,13 +128,14 @@ export async function startProxy(
   const shutdown = once(() =>
     stopProxy({ log, listeners: [server, admin], instances, router, mcp, edge, control, store })
   );
-  const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth, router });
+  const reload = (next: LoadedConfig) => applyReload(next, { log, edge, oauth, router, mcp });
   return { origin, admin: admin.origin, shutdown, reload, finished: server.finished, log };
 }
 
 /**
- * What the merged endpoint's sessions need, when the config serves it (`merged.enabled`): each
- * new session gets only the servers the person may use (their own `allow`).
+ * What the merged endpoint's sessions need, when the config serves it (`merged.enabled`): the
+ * servers the person may use (their own `allow`), asked at every request from the allow-lists'
+ * caches (`mayUseServer`, re-checked as on use of `/mcp/<name>`).
  */
 function mergedHost(
   config: LoadedConfig["config"],
@@ -362,10 +363,17 @@ function needsStore(config: LoadedConfig["config"]): boolean {
 /** SIGHUP: the allow-list and the network section change without dropping sessions. */
 async function applyReload(
   next: LoadedConfig,
-  { log, edge, oauth, router }: { log: Logger; edge: Edge; oauth?: OAuthService; router: Router },
+  { log, edge, oauth, router, mcp }: {
+    log: Logger;
+    edge: Edge;
+    oauth?: OAuthService;
+    router: Router;
+    mcp: McpService;
+  },
 ): Promise<void> {
   if (oauth && next.config.auth) {
     await oauth.reloadAllowList(next.config.auth, next.config.servers);
+    mcp.recheckMerged();
     log.info("allow-list reloaded");
   }
   await edge.reload(next.config.network);

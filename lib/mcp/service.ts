@@ -72,6 +72,15 @@ export class McpService {
   }
 
   /**
+   * Has every merged session ask again which servers its person may use (after a reload changed
+   * the allow-lists), so the lists change, with their notifications, without waiting for a request.
+   */
+  recheckMerged(): Promise<void> {
+    const checks = [...this.sessions.all()].map((session) => session.merged?.recheck());
+    return Promise.allSettled(checks).then(() => {});
+  }
+
+  /**
    * Initializes the session's child (or, merged, its children) and returns the InitializeResult
    * for the client (see `Router.initialize`).
    */

@@ -38,14 +38,19 @@ export const MODERN_META = {
   "io.modelcontextprotocol/clientCapabilities": {},
 };
 
-/** A 2026-07-28 request to `url`, with `Mcp-Method` and (for a named item) `Mcp-Name`. */
+/**
+ * A 2026-07-28 request to `url`, with `Mcp-Method` and (for a named item) `Mcp-Name`, and any
+ * `extra` headers (a bearer token).
+ */
 export async function modernRequest(
   url: string,
   id: number,
   method: string,
   params: Record<string, unknown> = {},
+  extra: Record<string, string> = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = {
+    ...extra,
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
     "mcp-protocol-version": MODERN,

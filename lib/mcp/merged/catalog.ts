@@ -313,3 +313,19 @@ function unknownResource(id: JsonRpcId, uri: unknown, why: "unknown" | "ambiguou
   }
   return notFoundBody(id, text);
 }
+
+/** An answer with its `result` rewritten in place (other answers as they are). */
+export function rewriteResult(
+  text: string,
+  rewrite: (result: Record<string, unknown>) => void,
+): string {
+  const message = parse(text);
+  if (!isRecord(message) || !isRecord(message.result)) return text;
+  rewrite(message.result);
+  return JSON.stringify(message);
+}
+
+/** A JSON-RPC id as a map key (a number and its string are different ids). */
+export function key(id: unknown): string {
+  return `${typeof id}:${String(id)}`;
+}

@@ -4,6 +4,7 @@
  * session that owns it.
  */
 import type { ServerConfig } from "../../config/schema.ts";
+import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
 
 /** What a part tells the merged session that owns it. */
@@ -28,6 +29,10 @@ export class Part implements RoutedSession {
   init: Record<string, unknown> | null = null;
   /** Between an unexpected exit of the child and its restart. */
   down = false;
+  /** The person may no longer use the server (its `allow` changed): shown as if it had no child. */
+  barred = false;
+  /** Its child's start in progress (after initialize), which concurrent lists share. */
+  starting: Promise<void> | undefined;
 
   constructor(private readonly owner: PartOwner, readonly server: ServerConfig) {
     this.id = `${owner.id}/${server.name}`;
@@ -49,9 +54,9 @@ export class Part implements RoutedSession {
     return this.owner.capabilities;
   }
 
-  /** Initialized and its child not restarting: its items are part of the merged lists. */
+  /** Initialized, its child not restarting, and usable: its items are in the merged lists. */
   get live(): boolean {
-    return this.init !== null && !this.down;
+    return this.init !== null && !this.down && !this.barred;
   }
 
   /** The child's server capabilities ({} before initialize). */
@@ -76,4 +81,49 @@ export class Part implements RoutedSession {
   childReady(pid: number): void {
     this.owner.childReady?.(this, pid);
   }
+}
+
+/** How a merged session's parts change when the person may use the servers `allowed` now. */
+export interface AccessChange {
+  /** Parts to leave out: the person may no longer use their server. */
+  bar: string[];
+  /** Left-out parts to show again. */
+  restore: string[];
+  /** Servers the session has no part for yet. */
+  add: string[];
+}
+
+/**
+ * The change to a merged session's parts for the servers the person may use now (each server's
+ * own `allow`, decided on every use as for `/mcp/<name>`). Pure.
+ * https://modelcontextprotocol.io/specification/2025-06-18/basic/authorization#access-token-privilege-restriction
+ */
+export function accessChange(
+  parts: readonly { readonly name: string; readonly barred: boolean }[],
+  allowed: readonly string[],
+): AccessChange {
+  const may = new Set(allowed);
+  const has = new Set(parts.map((p) => p.name));
+  return {
+    bar: parts.filter((p) => !p.barred && !may.has(p.name)).map((p) => p.name),
+    restore: parts.filter((p) => p.barred && may.has(p.name)).map((p) => p.name),
+    add: allowed.filter((name) => !has.has(name)),
+  };
+}
+
+/** A ServerConfig-shaped stand-in for the merged endpoint (it has no child of its own). */
+export function mergedServerConfig(): ServerConfig {
+  return {
+    name: MERGED_SERVER,
+    command: "",
+    args: [],
+    env: {},
+    mode: "per-user",
+    idleTimeoutMs: 0,
+    requestTimeoutMs: 0,
+    maxInFlight: 0,
+    restartDelayMs: 0,
+    logArguments: false,
+    warm: 0,
+  };
 }

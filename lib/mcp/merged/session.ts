@@ -5,7 +5,7 @@
  * https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle
  */
 import type { ServerConfig } from "../../config/schema.ts";
-import { MERGED_SERVER, type MergedSettings } from "../../config/merged-schema.ts";
+import type { MergedSettings } from "../../config/merged-schema.ts";
 import type { Logger } from "../../log.ts";
 import type { Identity, Router } from "../../router/router.ts";
 import type { Reply } from "../../router/downstream.ts";
@@ -19,8 +19,8 @@ import {
   resultBody,
   STREAMABLE_VERSIONS,
 } from "../../jsonrpc.ts";
-import { Part, type PartOwner } from "./part.ts";
-import { Catalog, parse, type Target } from "./catalog.ts";
+import { accessChange, Part, type PartOwner } from "./part.ts";
+import { Catalog, key, parse, rewriteResult, type Target } from "./catalog.ts";
 import {
   combineInstructions,
   LIST_SHAPES,
@@ -30,6 +30,7 @@ import {
 } from "./union.ts";
 
 export type { Target } from "./catalog.ts";
+export { mergedServerConfig } from "./part.ts";
 
 /** What a merged session needs of the proxy. */
 export interface MergedHost {
@@ -37,7 +38,10 @@ export interface MergedHost {
   log: Logger;
   settings: MergedSettings;
   version: string;
-  /** The servers the identity may use (their own `allow`), in configuration order. */
+  /**
+   * The servers the identity may use now (their own `allow`), in configuration order; asked on
+   * every request of a session, so it answers from the allow-lists' caches.
+   */
   servers(identity: Identity): Promise<ServerConfig[]>;
 }
 
@@ -53,23 +57,6 @@ export interface MergedDownstream {
   childReady?(part: Part, pid: number): void;
 }
 
-/** A ServerConfig-shaped stand-in for the merged endpoint (it has no child of its own). */
-export function mergedServerConfig(): ServerConfig {
-  return {
-    name: MERGED_SERVER,
-    command: "",
-    args: [],
-    env: {},
-    mode: "per-user",
-    idleTimeoutMs: 0,
-    requestTimeoutMs: 0,
-    maxInFlight: 0,
-    restartDelayMs: 0,
-    logArguments: false,
-    warm: 0,
-  };
-}
-
 export class MergedSession implements PartOwner {
   readonly parts: Part[];
   readonly catalog: Catalog;
@@ -81,6 +68,9 @@ export class MergedSession implements PartOwner {
   #capabilities: Record<string, unknown> = {};
   /** The servers as configured, by name (a part's may be routed differently). */
   readonly #configs: Map<string, ServerConfig>;
+  readonly #routeAs: (server: ServerConfig) => ServerConfig;
+  /** The access check in progress, which the requests arriving meanwhile share. */
+  #checking: Promise<void> | undefined;
 
   /** A merged session over the servers the downstream's identity may use. */
   static async open(
@@ -104,13 +94,10 @@ export class MergedSession implements PartOwner {
     routeAs: (server: ServerConfig) => ServerConfig = (server) => server,
   ) {
     this.#configs = new Map(servers.map((server) => [server.name, server]));
+    this.#routeAs = routeAs;
     this.parts = servers.map((server) => new Part(this, routeAs(server)));
-    this.catalog = new Catalog(
-      host.router,
-      host.settings.separator,
-      this.parts,
-      () => this.#revive(),
-    );
+    const revive = () => this.#revive();
+    this.catalog = new Catalog(host.router, host.settings.separator, this.parts, revive);
   }
 
   get id(): string {
@@ -203,17 +190,45 @@ export class MergedSession implements PartOwner {
       case "logging/setLevel":
         return reply.end(this.#setLevel(id, message.params));
     }
-    if (method in LIST_SHAPES) {
-      this.#answerList(id, method as ListMethod, message.params, reply);
-      return;
-    }
-    this.catalog.target(message).then(
-      (target) => {
+    const failed = (e: Error) => reply.end(errorBody(id, ErrorCode.InternalError, e.message));
+    this.recheck().then(() => {
+      if (method in LIST_SHAPES) {
+        return this.#answerList(id, method as ListMethod, message.params, reply);
+      }
+      this.catalog.target(message).then((target) => {
         if (typeof target === "string") reply.end(target);
         else this.#forward(target, reply);
-      },
-      (error) => reply.end(errorBody(id, ErrorCode.InternalError, (error as Error).message)),
-    );
+      }, failed);
+    }, failed);
+  }
+
+  /**
+   * Asks again which servers the person may use (on every request, as `/mcp/<name>` asks on
+   * every use, and at once after a reload): a server they may no longer use is left out as if
+   * its child were gone, one they may use again comes back, each with the lists' change
+   * notifications. Concurrent requests share one check.
+   */
+  recheck(): Promise<void> {
+    return this.#checking ??= this.#recheck().finally(() => this.#checking = undefined);
+  }
+
+  async #recheck(): Promise<void> {
+    const allowed = await this.host.servers(this.identity);
+    const change = accessChange(this.parts, allowed.map((server) => server.name));
+    for (const part of this.parts) {
+      if (change.bar.includes(part.name)) {
+        part.barred = true;
+        this.catalog.forget(part.name);
+        this.#dropServerRequests(part);
+      } else if (change.restore.includes(part.name)) part.barred = false;
+      else continue;
+      this.#announceKinds(part);
+    }
+    for (const server of allowed.filter((s) => change.add.includes(s.name))) {
+      this.#configs.set(server.name, server);
+      this.parts.push(new Part(this, this.#routeAs(server)));
+    }
+    if (change.add.length > 0) await this.#revive();
   }
 
   /** A downstream notification: cancellations go to the part serving the request. */
@@ -260,14 +275,17 @@ export class MergedSession implements PartOwner {
     );
   }
 
-  /** Retries the parts whose child did not start at initialize. */
+  /** Starts the parts whose child did not start at initialize, or that are new; lists change. */
   async #revive(): Promise<void> {
-    const missing = this.parts.filter((p) => p.init === null);
-    if (missing.length === 0) return;
-    await Promise.allSettled(missing.map(async (part) => {
-      await this.#initPart(part);
-      this.host.router.attach(part);
-    }));
+    const missing = this.parts.filter((p) => p.init === null && !p.barred);
+    await Promise.allSettled(
+      missing.map((part) =>
+        part.starting ??= this.#initPart(part).then(() => {
+          this.host.router.attach(part);
+          this.#announceKinds(part);
+        }).finally(() => part.starting = undefined)
+      ),
+    );
   }
 
   /**
@@ -312,6 +330,7 @@ export class MergedSession implements PartOwner {
 
   /** A session-wide message of a part's child, as the client should see it. */
   fromChild(part: Part, text: string): void {
+    if (part.barred) return;
     const message = parse(text);
     if (!isRecord(message) || typeof message.method !== "string") return;
     const params = isRecord(message.params) ? message.params : undefined;
@@ -342,14 +361,18 @@ export class MergedSession implements PartOwner {
       session: this.id.slice(0, 8),
     });
     this.catalog.forget(part.name);
-    for (const [id, owner] of this.#serverRequests) {
-      if (owner === part) this.#serverRequests.delete(id);
-    }
-    this.#announceKinds(part);
+    this.#dropServerRequests(part);
+    if (!part.barred) this.#announceKinds(part);
   }
 
   childBack(part: Part): void {
-    this.#announceKinds(part);
+    if (!part.barred) this.#announceKinds(part);
+  }
+
+  #dropServerRequests(part: Part): void {
+    for (const [id, owner] of this.#serverRequests) {
+      if (owner === part) this.#serverRequests.delete(id);
+    }
   }
 
   #announceKinds(part: Part): void {
@@ -368,21 +391,9 @@ export class MergedSession implements PartOwner {
 
   #flushAnnouncements(): void {
     for (const kind of this.#announce) {
-      this.downstream.notify(
-        JSON.stringify({ jsonrpc: "2.0", method: `notifications/${kind}/list_changed` }),
-      );
+      const method = `notifications/${kind}/list_changed`;
+      this.downstream.notify(JSON.stringify({ jsonrpc: "2.0", method }));
     }
     this.#announce.clear();
   }
-}
-
-function key(id: unknown): string {
-  return `${typeof id}:${String(id)}`;
-}
-
-function rewriteResult(text: string, rewrite: (result: Record<string, unknown>) => void): string {
-  const message = parse(text);
-  if (!isRecord(message) || !isRecord(message.result)) return text;
-  rewrite(message.result);
-  return JSON.stringify(message);
 }
