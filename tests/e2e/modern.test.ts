@@ -653,6 +653,18 @@ Deno.test("sessionless: subscriptions/listen, filtered, with resource subscripti
     assert.deepEqual((all[0].params as Record<string, unknown>).notifications, {});
     assert.equal(all[1].id, 8);
     assert.equal((all[1].result as Record<string, unknown>).resultType, "complete");
+
+    // A notifications/cancelled naming the listen request ends the stream, without a result
+    // (how the SDK v2 client's McpSubscription.close() ends it).
+    const cancelled = await open(12, { toolsListChanged: true });
+    await cancelled.frames.next();
+    const cancel = await post(url, {
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 12, _meta: ENVELOPE },
+    });
+    assert.equal(cancel.status, 202);
+    assert.equal((await cancelled.frames.next()).done, true);
   } finally {
     await proxy.stop();
   }
