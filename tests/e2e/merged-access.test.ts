@@ -37,6 +37,11 @@ async function withoutB(rpc: Rpc): Promise<void> {
   const names = await toolNames(rpc);
   assert.ok(names.includes("a__echo"));
   assert.ok(!names.some((n) => n.startsWith("b__")), `b's tools are gone: ${names}`);
+  const prompts = (await rpc("prompts/list")).result!.prompts as { name: string }[];
+  assert.deepEqual(prompts.map((p) => p.name), ["a__greet"]);
+  // a's resource alone: no collision left, so its URI is no longer prefixed.
+  const resources = (await rpc("resources/list")).result!.resources as { uri: string }[];
+  assert.deepEqual(resources.map((r) => r.uri), ["fixture://greeting"]);
   const same = async (
     method: string,
     hidden: string,
@@ -72,6 +77,8 @@ async function withoutB(rpc: Rpc): Promise<void> {
 /** b is there for this person: listed and called on its own child. */
 async function withB(rpc: Rpc): Promise<void> {
   assert.ok((await toolNames(rpc)).includes("b__echo"));
+  const prompts = (await rpc("prompts/list")).result!.prompts as { name: string }[];
+  assert.deepEqual(prompts.map((p) => p.name), ["a__greet", "b__greet"]);
   const echo = await rpc("tools/call", { name: "b__echo", arguments: { text: "via b" } });
   assert.equal(text(echo.result), "via b");
 }
