@@ -25,6 +25,8 @@ export interface SessionRoute {
 export class McpService {
   /** What sessions of the merged endpoint need, when it is served (config `merged`). */
   merged: MergedHost | null = null;
+  /** The merged sessions of open 2026-07-28 listen streams on `/mcp` (no 2025 session's). */
+  readonly mergedStreams = new Set<MergedSession>();
   readonly sessions: SessionStore;
   readonly registry: SseRegistry;
   /** Bytes of sent events kept for resumption, across every session. */
@@ -77,6 +79,7 @@ export class McpService {
    */
   recheckMerged(): Promise<void> {
     const checks = [...this.sessions.all()].map((session) => session.merged?.recheck());
+    for (const stream of this.mergedStreams) checks.push(stream.recheck());
     return Promise.allSettled(checks).then(() => {});
   }
 

@@ -213,22 +213,37 @@ Deno.test("merged listen (2026-07-28): list changes, filter, merged URIs, crash,
   }
 });
 
-Deno.test("merged listen (2026-07-28): a server the person may not use sends them nothing", async () => {
+/**
+ * Two shared conformance servers behind login on `/mcp`, `notes` only for `notesUsers`; Alice's
+ * and Bob's tokens for `/mcp`.
+ */
+async function aliceAndBob(notesUsers: string[]) {
   const gh = await fakeGitHub();
   const proxy = await startProxy({
     ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
     mcpServers: {
       files: conformance({ mode: "shared" }),
-      notes: conformance({ mode: "shared", allow: { users: [ALICE.login] } }),
+      notes: conformance({ mode: "shared", allow: { users: notesUsers } }),
     },
     merged: { enabled: true },
   }, { env: LOGIN_ENV });
   const resource = `${proxy.origin}/mcp`;
-  const streams: { close(): void }[] = [];
   try {
     const alice = (await signInForTokens(proxy, { resource })).tokens.access_token;
     gh.setCurrentUser(BOB.id);
     const bob = (await signInForTokens(proxy, { resource })).tokens.access_token;
+    return { gh, proxy, alice, bob };
+  } catch (error) {
+    await proxy.stop();
+    await gh.close();
+    throw error;
+  }
+}
+
+Deno.test("merged listen (2026-07-28): a server the person may not use sends them nothing", async () => {
+  const { gh, proxy, alice, bob } = await aliceAndBob([ALICE.login]);
+  const streams: { close(): void }[] = [];
+  try {
     const inNotes = `mcp-merged://notes/${WATCHED}`;
 
     const bobs = await listen(proxy, {
@@ -267,6 +282,46 @@ Deno.test("merged listen (2026-07-28): a server the person may not use sends the
     assert.equal(first.params.uri, WATCHED);
   } finally {
     for (const s of streams) s.close();
+    await proxy.stop();
+    await gh.close();
+  }
+});
+
+Deno.test("merged listen (2026-07-28): a reload that bars a server silences it on open streams", async () => {
+  const { gh, proxy, alice, bob } = await aliceAndBob([ALICE.login, BOB.login]);
+  let stream: { close(): void } | undefined;
+  try {
+    const inFiles = `mcp-merged://files/${WATCHED}`;
+    const inNotes = `mcp-merged://notes/${WATCHED}`;
+    const bobs = await listen(proxy, {
+      toolsListChanged: true,
+      resourceSubscriptions: [inFiles, inNotes],
+    }, bob);
+    stream = bobs;
+    assert.deepEqual((await bobs.next()).params.notifications, {
+      toolsListChanged: true,
+      resourceSubscriptions: [inFiles, inNotes],
+    });
+    await eventually(() => subscribedLines(proxy, "files") === 1);
+    await eventually(() => subscribedLines(proxy, "notes") === 1);
+
+    // Bob may no longer use notes: its items leave his lists, and nothing of it reaches him.
+    await reloadConfig(proxy, (c) => {
+      const servers = c.mcpServers as Record<string, Record<string, unknown>>;
+      servers.notes.allow = { users: [ALICE.login] };
+    });
+    assert.equal((await bobs.next()).method, "notifications/tools/list_changed");
+    assert.match(
+      await tool(proxy, "notes__test_touch_resource", { uri: WATCHED }, alice),
+      /touched/,
+    );
+    assert.match(
+      await tool(proxy, "files__test_touch_resource", { uri: WATCHED }, alice),
+      /touched/,
+    );
+    assert.equal((await nextOf(bobs.next)).params.uri, inFiles);
+  } finally {
+    stream?.close();
     await proxy.stop();
     await gh.close();
   }

@@ -9,7 +9,7 @@
  * https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions
  */
 import type { ServerConfig } from "../../config/schema.ts";
-import type { Identity, Router } from "../../router/router.ts";
+import type { Identity } from "../../router/router.ts";
 import { ErrorCode, isRecord } from "../../jsonrpc.ts";
 import { rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
@@ -68,7 +68,7 @@ export async function listenMerged(
     : [];
   if (watched.length > 0) wanted.resourceSubscriptions = watched.map((w) => w.client);
   else delete wanted.resourceSubscriptions;
-  stream = new MergedStream(svc.router, session, listening, watched);
+  stream = new MergedStream(svc, session, listening, watched);
   const listener = new Listener({
     id,
     server: mergedServerConfig(),
@@ -86,6 +86,8 @@ export async function listenMerged(
   }
   session.attach();
   stream.subscribe();
+  // A reload that changes who may use which server reaches the stream as it reaches sessions.
+  svc.mergedStreams.add(session);
   return listener;
 }
 
@@ -127,7 +129,7 @@ export class MergedStream {
   #closed = false;
 
   constructor(
-    private readonly router: Router,
+    private readonly svc: McpService,
     private readonly session: MergedSession,
     private readonly listening: Listening,
     watched: Watched[],
@@ -157,7 +159,7 @@ export class MergedStream {
   subscribe(): void {
     for (const [part, uris] of this.#byPart()) {
       const fresh = this.listening.resources.add(this.#child(part), uris);
-      askResources(this.router, part, "resources/subscribe", fresh);
+      askResources(this.svc.router, part, "resources/subscribe", fresh);
     }
   }
 
@@ -165,7 +167,7 @@ export class MergedStream {
   renew(part: Part, pid: number): void {
     if (this.#closed) return;
     const uris = this.listening.resources.renew(this.#child(part), pid);
-    askResources(this.router, part, "resources/subscribe", uris);
+    askResources(this.svc.router, part, "resources/subscribe", uris);
   }
 
   /** The stream ended: its parts leave their children, which drop what no one else holds. */
@@ -173,11 +175,12 @@ export class MergedStream {
     if (this.#closed) return;
     this.#closed = true;
     this.listening.open--;
+    this.svc.mergedStreams.delete(this.session);
     // Detached first, so the unsubscriptions are not cancelled with the parts' requests.
     this.session.detach().catch(() => {});
     for (const [part, uris] of this.#byPart()) {
       const gone = this.listening.resources.remove(this.#child(part), uris);
-      askResources(this.router, part, "resources/unsubscribe", gone);
+      askResources(this.svc.router, part, "resources/unsubscribe", gone);
     }
   }
 
@@ -193,7 +196,7 @@ export class MergedStream {
 
   /** The child of a part, as the single-server listeners name it. */
   #child(part: Part): string {
-    return `${part.name}\n${this.router.routeKey(part)}`;
+    return `${part.name}\n${this.svc.router.routeKey(part)}`;
   }
 }
 
