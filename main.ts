@@ -12,7 +12,7 @@ import type { Values } from "./lib/args.ts";
 import { isCliCommand, parseCommandLine, SERVE_SYNTAX } from "./lib/cli/options.ts";
 import { deriveServeFlags } from "./lib/cli/serve-options.ts";
 import { MissingPermission } from "./lib/permissions/self-check.ts";
-import { type RunningProxy, startProxy, StartupError } from "./lib/serve.ts";
+import type { RunningProxy } from "./lib/serve.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
 import { flushLogs } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
@@ -51,7 +51,8 @@ type ServeValues = Values<typeof SERVE_SYNTAX.options>;
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  // init, check, clients and grants (lib/cli/) are loaded only when one of them is run.
+  // init, check, clients and grants (lib/cli/) are loaded only when one of them is run, and the
+  // server (lib/serve.ts) only to serve: a command starts without loading what it never runs.
   if (isCliCommand(args[0])) {
     const cli = await import("./lib/cli/run.ts");
     return await cli.runCli(args[0], args.slice(1));
@@ -153,6 +154,7 @@ async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): P
   // Signals and errors are handled from the first moment: a stop that arrives while the proxy
   // starts is carried out as soon as it is up, and every way out stops the children.
   let proxy: RunningProxy | undefined;
+  const { startProxy, StartupError } = await import("./lib/serve.ts");
   const lifecycle = new Lifecycle({ flush: flushLogs });
   lifecycle.install();
   // Reloads never overlap: a SIGHUP during a reload runs one more after it (the last one wins).
