@@ -28,6 +28,29 @@ async function untilChildren(
   }
 }
 
+/**
+ * Starts a 60 s call on "good" and waits until it is in flight. Bad's retry after it was marked
+ * unavailable (about a second later) may evict "good" while it is idle between its start and the
+ * call, and then hold the only slot, so that the call is refused: it is then sent again.
+ */
+async function busyCall(admin: string, good: Awaited<ReturnType<typeof connect>>): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    let refused: unknown;
+    good.client.callTool({ name: "slow", arguments: { ms: 60_000 } }, undefined, {
+      timeout: 120_000,
+    }).catch((error) => refused = error ?? "refused");
+    try {
+      await untilChildren(admin, "good", (c) => {
+        if (refused !== undefined) throw refused;
+        return c[0]?.inFlight === 1;
+      });
+      return;
+    } catch (error) {
+      if (refused === undefined || attempt >= 5) throw error;
+    }
+  }
+}
+
 Deno.test("per-session without spares: failed initializes leave no slot", async () => {
   const proxy = await startProxy({
     mcpServers: {
@@ -101,9 +124,7 @@ Deno.test("a timer-driven restart obeys childrenTotal: with no idle child to sto
     await proxy.waitForLog(/server marked unavailable after repeated exits/, 60_000);
     // An unavailable server holds no slot: "good" starts and stays busy.
     const good = await connect(proxy.url("good"));
-    const busy = good.client.callTool({ name: "slow", arguments: { ms: 60_000 } });
-    busy.catch(() => {});
-    await untilChildren(proxy.admin, "good", (c) => c[0]?.inFlight === 1);
+    await busyCall(proxy.admin, good);
     await Deno.remove(marker);
     const line = await proxy.waitForLog(/restart postponed until the next request/, 30_000);
     assert.match(line, /server=bad/);
