@@ -10,7 +10,7 @@ import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
+import { crashingServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
 import { sseMessages } from "../helpers/sse.ts";
 import { eventually } from "../helpers/procs.ts";
 import { reloadConfig, signInForTokens, waitForNewLog } from "../helpers/oauth-flows.ts";
@@ -324,5 +324,34 @@ Deno.test("merged listen (2026-07-28): a reload that bars a server silences it o
     stream?.close();
     await proxy.stop();
     await gh.close();
+  }
+});
+
+Deno.test("merged listen (2026-07-28): a server down when the stream opened joins once it starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mop-merged-listen-" });
+  const marker = `${dir}/crash`;
+  await Deno.writeTextFile(marker, "");
+  const proxy = await startProxy({
+    mcpServers: { a: conformance(), b: crashingServer(marker, { restartDelay: "100ms" }) },
+    merged: { enabled: true },
+  }, { dir });
+  let stream: { close(): void } | undefined;
+  try {
+    const s = await listen(proxy, { toolsListChanged: true });
+    stream = s;
+    assert.deepEqual((await s.next()).params.notifications, { toolsListChanged: true });
+    await Deno.remove(marker);
+    // Another request starts b's child (the 2026 lane starts it for its own list).
+    for (let tries = 0; !(await tool(proxy, "b__echo", { text: "up" })).includes('"up"'); tries++) {
+      assert.ok(tries < 100, "b never started");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The stream hears of b's items, and of b's own list changes from then on.
+    assert.equal((await s.next()).method, "notifications/tools/list_changed");
+    assert.match(await tool(proxy, "b__toggle"), /extra tool now on/);
+    assert.equal((await s.next()).method, "notifications/tools/list_changed");
+  } finally {
+    stream?.close();
+    await proxy.stop();
   }
 });

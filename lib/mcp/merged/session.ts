@@ -96,7 +96,7 @@ export class MergedSession implements PartOwner {
     this.#configs = new Map(servers.map((server) => [server.name, server]));
     this.#routeAs = routeAs;
     this.parts = servers.map((server) => new Part(this, routeAs(server)));
-    const revive = () => this.#revive();
+    const revive = () => this.revive();
     this.catalog = new Catalog(host.router, host.settings.separator, this.parts, revive);
   }
 
@@ -228,7 +228,7 @@ export class MergedSession implements PartOwner {
       this.#configs.set(server.name, server);
       this.parts.push(new Part(this, this.#routeAs(server)));
     }
-    if (change.add.length > 0) await this.#revive();
+    if (change.add.length > 0) await this.revive();
   }
 
   /** A downstream notification: cancellations go to the part serving the request. */
@@ -276,7 +276,7 @@ export class MergedSession implements PartOwner {
   }
 
   /** Starts the parts whose child did not start at initialize, or that are new; lists change. */
-  async #revive(): Promise<void> {
+  async revive(): Promise<void> {
     const missing = this.parts.filter((p) => p.init === null && !p.barred);
     await Promise.allSettled(
       missing.map((part) =>

@@ -84,7 +84,8 @@ export async function listenMerged(
     listener.end(); // nothing the children can deliver
     return listener;
   }
-  session.attach();
+  // Those whose child did not start too, so they hear of it when it does (see `renew`).
+  for (const part of session.parts) svc.router.attach(part);
   stream.subscribe();
   // A reload that changes who may use which server reaches the stream as it reaches sessions.
   svc.mergedStreams.add(session);
@@ -163,9 +164,13 @@ export class MergedStream {
     }
   }
 
-  /** A new child serves `part`: it is subscribed again (once for all its listeners). */
+  /**
+   * A new child serves `part`: it is subscribed again (once for all its listeners); a server
+   * whose child had not started when the stream opened joins now, with a list change.
+   */
   renew(part: Part, pid: number): void {
     if (this.#closed) return;
+    if (part.init === null) this.session.revive().catch(() => {});
     const uris = this.listening.resources.renew(this.#child(part), pid);
     askResources(this.svc.router, part, "resources/subscribe", uris);
   }
