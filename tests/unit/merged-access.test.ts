@@ -100,7 +100,16 @@ Deno.test("merged access: every request asks again; a server no longer allowed i
       "notifications/tools/list_changed",
     ]);
 
-    // It widens: b comes back, c (never part of the session) gets a part and a child.
+    // It widens: b comes back, c (never part of the session) gets a part and a child, at the
+    // session's log level.
+    const level = testReply(false);
+    session.request({
+      jsonrpc: "2.0",
+      id: 9,
+      method: "logging/setLevel",
+      params: { level: "error" },
+    }, level);
+    assert.deepEqual(level.final()!.result, {});
     notes.length = 0;
     allowed = ["a", "b", "c"];
     await session.recheck();
@@ -110,6 +119,7 @@ Deno.test("merged access: every request asks again; a server no longer allowed i
       ["c", true],
     ]);
     assert.ok(childOf("c").alive);
+    assert.deepEqual(session.parts.map((p) => p.logLevel), [4, 4, 4], "error is rank 4");
     await new Promise((r) => setTimeout(r, 10));
     // One batch for b shown again, one for c started.
     assert.deepEqual(changes(), [

@@ -24,6 +24,7 @@ import { Catalog, key, parse, rewriteResult, type Target } from "./catalog.ts";
 import {
   combineInstructions,
   LIST_SHAPES,
+  ListChanges,
   type ListKind,
   type ListMethod,
   unionCapabilities,
@@ -64,8 +65,7 @@ export class MergedSession implements PartOwner {
   readonly #serverRequests = new Map<string, Part>();
   /** The client's requests in flight at a part, to route its cancellations. */
   readonly #inFlight = new Map<string, Part>();
-  readonly #announce = new Set<ListKind>();
-  #capabilities: Record<string, unknown> = {};
+  readonly #changes = new ListChanges((text) => this.downstream.notify(text));
   /** The servers as configured, by name (a part's may be routed differently). */
   readonly #configs: Map<string, ServerConfig>;
   readonly #routeAs: (server: ServerConfig) => ServerConfig;
@@ -129,10 +129,11 @@ export class MergedSession implements PartOwner {
     const results = await Promise.allSettled(this.parts.map((part) => this.#initPart(part)));
     const failed = results.find((r) => r.status === "rejected");
     if (failed && !this.parts.some((p) => p.init)) throw (failed as PromiseRejectedResult).reason;
-    this.#capabilities = unionCapabilities(this.parts.map((p) => p.serverCapabilities));
+    const capabilities = unionCapabilities(this.parts.map((p) => p.serverCapabilities));
+    this.#changes.declared = capabilities;
     const result: Record<string, unknown> = {
       protocolVersion: negotiateVersion(requestedVersion, supported),
-      capabilities: this.#capabilities,
+      capabilities,
       serverInfo: { name: "mcp-oauth-proxy (merged)", version: this.host.version },
     };
     const instructions = combineInstructions(
@@ -222,11 +223,13 @@ export class MergedSession implements PartOwner {
         this.#dropServerRequests(part);
       } else if (change.restore.includes(part.name)) part.barred = false;
       else continue;
-      this.#announceKinds(part);
+      this.#changes.ofServer(part.serverCapabilities);
     }
     for (const server of allowed.filter((s) => change.add.includes(s.name))) {
       this.#configs.set(server.name, server);
-      this.parts.push(new Part(this, this.#routeAs(server)));
+      const part = new Part(this, this.#routeAs(server));
+      part.logLevel = this.downstream.logLevel;
+      this.parts.push(part);
     }
     if (change.add.length > 0) await this.revive();
   }
@@ -282,7 +285,7 @@ export class MergedSession implements PartOwner {
       missing.map((part) =>
         part.starting ??= this.#initPart(part).then(() => {
           this.host.router.attach(part);
-          this.#announceKinds(part);
+          this.#changes.ofServer(part.serverCapabilities);
         }).finally(() => part.starting = undefined)
       ),
     );
@@ -336,7 +339,7 @@ export class MergedSession implements PartOwner {
     const params = isRecord(message.params) ? message.params : undefined;
     const changed = /^notifications\/(tools|prompts|resources)\/list_changed$/.exec(message.method);
     if (changed) {
-      this.#listChanged(changed[1] as ListKind);
+      this.#changes.add(changed[1] as ListKind);
       return;
     }
     if (message.method === "notifications/resources/updated" && typeof params?.uri === "string") {
@@ -362,38 +365,16 @@ export class MergedSession implements PartOwner {
     });
     this.catalog.forget(part.name);
     this.#dropServerRequests(part);
-    if (!part.barred) this.#announceKinds(part);
+    if (!part.barred) this.#changes.ofServer(part.serverCapabilities);
   }
 
   childBack(part: Part): void {
-    if (!part.barred) this.#announceKinds(part);
+    if (!part.barred) this.#changes.ofServer(part.serverCapabilities);
   }
 
   #dropServerRequests(part: Part): void {
     for (const [id, owner] of this.#serverRequests) {
       if (owner === part) this.#serverRequests.delete(id);
     }
-  }
-
-  #announceKinds(part: Part): void {
-    const caps = part.serverCapabilities;
-    for (const kind of ["tools", "prompts", "resources"] as const) {
-      if (caps[kind] !== undefined) this.#listChanged(kind);
-    }
-  }
-
-  /** Tells the client a merged list changed, once per kind however many children said so. */
-  #listChanged(kind: ListKind): void {
-    if (this.#capabilities[kind] === undefined) return;
-    if (this.#announce.size === 0) queueMicrotask(() => this.#flushAnnouncements());
-    this.#announce.add(kind);
-  }
-
-  #flushAnnouncements(): void {
-    for (const kind of this.#announce) {
-      const method = `notifications/${kind}/list_changed`;
-      this.downstream.notify(JSON.stringify({ jsonrpc: "2.0", method }));
-    }
-    this.#announce.clear();
   }
 }

@@ -64,6 +64,39 @@ export interface ServerItems {
   items: Record<string, unknown>[];
 }
 
+/**
+ * The list changes a merged session tells its client: each kind once however many children said
+ * so in one turn, and only for the lists the session declared at initialize.
+ * https://modelcontextprotocol.io/specification/2025-11-25/server/tools#list-changed-notification
+ */
+export class ListChanges {
+  /** The session's declared capabilities (the union). */
+  declared: Record<string, unknown> = {};
+  readonly #pending = new Set<ListKind>();
+
+  constructor(private readonly notify: (text: string) => void) {}
+
+  /** A merged list of `kind` changed. */
+  add(kind: ListKind): void {
+    if (this.declared[kind] === undefined) return;
+    if (this.#pending.size === 0) queueMicrotask(() => this.#flush());
+    this.#pending.add(kind);
+  }
+
+  /** Every list of a server with capabilities `caps` changed (it went, came back or joined). */
+  ofServer(caps: Record<string, unknown>): void {
+    for (const kind of LISTS) if (caps[kind] !== undefined) this.add(kind);
+  }
+
+  #flush(): void {
+    for (const kind of this.#pending) {
+      const method = `notifications/${kind}/list_changed`;
+      this.notify(JSON.stringify({ jsonrpc: "2.0", method }));
+    }
+    this.#pending.clear();
+  }
+}
+
 /** Which field names an item and where a list result keeps its items. */
 export const LIST_SHAPES = {
   "tools/list": { field: "tools", key: "name" },
