@@ -146,14 +146,17 @@ Deno.test("merged listen (2026-07-28): list changes, filter, merged URIs, crash,
     await subscription.close();
     await attached(proxy, { a: 0, b: 0 });
 
-    // Raw: the colliding URI of each server, one only a's, one no server has.
+    // Raw: the colliding URI of each server, and 200 no server has; those cost each child one
+    // read of its resource list, done before the acknowledgement.
+    const listed = (server: string) =>
+      proxy.logs().split("\n").filter((l) =>
+        l.includes(`child="${server}#`) && l.includes('text="fixture: listed resources"')
+      ).length;
+    const listedBefore = [listed("a"), listed("b")];
+    const nowhere = Array.from({ length: 200 }, (_, i) => `test://nowhere/${i}`);
     const s = await listen(proxy, {
       toolsListChanged: true,
-      resourceSubscriptions: [
-        `mcp-merged://a/${WATCHED}`,
-        `mcp-merged://b/${WATCHED}`,
-        "test://nowhere",
-      ],
+      resourceSubscriptions: [`mcp-merged://a/${WATCHED}`, `mcp-merged://b/${WATCHED}`, ...nowhere],
     });
     const ack = await s.next();
     assert.equal(ack.method, "notifications/subscriptions/acknowledged");
@@ -161,6 +164,8 @@ Deno.test("merged listen (2026-07-28): list changes, filter, merged URIs, crash,
       toolsListChanged: true,
       resourceSubscriptions: [`mcp-merged://a/${WATCHED}`, `mcp-merged://b/${WATCHED}`],
     });
+    await eventually(() => listed("a") > listedBefore[0] && listed("b") > listedBefore[1]);
+    assert.deepEqual([listed("a"), listed("b")], listedBefore.map((n) => n + 1));
     await eventually(() => subscribedLines(proxy, "a") === 1 && subscribedLines(proxy, "b") === 1);
     // The filter: a prompt change is not asked for; the tool change after it is the next frame.
     assert.match(await tool(proxy, "a__test_trigger_prompt_change"), /prompt list changed/);

@@ -13,8 +13,14 @@ import {
 import {
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { crashingServer, fixtureServer, startProxy } from "../helpers/proxy.ts";
+import {
+  CONFORMANCE_FIXTURE,
+  crashingServer,
+  fixtureServer,
+  startProxy,
+} from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { eventually } from "../helpers/procs.ts";
 import {
@@ -299,6 +305,50 @@ Deno.test("merged: 2026-07-28 clients list, call and answer input requests throu
     );
   } finally {
     await client.close();
+    await proxy.stop();
+  }
+});
+
+Deno.test("merged: an update keeps the mcp-merged:// name subscribed to while the other server is down", async () => {
+  const watched = "test://watched-resource";
+  const conformance = (extra: Record<string, unknown>) => ({
+    command: "deno",
+    args: ["run", "--no-prompt", CONFORMANCE_FIXTURE],
+    mode: "shared",
+    ...extra,
+  });
+  // a's child, once killed, stays down for the rest of the test.
+  const proxy = await startProxy({
+    mcpServers: { a: conformance({ restartDelay: "60s" }), b: conformance({}) },
+    merged: { enabled: true },
+  });
+  try {
+    const s = await connect(`${proxy.origin}/mcp`);
+    const updates: string[] = [];
+    s.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    const uris = (await s.client.listResources()).resources.map((r) => r.uri);
+    const inB = `mcp-merged://b/${watched}`;
+    assert.ok(uris.includes(inB) && uris.includes(`mcp-merged://a/${watched}`));
+    await s.client.subscribeResource({ uri: inB });
+    const touch = async () =>
+      text(
+        await s.client.callTool({ name: "b__test_touch_resource", arguments: { uri: watched } }),
+      );
+    assert.match(await touch(), /touched/);
+    await eventually(() => updates.length === 1, 10_000, "b's first update");
+
+    // a's child crashes: the URI is b's alone for now, yet b's update keeps the subscribed name.
+    const pid = Number(/child started child="a#\d+" pid=(\d+)/.exec(proxy.logs())![1]);
+    const before = s.listChanged;
+    Deno.kill(pid, "SIGKILL");
+    await eventually(() => s.listChanged > before, 10_000, "list_changed after a's crash");
+    assert.match(await touch(), /touched/);
+    await eventually(() => updates.length === 2, 10_000, "b's update while a is down");
+    assert.deepEqual(updates, [inB, inB]);
+    await s.close();
+  } finally {
     await proxy.stop();
   }
 });

@@ -10,7 +10,8 @@ import { type CatalogueKind, notFoundBody } from "../../router/gate.ts";
 import { errorBody, ErrorCode, isRecord, type JsonRpcId } from "../../jsonrpc.ts";
 import type { Part } from "./part.ts";
 import { NameTable, type Origin } from "./names.ts";
-import { parsePrefixed, UriTable, type UriTarget } from "./uris.ts";
+import { parsePrefixed, SubscribedUris, UriTable, type UriTarget } from "./uris.ts";
+import { Refresh } from "./refresh.ts";
 import {
   itemsOf,
   type ListKind,
@@ -26,6 +27,8 @@ const SHORTENED = /_[0-9a-f]{8}$/;
 const MAX_PAGES = 100;
 let nextInternal = 1;
 const COMPLETE = "completion/complete";
+/** The lists a URI miss reads again: every resource list, or the templates' only. */
+type MissList = "resources/list" | "resources/templates/list";
 
 /** A request the merged session routes to one part, with how to answer it. */
 export interface Target {
@@ -38,6 +41,15 @@ export interface Target {
 export class Catalog {
   readonly #names: Record<"tools" | "prompts", NameTable>;
   readonly #uris = new UriTable();
+  readonly #subscribed = new SubscribedUris();
+  /** The re-reads of the lists on a URI miss, by the list a miss reads (see Refresh). */
+  readonly #refresh: Record<MissList, Refresh> = {
+    "resources/list": new Refresh(async () => {
+      await this.list("resources/list");
+      await this.list("resources/templates/list");
+    }),
+    "resources/templates/list": new Refresh(() => this.list("resources/templates/list")),
+  };
 
   /**
    * @param revive retries the parts whose child did not start, before each list
@@ -51,14 +63,23 @@ export class Catalog {
     this.#names = { tools: new NameTable(separator), prompts: new NameTable(separator) };
   }
 
-  /** The URI a client sees for `uri` of `server`. */
-  exposeUri(server: string, uri: string): string {
-    return this.#uris.exposeUri(server, uri);
+  /**
+   * The URI a client sees in an update of `uri` of `server`: the one it subscribed with, else
+   * as a list shows it now.
+   */
+  updatedUri(server: string, uri: string): string {
+    return this.#subscribed.clientUri({ server, uri }) ?? this.#uris.exposeUri(server, uri);
   }
 
   /** Forgets the URIs of a part whose child is gone. */
   forget(server: string): void {
     this.#uris.remove(server);
+    this.changed();
+  }
+
+  /** A child announced that its resources changed: the next URI miss reads the lists again. */
+  changed(): void {
+    for (const refresh of Object.values(this.#refresh)) refresh.stale();
   }
 
   /**
@@ -148,6 +169,8 @@ export class Catalog {
         const asked = params.uri as string;
         params.uri = target.uri;
         const part = this.#part(target.server)!;
+        if (method === "resources/subscribe") this.#subscribed.add(target, asked);
+        if (method === "resources/unsubscribe") this.#subscribed.remove(target);
         const rewrite = method === "resources/read"
           ? this.#readRewrite(part, { asked, child: target.uri })
           : undefined;
@@ -235,16 +258,19 @@ export class Catalog {
     }
   }
 
+  /**
+   * Where a URI goes, from the lists as last read; on a miss, from the lists read again unless
+   * nothing changed since they were (see Refresh).
+   */
   async #resolveUri(
     uri: unknown,
-    refresh: ListMethod = "resources/list",
+    refresh: MissList = "resources/list",
   ): Promise<UriTarget | "unknown" | "ambiguous"> {
     if (typeof uri !== "string") return "unknown";
     const candidates = this.#liveNames("resources");
     const first = this.#uris.resolve(uri, candidates);
     if (typeof first !== "string") return first;
-    await this.list(refresh);
-    if (refresh === "resources/list") await this.list("resources/templates/list");
+    await this.#refresh[refresh].run(candidates.join("\n"));
     return this.#uris.resolve(uri, this.#liveNames("resources"));
   }
 

@@ -339,11 +339,12 @@ export class MergedSession implements PartOwner {
     const params = isRecord(message.params) ? message.params : undefined;
     const changed = /^notifications\/(tools|prompts|resources)\/list_changed$/.exec(message.method);
     if (changed) {
+      if (changed[1] === "resources") this.catalog.changed();
       this.#changes.add(changed[1] as ListKind);
       return;
     }
     if (message.method === "notifications/resources/updated" && typeof params?.uri === "string") {
-      params.uri = this.catalog.exposeUri(part.name, params.uri);
+      params.uri = this.catalog.updatedUri(part.name, params.uri);
     } else if (message.method === "notifications/message" && params) {
       params.logger = typeof params.logger === "string"
         ? `${part.name}/${params.logger}`

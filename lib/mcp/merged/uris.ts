@@ -126,3 +126,34 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
   if (list) list.push(value);
   else map.set(key, [value]);
 }
+
+/**
+ * The URI the client subscribed to each resource with, by server and the URI as that server's
+ * child knows it: an update for a subscribed resource is named as the client named it, even once
+ * the collision that gave it the prefixed form is gone (the other server's child down or no
+ * longer the person's). The first name the client used stays until it unsubscribes.
+ * https://modelcontextprotocol.io/specification/2025-11-25/server/resources#subscriptions
+ */
+export class SubscribedUris {
+  readonly #clients = new Map<string, string>();
+
+  /** The client subscribed to `target` naming it `client`. */
+  add(target: UriTarget, client: string): void {
+    const key = subscriptionKey(target);
+    if (!this.#clients.has(key)) this.#clients.set(key, client);
+  }
+
+  /** The client unsubscribed from `target` (under any name). */
+  remove(target: UriTarget): void {
+    this.#clients.delete(subscriptionKey(target));
+  }
+
+  /** The name the client subscribed to `target` with, if it did. */
+  clientUri(target: UriTarget): string | undefined {
+    return this.#clients.get(subscriptionKey(target));
+  }
+}
+
+function subscriptionKey({ server, uri }: UriTarget): string {
+  return `${server}\n${uri}`;
+}

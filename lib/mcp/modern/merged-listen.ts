@@ -15,7 +15,6 @@ import { rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import type { Part } from "../merged/part.ts";
 import { mergedServerConfig, MergedSession } from "../merged/session.ts";
-import { parsePrefixed } from "../merged/uris.ts";
 import { admit, askResources, honored, Listener, type Listening } from "./listen.ts";
 import type { ModernRequest } from "./validate.ts";
 
@@ -111,7 +110,7 @@ async function resolveAll(session: MergedSession, uris: string[]): Promise<Watch
     const resources = target.part.serverCapabilities.resources;
     if (!isRecord(resources) || resources.subscribe !== true) continue;
     const uri = (target.message.params as Record<string, unknown>).uri as string;
-    const key = watchKey(target.part.name, uri);
+    const key = `${target.part.name}\n${uri}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ part: target.part, uri, client });
@@ -119,8 +118,9 @@ async function resolveAll(session: MergedSession, uris: string[]): Promise<Watch
   return out;
 }
 
-function watchKey(server: string, uri: string): string {
-  return `${server}\n${uri}`;
+/** A watched resource by its server and its name as the client named it. */
+function watchKey(server: string, client: string): string {
+  return `${server}\n${client}`;
 }
 
 /** The children's side of one open stream: what it delivers and the subscriptions it holds. */
@@ -135,23 +135,21 @@ export class MergedStream {
     private readonly listening: Listening,
     watched: Watched[],
   ) {
-    this.#watched = new Map(watched.map((w) => [watchKey(w.part.name, w.uri), w]));
+    this.#watched = new Map(watched.map((w) => [watchKey(w.part.name, w.client), w]));
   }
 
   /**
    * A message of the merged session for the client: a resource update only for a watched
-   * resource, renamed as the client named it; the listener's filter decides the rest.
+   * resource (the session names it as the client subscribed, see `SubscribedUris`); the
+   * listener's filter decides the rest.
    */
   deliver(text: string, server?: string): void {
     if (!this.listener || this.#closed) return;
-    const updated = text.includes('"notifications/resources/updated"') ? resourceUri(text) : null;
-    if (updated) {
-      const watched = server === undefined ? undefined : this.#watched.get(
-        watchKey(server, childUri(server, updated.uri)),
-      );
-      if (!watched) return;
-      updated.params.uri = watched.client;
-      text = JSON.stringify(updated.message);
+    const updated = text.includes('"notifications/resources/updated"') ? updatedUri(text) : null;
+    if (
+      updated !== null && (server === undefined || !this.#watched.has(watchKey(server, updated)))
+    ) {
+      return;
     }
     this.listener.notify(text);
   }
@@ -205,13 +203,8 @@ export class MergedStream {
   }
 }
 
-/** The URI of a resource update as the child sent it, from its form on the merged endpoint. */
-export function childUri(server: string, uri: string): string {
-  const prefixed = parsePrefixed(uri);
-  return prefixed?.server === server ? prefixed.uri : uri;
-}
-
-function resourceUri(text: string) {
+/** The URI of a resource update, or null for any other message. */
+function updatedUri(text: string): string | null {
   let message: unknown;
   try {
     message = JSON.parse(text);
@@ -220,6 +213,5 @@ function resourceUri(text: string) {
   }
   if (!isRecord(message) || message.method !== "notifications/resources/updated") return null;
   const params = message.params;
-  if (!isRecord(params) || typeof params.uri !== "string") return null;
-  return { message, params, uri: params.uri };
+  return isRecord(params) && typeof params.uri === "string" ? params.uri : null;
 }
