@@ -2,6 +2,7 @@
  * What the router needs of the downstream side: a session (who asked, what it can answer) and
  * the reply channel of one request. The transports implement both.
  */
+import type { PolicyKind } from "../policy/policy.ts";
 
 /** Where the messages about one downstream request go. */
 export interface Reply {
@@ -45,4 +46,9 @@ export interface Downstream {
    * child from another.
    */
   childReady?(pid: number): void;
+  /**
+   * A reload changed the server's filters for `kinds`; without this the session gets each such
+   * kind's list_changed where the child declared `listChanged` (lib/router/list-changes.ts).
+   */
+  filtersChanged?(kinds: readonly PolicyKind[]): void;
 }

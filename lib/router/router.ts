@@ -13,6 +13,8 @@ import { Route } from "./route.ts";
 import { makeRoom } from "./limits.ts";
 import { LATEST_VERSION, negotiateVersion } from "../jsonrpc.ts";
 import { Policy } from "../policy/policy.ts";
+import { changedKinds } from "../policy/changes.ts";
+import { announceFilterChange } from "./list-changes.ts";
 import type { Refusal } from "./gate.ts";
 
 /** The owner of a per-session server's spare child, before a session adopts it. */
@@ -50,6 +52,8 @@ interface ServerEntry {
   config: ServerConfig;
   /** The server's filters, compiled once; null when it has none. */
   policy: Policy | null;
+  /** The capabilities its children declared, as last seen ready (what sessions were told). */
+  capabilities: Record<string, unknown> | null;
   muxes: Map<string, Mux>;
 }
 
@@ -82,7 +86,7 @@ export class Router {
     this.#groups = new ProcessGroups(options.log);
     for (const config of options.servers) {
       const policy = config.policy ? new Policy(config.policy) : null;
-      this.servers.set(config.name, { config, policy, muxes: new Map() });
+      this.servers.set(config.name, { config, policy, capabilities: null, muxes: new Map() });
     }
   }
 
@@ -182,13 +186,20 @@ export class Router {
     }
   }
 
-  /** A reloaded config's filters, for every child from its next request on (sessions stay). */
+  /**
+   * A reloaded config's filters, for every child from its next request on (sessions stay); the
+   * sessions of a server whose filters changed for a kind are told that kind's list changed.
+   */
   reloadPolicies(servers: ServerConfig[]): void {
     for (const config of servers) {
       const entry = this.servers.get(config.name);
       if (!entry) continue;
+      const kinds = changedKinds(entry.policy?.rules, config.policy);
       entry.policy = config.policy ? new Policy(config.policy) : null;
-      for (const mux of entry.muxes.values()) mux.usePolicy(entry.policy);
+      for (const mux of entry.muxes.values()) {
+        mux.usePolicy(entry.policy);
+        announceFilterChange(mux, kinds, entry.capabilities);
+      }
     }
   }
 
@@ -325,6 +336,8 @@ export class Router {
     if (this.#closed) throw new UnavailableError(SHUTTING_DOWN, 5000);
     try {
       await mux.supervisor.ready();
+      const entry = this.servers.get(mux.options.spec.server);
+      if (entry && mux.initResult) entry.capabilities = mux.initResult.capabilities;
     } catch (error) {
       // A start cut short by the shutdown says so, not "exited during start-up (SIGTERM)".
       if (this.#closed) throw new UnavailableError(SHUTTING_DOWN, 5000);

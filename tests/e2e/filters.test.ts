@@ -14,13 +14,12 @@ import {
 } from "../helpers/proxy.ts";
 import { connect, type Connected } from "../helpers/client.ts";
 import { records } from "../helpers/logs.ts";
-import { sseMessages } from "../helpers/sse.ts";
 import { reloadConfig, waitForNewLog } from "../helpers/oauth-flows.ts";
 import {
   type Answer,
-  MODERN,
-  MODERN_META as _meta,
+  type ListenStream,
   modernRequest,
+  openListen,
   type RpcError,
   sdkRequest,
   shape,
@@ -67,27 +66,6 @@ function sdkLane(proxy: ProxyProcess, transport: "streamable" | "sse") {
 function modernRpc(proxy: ProxyProcess): Rpc {
   let id = 1;
   return (server, method, params = {}) => modernRequest(proxy.url(server), id++, method, params);
-}
-
-/** Opens a 2026-07-28 `subscriptions/listen` stream; its messages as they arrive. */
-async function listen(url: string, notifications: Record<string, unknown>, signal: AbortSignal) {
-  const res = await fetch(url, {
-    method: "POST",
-    signal,
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": MODERN,
-      "mcp-method": "subscriptions/listen",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: "listen",
-      method: "subscriptions/listen",
-      params: { notifications, _meta },
-    }),
-  });
-  return sseMessages(res);
 }
 
 /** A hidden item is answered exactly as an unknown one. */
@@ -250,15 +228,15 @@ for (const transport of ["streamable", "sse"] as const) {
 Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen, audit", async () => {
   const proxy = await startProxy(CONFIG);
   const rpc = modernRpc(proxy);
-  const aborter = new AbortController();
+  let events: ListenStream | undefined;
   try {
     await toolRules(rpc);
     // A listen stream on the filtered server: list changes arrive; a hidden resource is never
     // subscribed at the child.
-    const events = await listen(proxy.url("tools"), { toolsListChanged: true }, aborter.signal);
-    assert.equal((await events.next()).value?.method, "notifications/subscriptions/acknowledged");
+    events = await openListen(proxy.url("tools"), { toolsListChanged: true });
+    assert.equal((await events.next()).method, "notifications/subscriptions/acknowledged");
     await catalogueFollowsChanges(rpc, async () => {
-      assert.equal((await events.next()).value?.method, "notifications/tools/list_changed");
+      assert.equal((await events!.next()).method, "notifications/tools/list_changed");
     });
     await promptAndResourceRules(rpc);
     // A hidden tool's Mcp-Param-* headers are not checked either: it is unknown, not mismatched.
@@ -273,24 +251,24 @@ Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen,
     );
     await auditedRefusals(proxy);
   } finally {
-    aborter.abort();
+    events?.close();
     await proxy.stop();
   }
 });
 
 Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a hidden resource", async () => {
   const proxy = await startProxy(CONFIG);
-  const aborter = new AbortController();
+  let events: ListenStream | undefined;
   try {
-    const events = await listen(proxy.url("conf"), {
+    events = await openListen(proxy.url("conf"), {
       resourceSubscriptions: ["test://static-binary", "test://watched-resource"],
-    }, aborter.signal);
-    assert.equal((await events.next()).value?.method, "notifications/subscriptions/acknowledged");
+    });
+    assert.equal((await events.next()).method, "notifications/subscriptions/acknowledged");
     await proxy.waitForLog(/fixture: subscribed to test:\/\/watched-resource/);
     await proxy.waitForLog(/audit .*method=resources\/subscribe item=test:\/\/static-binary/);
     assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
   } finally {
-    aborter.abort();
+    events?.close();
     await proxy.stop();
   }
 });

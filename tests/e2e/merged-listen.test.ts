@@ -11,7 +11,7 @@ import {
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
 import { crashingServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
-import { sseMessages } from "../helpers/sse.ts";
+import { type Frame, openListen } from "../helpers/rpc.ts";
 import { eventually } from "../helpers/procs.ts";
 import { reloadConfig, signInForTokens, waitForNewLog } from "../helpers/oauth-flows.ts";
 import { ALICE, BOB, fakeGitHub, LOGIN_ENV, loginConfig } from "../helpers/oauth.ts";
@@ -61,37 +61,14 @@ async function tool(proxy: ProxyProcess, name: string, args = {}, token?: string
   return JSON.stringify(await res.json());
 }
 
-/** Opens a listen stream on `/mcp`: its messages as they arrive, and how to close it. */
-async function listen(proxy: ProxyProcess, notifications: Record<string, unknown>, token?: string) {
-  const aborter = new AbortController();
-  const res = await fetch(`${proxy.origin}/mcp`, {
-    method: "POST",
-    signal: aborter.signal,
-    headers: headers("subscriptions/listen", token),
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: "watch",
-      method: "subscriptions/listen",
-      params: { notifications, _meta },
-    }),
-  });
-  assert.equal(res.headers.get("content-type"), "text/event-stream");
-  const frames = sseMessages(res);
-  // A frame that never comes fails the test instead of hanging it.
-  const next = async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("no frame within 30 s")), 30_000);
-    });
-    const frame = await Promise.race([frames.next(), late]).finally(() => clearTimeout(timer));
-    assert.ok(frame.value, "the stream ended");
-    return frame.value as { method?: string; params: Record<string, unknown> };
-  };
-  return { next, close: () => aborter.abort() };
+/** Opens a listen stream on `/mcp`: its frames one at a time, and how to close it. */
+function listen(proxy: ProxyProcess, notifications: Record<string, unknown>, token?: string) {
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return openListen(`${proxy.origin}/mcp`, notifications, auth, "watch");
 }
 
 /** Reads frames until one is `method`, skipping list changes (a restart sends one or two). */
-async function nextOf(next: () => Promise<{ method?: string; params: Record<string, unknown> }>) {
+async function nextOf(next: () => Promise<Frame>) {
   for (;;) {
     const frame = await next();
     if (!frame.method?.endsWith("/list_changed")) return frame;

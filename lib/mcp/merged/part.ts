@@ -6,6 +6,8 @@
 import type { ServerConfig } from "../../config/schema.ts";
 import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
+import type { PolicyKind } from "../../policy/policy.ts";
+import { listChangedLine } from "../../router/list-changes.ts";
 
 /** What a part tells the merged session that owns it. */
 export interface PartOwner {
@@ -80,6 +82,15 @@ export class Part implements RoutedSession {
 
   childReady(pid: number): void {
     this.owner.childReady?.(this, pid);
+  }
+
+  /**
+   * The server's filters changed for `kinds` (a reload): the merged lists of the kinds its child
+   * has may change, as when the child says so (the merged endpoint always declares listChanged).
+   */
+  filtersChanged(kinds: readonly PolicyKind[]): void {
+    const caps = this.serverCapabilities;
+    for (const kind of kinds) if (caps[kind] !== undefined) this.notify(listChangedLine(kind));
   }
 }
 
