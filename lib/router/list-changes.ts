@@ -20,7 +20,7 @@ export function listChangedLine(kind: PolicyKind): string {
  * child's capabilities when it is not running (stopped when idle): its sessions were told those.
  */
 export function announceFilterChange(
-  mux: Mux,
+  mux: Pick<Mux, "initResult" | "sessions">,
   kinds: readonly PolicyKind[],
   declared: Record<string, unknown> | null,
 ): void {

@@ -62,71 +62,94 @@ const toolNames = async (c: Connected) =>
     t.name
   );
 
-Deno.test("filters: a SIGHUP that changes a server's filters sends list_changed for the changed kinds only", async () => {
-  const proxy = await startProxy({
-    mcpServers: {
-      // Declares listChanged for tools, prompts and resources.
-      conf: { command: "deno", args: ["run", "--no-prompt", CONFORMANCE_FIXTURE] },
-      // Declares listChanged for tools only.
-      fx: fixtureServer(),
-    },
-    merged: { enabled: true },
+/** The children's modes: the sessions of every mode hear of a change. */
+const MODES = [
+  { conf: "shared", fx: "per-session" },
+  { conf: "per-user", fx: "per-user" },
+];
+
+for (const modes of MODES) {
+  Deno.test(`filters (${modes.conf}, ${modes.fx}): a SIGHUP that changes a server's filters sends list_changed for the changed kinds only`, async () => {
+    const proxy = await startProxy({
+      mcpServers: {
+        // Declares listChanged for tools, prompts and resources.
+        conf: {
+          command: "deno",
+          args: ["run", "--no-prompt", CONFORMANCE_FIXTURE],
+          mode: modes.conf,
+        },
+        // Declares listChanged for tools only (per-session: the merged session's part has its own).
+        fx: fixtureServer({ mode: modes.fx }),
+      },
+      merged: { enabled: true },
+    });
+    const open: Connected[] = [];
+    const streams: ListenStream[] = [];
+    try {
+      const conf = await recording(proxy.url("conf"));
+      const fx = await recording(proxy.url("fx"));
+      const merged = await recording(`${proxy.origin}/mcp`);
+      open.push(conf.c, fx.c, merged.c);
+      assert.ok((await toolNames(conf.c)).includes("test_simple_text"));
+      assert.ok((await toolNames(merged.c)).includes("fx__add"));
+      const confListen = await listen(proxy.url("conf"));
+      const mergedListen = await listen(`${proxy.origin}/mcp`);
+      streams.push(confListen, mergedListen);
+
+      // Both servers' tool filters change: each client hears of it once.
+      await reload(proxy, (s) => {
+        s.conf.tools = { deny: ["test_simple_text"] };
+        s.fx.tools = { deny: ["add"] };
+      }, 0);
+      await waitUntil(
+        () => conf.changes.length > 0 && fx.changes.length > 0,
+        10_000,
+        "list_changed",
+      );
+      assert.ok(!(await toolNames(conf.c)).includes("test_simple_text"), "hidden after the change");
+      assert.ok(!(await toolNames(fx.c)).includes("add"));
+      assert.equal((await confListen.next()).method, "notifications/tools/list_changed");
+      assert.equal((await mergedListen.next()).method, "notifications/tools/list_changed");
+      assert.ok(!(await toolNames(merged.c)).includes("fx__add"));
+
+      // Only prompts change (the tool rules are the same, reordered): no tools/list_changed; fx
+      // never declared prompts.listChanged, so its session hears nothing.
+      await reload(proxy, (s) => {
+        s.conf.tools = { deny: ["test_simple_text", "test_simple_text"] };
+        s.conf.prompts = { deny: ["test_simple_prompt"] };
+        s.fx.prompts = { deny: ["greet"] };
+      }, 1);
+      await waitUntil(
+        () => conf.changes.length > 1 && merged.changes.length > 1,
+        10_000,
+        "prompts",
+      );
+      assert.deepEqual(conf.changes, ["tools", "prompts"]);
+      assert.deepEqual(
+        merged.changes,
+        ["tools", "prompts"],
+        "one tools/list_changed for two servers",
+      );
+      assert.equal((await confListen.next()).method, "notifications/prompts/list_changed");
+      assert.equal((await mergedListen.next()).method, "notifications/prompts/list_changed");
+
+      // fx's tools change back: its session's next list change is that one, nothing before it.
+      // Its prompts change too: /mcp, which declares prompts.listChanged, hears of that.
+      await reload(proxy, (s) => {
+        delete s.fx.tools;
+        s.fx.prompts = { deny: ["nothing"] };
+      }, 2);
+      await waitUntil(() => fx.changes.length > 1, 10_000, "fx tools");
+      assert.deepEqual(fx.changes, ["tools", "tools"]);
+      assert.ok((await toolNames(fx.c)).includes("add"), "shown again");
+      await waitUntil(() => merged.changes.length > 3, 10_000, "merged tools and prompts");
+      assert.deepEqual(merged.changes, ["tools", "prompts", "tools", "prompts"]);
+      assert.equal((await mergedListen.next()).method, "notifications/tools/list_changed");
+      assert.equal((await mergedListen.next()).method, "notifications/prompts/list_changed");
+    } finally {
+      for (const stream of streams) stream.close();
+      await Promise.all(open.map((c) => c.close()));
+      await proxy.stop();
+    }
   });
-  const open: Connected[] = [];
-  const streams: ListenStream[] = [];
-  try {
-    const conf = await recording(proxy.url("conf"));
-    const fx = await recording(proxy.url("fx"));
-    const merged = await recording(`${proxy.origin}/mcp`);
-    open.push(conf.c, fx.c, merged.c);
-    assert.ok((await toolNames(conf.c)).includes("test_simple_text"));
-    assert.ok((await toolNames(merged.c)).includes("fx__add"));
-    const confListen = await listen(proxy.url("conf"));
-    const mergedListen = await listen(`${proxy.origin}/mcp`);
-    streams.push(confListen, mergedListen);
-
-    // Both servers' tool filters change: each client hears of it once.
-    await reload(proxy, (s) => {
-      s.conf.tools = { deny: ["test_simple_text"] };
-      s.fx.tools = { deny: ["add"] };
-    }, 0);
-    await waitUntil(() => conf.changes.length > 0 && fx.changes.length > 0, 10_000, "list_changed");
-    assert.ok(!(await toolNames(conf.c)).includes("test_simple_text"), "hidden after the change");
-    assert.ok(!(await toolNames(fx.c)).includes("add"));
-    assert.equal((await confListen.next()).method, "notifications/tools/list_changed");
-    assert.equal((await mergedListen.next()).method, "notifications/tools/list_changed");
-    assert.ok(!(await toolNames(merged.c)).includes("fx__add"));
-
-    // Only prompts change (the tool rules are the same, reordered): no tools/list_changed; fx
-    // never declared prompts.listChanged, so its session hears nothing.
-    await reload(proxy, (s) => {
-      s.conf.tools = { deny: ["test_simple_text", "test_simple_text"] };
-      s.conf.prompts = { deny: ["test_simple_prompt"] };
-      s.fx.prompts = { deny: ["greet"] };
-    }, 1);
-    await waitUntil(() => conf.changes.length > 1 && merged.changes.length > 1, 10_000, "prompts");
-    assert.deepEqual(conf.changes, ["tools", "prompts"]);
-    assert.deepEqual(
-      merged.changes,
-      ["tools", "prompts"],
-      "one tools/list_changed for two servers",
-    );
-    assert.equal((await confListen.next()).method, "notifications/prompts/list_changed");
-    assert.equal((await mergedListen.next()).method, "notifications/prompts/list_changed");
-
-    // fx's tools change back: its session's next list change is that one, nothing before it.
-    await reload(proxy, (s) => {
-      delete s.fx.tools;
-    }, 2);
-    await waitUntil(() => fx.changes.length > 1, 10_000, "fx tools");
-    assert.deepEqual(fx.changes, ["tools", "tools"]);
-    assert.ok((await toolNames(fx.c)).includes("add"), "shown again");
-    await waitUntil(() => merged.changes.length > 2, 10_000, "merged tools");
-    assert.deepEqual(merged.changes, ["tools", "prompts", "tools"]);
-    assert.equal((await mergedListen.next()).method, "notifications/tools/list_changed");
-  } finally {
-    for (const stream of streams) stream.close();
-    await Promise.all(open.map((c) => c.close()));
-    await proxy.stop();
-  }
-});
+}
