@@ -4,8 +4,8 @@
  * backoff timer stay within `limits.childrenTotal`.
  */
 import assert from "node:assert/strict";
-import { crashingServer, fixtureServer, startProxy } from "../helpers/proxy.ts";
-import { connect, postMcp, text } from "../helpers/client.ts";
+import { crashingServer, fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
+import { connect, type Connected, postMcp, text } from "../helpers/client.ts";
 
 async function health(origin: string): Promise<Record<string, { children: unknown[] }>> {
   return (await (await fetch(`${origin}/healthz`)).json()).servers;
@@ -29,26 +29,37 @@ async function untilChildren(
 }
 
 /**
- * Starts a 60 s call on "good" and waits until it is in flight. Bad's retry after it was marked
- * unavailable (about a second later) may evict "good" while it is idle between its start and the
- * call, and then hold the only slot, so that the call is refused: it is then sent again.
+ * Connects to "good" and starts a 60 s call on it; returns once the call is in flight. Bad's
+ * retry after it was marked unavailable (about a second later, and again after each further
+ * exit) holds the only slot while it starts, and may evict "good" while it is idle between its
+ * start and the call: the connect or the call is then refused under limits.childrenTotal, and is
+ * made again once bad is no longer starting.
  */
-async function busyCall(admin: string, good: Awaited<ReturnType<typeof connect>>): Promise<void> {
+async function busyGood(proxy: ProxyProcess): Promise<Connected> {
   for (let attempt = 1;; attempt++) {
-    let refused: unknown;
-    good.client.callTool({ name: "slow", arguments: { ms: 60_000 } }, undefined, {
-      timeout: 120_000,
-    }).catch((error) => refused = error ?? "refused");
+    let good: Connected | undefined;
     try {
-      await untilChildren(admin, "good", (c) => {
-        if (refused !== undefined) throw refused;
-        return c[0]?.inFlight === 1;
-      });
-      return;
+      good = await connect(proxy.url("good"));
+      await inFlightCall(proxy.admin, good);
+      return good;
     } catch (error) {
-      if (refused === undefined || attempt >= 5) throw error;
+      await good?.close().catch(() => {});
+      if (!/limits\.childrenTotal/.test(String(error)) || attempt >= 10) throw error;
+      await untilChildren(proxy.admin, "bad", (c) => c.every((x) => x.state !== "starting"));
     }
   }
+}
+
+/** Starts a 60 s call on `good`; resolves once it is in flight, rejects if it is refused. */
+async function inFlightCall(admin: string, good: Connected): Promise<void> {
+  let refused: unknown;
+  good.client.callTool({ name: "slow", arguments: { ms: 60_000 } }, undefined, {
+    timeout: 120_000,
+  }).catch((error) => refused = error ?? "refused");
+  await untilChildren(admin, "good", (c) => {
+    if (refused !== undefined) throw refused;
+    return c[0]?.inFlight === 1;
+  });
 }
 
 Deno.test("per-session without spares: failed initializes leave no slot", async () => {
@@ -123,8 +134,7 @@ Deno.test("a timer-driven restart obeys childrenTotal: with no idle child to sto
     // Five starts that crash: each may take seconds on a loaded machine.
     await proxy.waitForLog(/server marked unavailable after repeated exits/, 60_000);
     // An unavailable server holds no slot: "good" starts and stays busy.
-    const good = await connect(proxy.url("good"));
-    await busyCall(proxy.admin, good);
+    const good = await busyGood(proxy);
     await Deno.remove(marker);
     const line = await proxy.waitForLog(/restart postponed until the next request/, 30_000);
     assert.match(line, /server=bad/);
