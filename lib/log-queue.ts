@@ -20,6 +20,12 @@ export interface LogQueueOptions {
 
 const encoder = new TextEncoder();
 const BATCH_BYTES = 64 * 1024;
+/**
+ * How long a line waits for others to share its write. A write to stderr runs on a blocking
+ * thread and wakes the event loop when done: one per request (its access and audit lines)
+ * cost more than the request's own work; gathered, the lines of many requests share one.
+ */
+export const GATHER_MS = 20;
 
 /** A bounded queue of log lines drained by one asynchronous writer. */
 export class LogQueue {
@@ -33,6 +39,8 @@ export class LogQueue {
   #writing: Promise<void> = Promise.resolve();
   #draining = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Set while lines wait (at most GATHER_MS) for the write that takes them. */
+  #gather: ReturnType<typeof setTimeout> | undefined;
   #broken = false;
 
   constructor(output: Output, options: LogQueueOptions = {}) {
@@ -65,6 +73,7 @@ export class LogQueue {
   /** Waits until the queue is empty, or `ms` passed. */
   async flush(ms: number): Promise<void> {
     this.#reportDropped();
+    this.#startDrain();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
     while (this.#draining) {
@@ -81,10 +90,17 @@ export class LogQueue {
   #enqueue(line: string): void {
     this.#lines.push(line);
     this.#queuedBytes += line.length;
-    if (!this.#draining) {
-      this.#draining = true;
-      this.#writing = this.#drain();
+    if (!this.#draining && this.#gather === undefined) {
+      this.#gather = setTimeout(() => this.#startDrain(), GATHER_MS);
     }
+  }
+
+  #startDrain(): void {
+    clearTimeout(this.#gather);
+    this.#gather = undefined;
+    if (this.#draining || this.#lines.length === 0) return;
+    this.#draining = true;
+    this.#writing = this.#drain();
   }
 
   #reportDropped(): void {

@@ -86,3 +86,18 @@ Deno.test("the report is queued periodically, only when lines were dropped", asy
   ]);
   queue.close();
 });
+
+Deno.test("lines logged moments apart share one write", async () => {
+  const writes: string[] = [];
+  const decoder = new TextDecoder();
+  const queue = new LogQueue((bytes) => {
+    writes.push(decoder.decode(bytes));
+    return Promise.resolve(bytes.length);
+  });
+  queue.push("access\n");
+  await new Promise((r) => setTimeout(r, 1));
+  queue.push("audit\n");
+  await queue.flush(5000);
+  assert.deepEqual(writes, ["access\naudit\n"]);
+  queue.close();
+});
