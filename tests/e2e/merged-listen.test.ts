@@ -10,7 +10,12 @@ import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { crashingServer, type ProxyProcess, ROOT, startProxy } from "../helpers/proxy.ts";
+import {
+  CONFORMANCE_FIXTURE,
+  crashingServer,
+  type ProxyProcess,
+  startProxy,
+} from "../helpers/proxy.ts";
 import { type Frame, openListen } from "../helpers/rpc.ts";
 import { eventually } from "../helpers/procs.ts";
 import { reloadConfig, signInForTokens, waitForNewLog } from "../helpers/oauth-flows.ts";
@@ -27,7 +32,7 @@ const _meta = {
 function conformance(extra: Record<string, unknown> = {}) {
   return {
     command: "deno",
-    args: ["run", "--no-prompt", `${ROOT}/tests/fixtures/conformance-server.ts`],
+    args: ["run", "--no-prompt", CONFORMANCE_FIXTURE],
     ...extra,
   };
 }
