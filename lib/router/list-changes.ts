@@ -8,7 +8,9 @@
  */
 import { isRecord } from "../jsonrpc.ts";
 import type { PolicyKind } from "../policy/policy.ts";
-import type { Mux } from "./mux.ts";
+import type { Downstream } from "./downstream.ts";
+
+const KINDS: readonly PolicyKind[] = ["tools", "prompts", "resources"];
 
 /** The notification for a changed list of `kind`. */
 export function listChangedLine(kind: PolicyKind): string {
@@ -16,20 +18,33 @@ export function listChangedLine(kind: PolicyKind): string {
 }
 
 /**
+ * The list_changed lines of those of `kinds` whose `listChanged` the capabilities `caps` (the
+ * child's, as its sessions were given them) promise.
+ */
+export function promisedListChanges(
+  caps: Record<string, unknown>,
+  kinds: readonly PolicyKind[] = KINDS,
+): string[] {
+  return kinds.filter((kind) => {
+    const cap = caps[kind];
+    return isRecord(cap) && cap.listChanged === true;
+  }).map(listChangedLine);
+}
+
+/**
  * Announces changed filters of `kinds` to every session on `mux`. `declared` stands in for the
  * child's capabilities when it is not running (stopped when idle): its sessions were told those.
  */
 export function announceFilterChange(
-  mux: Pick<Mux, "initResult" | "sessions">,
+  mux: {
+    readonly initResult: { capabilities: Record<string, unknown> } | null;
+    readonly sessions: Iterable<Downstream>;
+  },
   kinds: readonly PolicyKind[],
   declared: Record<string, unknown> | null,
 ): void {
   if (kinds.length === 0) return;
-  const caps = mux.initResult?.capabilities ?? declared ?? {};
-  const lines = kinds.filter((kind) => {
-    const cap = caps[kind];
-    return isRecord(cap) && cap.listChanged === true;
-  }).map(listChangedLine);
+  const lines = promisedListChanges(mux.initResult?.capabilities ?? declared ?? {}, kinds);
   for (const session of mux.sessions) {
     if (session.filtersChanged) session.filtersChanged(kinds);
     else for (const line of lines) session.notify(line);

@@ -21,6 +21,7 @@ import { ServerRequests } from "./server-requests.ts";
 import { ToolCatalogue } from "./tool-catalogue.ts";
 import { ListCatalogue } from "./catalogue.ts";
 import { Gate, type Refusal } from "./gate.ts";
+import { promisedListChanges } from "./list-changes.ts";
 import type { Policy } from "../policy/policy.ts";
 
 /** What the router learns about each finished request (for the audit log and metrics). */
@@ -451,16 +452,7 @@ export class Mux {
   }
 
   #announceRestart(): void {
-    const caps = this.supervisor.initResult?.capabilities ?? {};
-    const lines: string[] = [];
-    for (const kind of ["tools", "prompts", "resources"]) {
-      const cap = caps[kind];
-      if (isRecord(cap) && cap.listChanged === true) {
-        lines.push(
-          JSON.stringify({ jsonrpc: "2.0", method: `notifications/${kind}/list_changed` }),
-        );
-      }
-    }
+    const lines = promisedListChanges(this.supervisor.initResult?.capabilities ?? {});
     for (const session of this.sessions) {
       session.childRestarted?.();
       for (const line of lines) session.notify(line);

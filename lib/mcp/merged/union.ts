@@ -4,6 +4,7 @@
  * https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle#capability-negotiation
  */
 import { isRecord } from "../../jsonrpc.ts";
+import { listChangedLine } from "../../router/list-changes.ts";
 import { NameTable } from "./names.ts";
 import type { UriTable } from "./uris.ts";
 
@@ -89,10 +90,7 @@ export class ListChanges {
   }
 
   #flush(): void {
-    for (const kind of this.#pending) {
-      const method = `notifications/${kind}/list_changed`;
-      this.notify(JSON.stringify({ jsonrpc: "2.0", method }));
-    }
+    for (const kind of this.#pending) this.notify(listChangedLine(kind));
     this.#pending.clear();
   }
 }
