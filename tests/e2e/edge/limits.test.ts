@@ -5,8 +5,9 @@
  * IP behind the trusted loopback peer, so another forwarded address is unaffected).
  */
 import assert from "node:assert/strict";
-import { fixtureServer, type ProxyProcess } from "../../helpers/proxy.ts";
-import { fakeGitHub, LOGIN_ENV, loginConfig } from "../../helpers/oauth.ts";
+import type { ProxyProcess } from "../../helpers/proxy.ts";
+import { fakeGitHub } from "../../helpers/oauth.ts";
+import { CONCURRENT, type LoginOptions, step, withLogin } from "../../helpers/login.ts";
 import { signInForTokens } from "../../helpers/oauth-flows.ts";
 import {
   accessLines,
@@ -15,7 +16,6 @@ import {
   sleep,
   syncAccess,
   TRUST_LOOPBACK,
-  withProxy,
 } from "./edge-helpers.ts";
 import type { FakeGitHub } from "../../fixtures/fake-github.ts";
 
@@ -24,25 +24,16 @@ import type { FakeGitHub } from "../../fixtures/fake-github.ts";
 const RATE = "12/min";
 const BURST = 12;
 
-async function withLimits(
-  limits: Record<string, string>,
-  fn: (proxy: ProxyProcess, gh: FakeGitHub) => Promise<void>,
-): Promise<void> {
-  const gh = await fakeGitHub();
-  try {
-    await withProxy(
-      {
-        mcpServers: { fx: fixtureServer() },
-        ...loginConfig(gh),
-        limits,
-        network: TRUST_LOOPBACK,
-      },
-      { env: LOGIN_ENV },
-      (proxy) => fn(proxy, gh),
-    );
-  } finally {
-    await gh.close();
-  }
+/** The limits of the scenarios sharing one proxy (every bucket at `RATE`). */
+const ALL_AT_RATE = {
+  registerRate: RATE,
+  tokenRate: RATE,
+  authorizeRate: RATE,
+  failedAuthRate: RATE,
+};
+
+function limited(gh: FakeGitHub, limits: Record<string, string>): LoginOptions {
+  return { gh, config: () => ({ limits, network: TRUST_LOOPBACK }) };
 }
 
 /** Asserts a 429 with a whole-seconds Retry-After ≥ 1; returns the seconds. */
@@ -103,15 +94,15 @@ function endpoints(origin: string): Record<string, Send> {
 
 /**
  * Trips one bucket from `ip` with `BURST` requests (spread over `sends`), checks the next one is
- * refused while another IP is not, and checks each endpoint passes once its Retry-After has
- * passed (each takes the one token that wait brings).
+ * refused, the whole class with it, while another IP is not, and checks `recover` passes once
+ * its Retry-After has passed (taking the one token that wait brings).
  */
 async function tripAndRecover(
   proxy: ProxyProcess,
   name: string,
   sends: Send[],
-  ip: string,
-  other: string,
+  [ip, other]: [string, string],
+  recover: Send,
 ): Promise<void> {
   for (let i = 0; i < BURST; i++) {
     await notLimited(await sends[i % sends.length](ip), `${name} #${i}`);
@@ -127,149 +118,186 @@ async function tripAndRecover(
     accessLines(proxy).some((l) => l.status === 429 && l.ip === ip),
     `${name}: a 429 access-log line for ${ip}`,
   );
-  let wait = retry;
-  for (const send of sends) {
-    await sleep(wait * 1000 + 50);
-    await notLimited(await send(ip), `${name} after Retry-After`);
-    // That took the one token the wait brought: the next request waits for the next one.
-    wait = await assertLimited(await send(ip), `${name}: the refilled token is spent`);
-  }
+  await sleep(retry * 1000 + 50);
+  await notLimited(await recover(ip), `${name} after Retry-After`);
+  // That took the one token the wait brought: the next request waits for the next one.
+  await assertLimited(await recover(ip), `${name}: the refilled token is spent`);
 }
 
-Deno.test("rate limits: /register, /token+/revoke, /authorize+/consent+/auth/callback trip with 429 + Retry-After, per IP, and recover", async () => {
-  await withLimits(
-    { registerRate: RATE, tokenRate: RATE, authorizeRate: RATE, failedAuthRate: "1000/s" },
-    async (proxy) => {
-      const e = endpoints(proxy.origin);
-      // The classes have separate buckets and run side by side; the waits overlap.
-      await Promise.all([
-        tripAndRecover(proxy, "register", [e.register], "203.0.113.1", "203.0.113.2"),
-        tripAndRecover(proxy, "token", [e.token, e.revoke], "203.0.113.3", "203.0.113.4"),
-        tripAndRecover(
-          proxy,
-          "authorize",
-          [e.authorize, e.consent, e.callback],
-          "2001:db8:0:5::5",
-          "2001:db8:0:6::6",
-        ),
-      ]);
-      // The same client IP written another way is the same bucket (canonical form).
-      for (let i = 0; i < BURST; i++) {
-        await notLimited(await e.register("198.51.100.9"), `register #${i}`);
-      }
-      await assertLimited(await e.register("::ffff:198.51.100.9"), "mapped form, same bucket");
-    },
-  );
-});
+/** /register, /token+/revoke, /authorize+/consent+/auth/callback: trip, per IP, recover. */
+async function classBuckets(proxy: ProxyProcess): Promise<void> {
+  const e = endpoints(proxy.origin);
+  const token = [e.token, e.revoke];
+  const authorize = [e.authorize, e.consent, e.callback];
+  // The classes have separate buckets, and so have client IPs: every endpoint recovers from its
+  // own tripped IP, all side by side, so the waits overlap.
+  await Promise.all([
+    tripAndRecover(proxy, "register", [e.register], ["203.0.113.1", "203.0.113.2"], e.register),
+    tripAndRecover(proxy, "token", token, ["203.0.113.3", "203.0.113.4"], e.token),
+    tripAndRecover(proxy, "revoke", token, ["203.0.113.5", "203.0.113.6"], e.revoke),
+    tripAndRecover(
+      proxy,
+      "authorize",
+      authorize,
+      ["2001:db8:0:5::5", "2001:db8:0:6::6"],
+      e.authorize,
+    ),
+    tripAndRecover(proxy, "consent", authorize, ["2001:db8:0:7::7", "2001:db8:0:8::8"], e.consent),
+    tripAndRecover(
+      proxy,
+      "callback",
+      authorize,
+      ["2001:db8:0:9::9", "2001:db8:0:a::a"],
+      e.callback,
+    ),
+  ]);
+  // The same client IP written another way is the same bucket (canonical form).
+  for (let i = 0; i < BURST; i++) {
+    await notLimited(await e.register("198.51.100.9"), `register #${i}`);
+  }
+  await assertLimited(await e.register("::ffff:198.51.100.9"), "mapped form, same bucket");
+}
 
-Deno.test("rate limits: failed bearer checks trip failedAuthRate; then even a valid token gets 429 before it is checked; per IP; recovers", async () => {
-  await withLimits(
-    { registerRate: "100/s", tokenRate: "100/s", authorizeRate: "100/s", failedAuthRate: RATE },
-    async (proxy) => {
-      const { tokens } = await signInForTokens(proxy);
-      const get = (ip: string, token?: string) =>
-        fetch(proxy.url("fx"), {
-          headers: {
-            ...MCP_HEADERS,
-            ...from(ip),
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-        });
-      // A valid token passes the bearer check (then 400: no session): successes never count.
-      const valid = async (ip: string, what: string) => {
-        const res = await get(ip, tokens.access_token);
-        const text = await res.text();
-        assert.equal(res.status, 400, `${what}: ${text}`);
-        assert.match(text, /Mcp-Session-Id/);
-      };
-      const bad = async (ip: string, token: string, what: string) => {
-        const res = await get(ip, token);
-        await res.body?.cancel();
-        assert.equal(res.status, 401, what);
-      };
-      const A = "203.0.113.50";
-      const B = "203.0.113.51";
-      for (let i = 0; i < 2 * BURST; i++) await valid(A, `valid #${i}`);
-      const guesses = ["mop_at_guess1", "mop_at_guess2", "gho_notours"];
-      for (let i = 0; i < BURST; i++) await bad(A, guesses[i % 3], `guess #${i}`);
-      const retry = await assertLimited(await get(A, "Basic-ish"), "the next guess");
-      // The bucket is checked before the token: the right token is refused too, from that IP.
-      await assertLimited(await get(A, tokens.access_token), "a valid token from the guessing IP");
-      // The legacy endpoint shares the bucket.
-      const sse = await fetch(`${proxy.origin}/sse/fx`, {
-        headers: { ...from(A), authorization: `Bearer ${tokens.access_token}` },
-      });
-      await assertLimited(sse, "legacy SSE from the guessing IP");
-      // Without credentials there is nothing to guess: the usual 401 challenge.
-      const anonymous = await get(A);
-      await anonymous.body?.cancel();
-      assert.equal(anonymous.status, 401);
-      assert.match(anonymous.headers.get("www-authenticate") ?? "", /^Bearer /);
-      // Another client IP is unaffected; its requests without credentials (the 401 that starts
-      // discovery) are not failed bearer checks and never count.
-      for (let i = 0; i < 2 * BURST; i++) {
-        const res = await get(B);
-        await res.body?.cancel();
-        assert.equal(res.status, 401, `anonymous #${i}`);
-      }
-      await valid(B, "valid token, other IP");
-      await bad(B, "mop_at_other", "bad token, other IP");
-      // Recovery after Retry-After.
-      await sleep(retry * 1000 + 50);
-      await valid(A, "valid token after Retry-After");
-      await bad(A, "mop_at_again", "a guess after Retry-After is checked again");
-    },
-  );
-});
+/** Failed bearer checks trip failedAuthRate; then even a valid token waits; per IP; recovers. */
+async function failedBearerChecks(proxy: ProxyProcess): Promise<void> {
+  const { tokens } = await signInForTokens(proxy);
+  const get = (ip: string, token?: string) =>
+    fetch(proxy.url("fx"), {
+      headers: {
+        ...MCP_HEADERS,
+        ...from(ip),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+    });
+  // A valid token passes the bearer check (then 400: no session): successes never count.
+  const valid = async (ip: string, what: string) => {
+    const res = await get(ip, tokens.access_token);
+    const text = await res.text();
+    assert.equal(res.status, 400, `${what}: ${text}`);
+    assert.match(text, /Mcp-Session-Id/);
+  };
+  const bad = async (ip: string, token: string, what: string) => {
+    const res = await get(ip, token);
+    await res.body?.cancel();
+    assert.equal(res.status, 401, what);
+  };
+  const A = "203.0.113.50";
+  const B = "203.0.113.51";
+  for (let i = 0; i < 2 * BURST; i++) await valid(A, `valid #${i}`);
+  const guesses = ["mop_at_guess1", "mop_at_guess2", "gho_notours"];
+  for (let i = 0; i < BURST; i++) await bad(A, guesses[i % 3], `guess #${i}`);
+  const retry = await assertLimited(await get(A, "Basic-ish"), "the next guess");
+  // The bucket is checked before the token: the right token is refused too, from that IP.
+  await assertLimited(await get(A, tokens.access_token), "a valid token from the guessing IP");
+  // The legacy endpoint shares the bucket.
+  const sse = await fetch(`${proxy.origin}/sse/fx`, {
+    headers: { ...from(A), authorization: `Bearer ${tokens.access_token}` },
+  });
+  await assertLimited(sse, "legacy SSE from the guessing IP");
+  // Without credentials there is nothing to guess: the usual 401 challenge.
+  const anonymous = await get(A);
+  await anonymous.body?.cancel();
+  assert.equal(anonymous.status, 401);
+  assert.match(anonymous.headers.get("www-authenticate") ?? "", /^Bearer /);
+  // Another client IP is unaffected; its requests without credentials (the 401 that starts
+  // discovery) are not failed bearer checks and never count.
+  for (let i = 0; i < 2 * BURST; i++) {
+    const res = await get(B);
+    await res.body?.cancel();
+    assert.equal(res.status, 401, `anonymous #${i}`);
+  }
+  await valid(B, "valid token, other IP");
+  await bad(B, "mop_at_other", "bad token, other IP");
+  // Recovery after Retry-After.
+  await sleep(retry * 1000 + 50);
+  await valid(A, "valid token after Retry-After");
+  await bad(A, "mop_at_again", "a guess after Retry-After is checked again");
+}
 
-Deno.test("rate limits: IPv6 clients are keyed by their /64 in every bucket, so rotating addresses inside one prefix is limited", async () => {
-  await withLimits(
-    { tokenRate: RATE, authorizeRate: RATE, failedAuthRate: RATE },
-    async (proxy) => {
-      const e = endpoints(proxy.origin);
-      const rotating = (i: number) => `2001:db8:0:1::${(i + 1).toString(16)}`;
-      // The default registerRate (30/min): 45 registrations from 45 addresses of one /64.
-      const statuses: number[] = [];
-      for (let i = 0; i < 45; i++) {
-        const res = await e.register(rotating(i));
-        await res.body?.cancel();
-        statuses.push(res.status);
-      }
-      // The burst is spent by the 30th; the bucket refills one token per 2 s meanwhile.
-      assert.ok(statuses.slice(0, 30).every((s) => s === 201), statuses.join(" "));
-      assert.ok(statuses.slice(30).filter((s) => s === 429).length >= 10, statuses.join(" "));
-      await assertLimited(await e.register("2001:db8:0:1:ffff:ffff:ffff:fffe"), "same /64");
-      await notLimited(await e.register("2001:db8:0:2::1"), "the neighbouring /64");
-      // The other buckets: token (and revoke), authorize (and consent, callback), failed auth.
-      for (
-        const [name, sends] of [["token", [e.token, e.revoke]], ["authorize", [
-          e.authorize,
-        ]]] as const
-      ) {
-        for (let i = 0; i < BURST; i++) {
-          await notLimited(
-            await sends[i % sends.length](`2001:db8:0:3::${100 + i}`),
-            `${name} #${i}`,
-          );
-        }
-        await assertLimited(await sends[0]("2001:db8:0:3::ffff"), `${name} from the same /64`);
-        await notLimited(await sends[0]("2001:db8:0:4::1"), `${name} from another /64`);
-      }
-      const guess = (ip: string) =>
-        fetch(proxy.url("fx"), {
-          headers: { ...MCP_HEADERS, ...from(ip), authorization: "Bearer mop_at_guess" },
-        });
-      for (let i = 0; i < BURST; i++) {
-        const res = await guess(`2001:db8:0:5::${i + 1}`);
-        await res.body?.cancel();
-        assert.equal(res.status, 401, `guess #${i}`);
-      }
-      await assertLimited(await guess("2001:db8:0:5::abcd"), "a guess from the same /64");
-      await syncAccess(proxy);
-      assert.ok(
-        accessLines(proxy).some((l) => l.status === 429 && l.ip.startsWith("2001:db8:0:1::")),
-        "the access log names the address, not the prefix",
+/** Every bucket keys an IPv6 client by its /64 (the default registerRate, 30/min, here). */
+async function ipv6Prefixes(proxy: ProxyProcess): Promise<void> {
+  const e = endpoints(proxy.origin);
+  const rotating = (i: number) => `2001:db8:0:1::${(i + 1).toString(16)}`;
+  // The default registerRate (30/min): 45 registrations from 45 addresses of one /64.
+  const statuses: number[] = [];
+  for (let i = 0; i < 45; i++) {
+    const res = await e.register(rotating(i));
+    await res.body?.cancel();
+    statuses.push(res.status);
+  }
+  // The burst is spent by the 30th; the bucket refills one token per 2 s meanwhile.
+  assert.ok(statuses.slice(0, 30).every((s) => s === 201), statuses.join(" "));
+  assert.ok(statuses.slice(30).filter((s) => s === 429).length >= 10, statuses.join(" "));
+  await assertLimited(await e.register("2001:db8:0:1:ffff:ffff:ffff:fffe"), "same /64");
+  await notLimited(await e.register("2001:db8:0:2::1"), "the neighbouring /64");
+  // The other buckets: token (and revoke), authorize (and consent, callback), failed auth.
+  for (
+    const [name, sends] of [["token", [e.token, e.revoke]], ["authorize", [
+      e.authorize,
+    ]]] as const
+  ) {
+    for (let i = 0; i < BURST; i++) {
+      await notLimited(
+        await sends[i % sends.length](`2001:db8:0:3::${100 + i}`),
+        `${name} #${i}`,
       );
-    },
+    }
+    await assertLimited(await sends[0]("2001:db8:0:3::ffff"), `${name} from the same /64`);
+    await notLimited(await sends[0]("2001:db8:0:4::1"), `${name} from another /64`);
+  }
+  const guess = (ip: string) =>
+    fetch(proxy.url("fx"), {
+      headers: { ...MCP_HEADERS, ...from(ip), authorization: "Bearer mop_at_guess" },
+    });
+  for (let i = 0; i < BURST; i++) {
+    const res = await guess(`2001:db8:0:5::${i + 1}`);
+    await res.body?.cancel();
+    assert.equal(res.status, 401, `guess #${i}`);
+  }
+  await assertLimited(await guess("2001:db8:0:5::abcd"), "a guess from the same /64");
+  await syncAccess(proxy);
+  assert.ok(
+    accessLines(proxy).some((l) => l.status === 429 && l.ip.startsWith("2001:db8:0:1::")),
+    "the access log names the address, not the prefix",
   );
+}
+
+// The scenarios run side by side (separate client IPs, so separate buckets): their refill
+// waits overlap. The IPv6 one needs the default registerRate, so it has its own proxy.
+Deno.test("rate limits", async (t) => {
+  const gh = await fakeGitHub();
+  try {
+    await Promise.all([
+      withLogin(limited(gh, ALL_AT_RATE), ({ proxy }) =>
+        Promise.all([
+          step(
+            t,
+            proxy,
+            "rate limits: /register, /token+/revoke, /authorize+/consent+/auth/callback trip with 429 + Retry-After, per IP, and recover",
+            () => classBuckets(proxy),
+            CONCURRENT,
+          ),
+          step(
+            t,
+            proxy,
+            "rate limits: failed bearer checks trip failedAuthRate; then even a valid token gets 429 before it is checked; per IP; recovers",
+            () => failedBearerChecks(proxy),
+            CONCURRENT,
+          ),
+        ])),
+      withLogin(
+        limited(gh, { tokenRate: RATE, authorizeRate: RATE, failedAuthRate: RATE }),
+        ({ proxy }) =>
+          step(
+            t,
+            proxy,
+            "rate limits: IPv6 clients are keyed by their /64 in every bucket, so rotating addresses inside one prefix is limited",
+            () => ipv6Prefixes(proxy),
+            CONCURRENT,
+          ),
+      ),
+    ]);
+  } finally {
+    await gh.close();
+  }
 });
