@@ -6,7 +6,7 @@
  *   deno task screenshots            # writes docs/images/consent.png and unknown-client.png
  *   deno task screenshots OUT_DIR    # somewhere else
  */
-import { launchBrowser } from "../helpers/browser.ts";
+import { type Browser, launchBrowser } from "../helpers/browser.ts";
 import { fixtureServer, ROOT, startProxy } from "../helpers/proxy.ts";
 import { fakeGitHub, LOGIN_ENV, loginConfig } from "../helpers/oauth.ts";
 import { authorizeUrl, pkce, register } from "../helpers/oauth-flows.ts";
@@ -17,8 +17,14 @@ const CHATGPT_REDIRECT = "https://chatgpt.com/connector_platform_oauth_redirect"
 /** Wide enough for a laptop-sized page, narrow enough to read in the docs. */
 const WIDTH = 760;
 
-/** Renders both pages and writes `consent.png` and `unknown-client.png` into `outDir`. */
-export async function takeScreenshots(outDir: string): Promise<string[]> {
+/**
+ * Renders both pages and writes `consent.png` and `unknown-client.png` into `outDir`, in
+ * `shared.browser` (left open) when given, else in a Chromium of its own.
+ */
+export async function takeScreenshots(
+  outDir: string,
+  shared: { browser?: Browser } = {},
+): Promise<string[]> {
   await Deno.mkdir(outDir, { recursive: true });
   const gh = await fakeGitHub();
   const proxy = await startProxy({
@@ -29,7 +35,7 @@ export async function takeScreenshots(outDir: string): Promise<string[]> {
     await gh.close();
     throw error;
   });
-  const browser = await launchBrowser();
+  const browser = shared.browser ?? await launchBrowser();
   try {
     const origin = proxy.origin;
     const client = await register(origin, {
@@ -62,7 +68,7 @@ export async function takeScreenshots(outDir: string): Promise<string[]> {
     }
     return written;
   } finally {
-    await browser.close();
+    if (!shared.browser) await browser.close();
     await proxy.stop();
     await gh.close();
   }

@@ -7,7 +7,7 @@
  * from the navigation the browser recorded. Needs /usr/bin/chromium.
  */
 import assert from "node:assert/strict";
-import { launchBrowser, type Page } from "../../helpers/browser.ts";
+import { type Browser, launchBrowser, type Page } from "../../helpers/browser.ts";
 import { fixtureServer, type ProxyProcess, startProxy } from "../../helpers/proxy.ts";
 import { fakeGitHub, LOGIN_ENV, loginConfig } from "../../helpers/oauth.ts";
 import {
@@ -20,10 +20,26 @@ import {
 } from "../../helpers/oauth-flows.ts";
 import { takeScreenshots } from "../../tools/screenshots.ts";
 
-Deno.test("browser: consent renders in Chromium; Allow completes the flow with a code; Deny returns access_denied; framing the consent page is refused", async (t) => {
+// One Chromium for both tests: the flow's steps, then the docs' screenshots.
+Deno.test("browser (one Chromium)", async (t) => {
+  const browser = await launchBrowser();
+  try {
+    await t.step(
+      "browser: consent renders in Chromium; Allow completes the flow with a code; Deny returns access_denied; framing the consent page is refused",
+      (t) => flow(t, browser),
+    );
+    await t.step(
+      "browser: the docs' screenshot script renders the consent and unknown-client pages",
+      () => screenshots(browser),
+    );
+  } finally {
+    await browser.close();
+  }
+});
+
+async function flow(t: Deno.TestContext, browser: Browser): Promise<void> {
   const gh = await fakeGitHub();
   let proxy: ProxyProcess | undefined;
-  const browser = await launchBrowser();
   try {
     proxy = await startProxy({ mcpServers: { fx: fixtureServer() }, ...loginConfig(gh) }, {
       env: LOGIN_ENV,
@@ -150,16 +166,15 @@ Deno.test("browser: consent renders in Chromium; Allow completes the flow with a
     console.log(proxy?.logs());
     throw error;
   } finally {
-    await browser.close();
     await proxy?.stop();
     await gh.close();
   }
-});
+}
 
-Deno.test("browser: the docs' screenshot script renders the consent and unknown-client pages", async () => {
+async function screenshots(browser: Browser): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mop-screenshots-" });
   try {
-    const written = await takeScreenshots(dir);
+    const written = await takeScreenshots(dir, { browser });
     assert.deepEqual(written.map((p) => p.slice(dir.length + 1)), [
       "consent.png",
       "unknown-client.png",
@@ -175,4 +190,4 @@ Deno.test("browser: the docs' screenshot script renders the consent and unknown-
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
