@@ -20,6 +20,8 @@ import {
   loginConfig,
   TestProvider,
 } from "../../helpers/oauth.ts";
+import { step, withLogin } from "../../helpers/login.ts";
+import type { FakeGitHub } from "../../fixtures/fake-github.ts";
 import {
   authorizeUrl,
   closedPort,
@@ -78,12 +80,9 @@ async function errorPageFor(proxy: ProxyProcess, clientId: string, redirectUri =
   return { status: res.status, location: res.headers.get("location"), text: pageText(html), res };
 }
 
-Deno.test("CIMD: the SDK client with an https clientMetadataUrl completes the flow and a tool call without registering", async () => {
-  const gh = await fakeGitHub();
-  const docs: Record<string, { body: string; headers?: Record<string, string> }> = {};
-  const tls = serveTls(docs);
-  const clientId = `${tls.origin}/oauth/client.json`;
-  docs["/oauth/client.json"] = {
+/** The client ID metadata document the https test server publishes for the SDK client. */
+function sdkClientDocument(clientId: string) {
+  return {
     body: JSON.stringify({
       client_id: clientId,
       client_name: "CIMD SDK client",
@@ -95,47 +94,10 @@ Deno.test("CIMD: the SDK client with an https clientMetadataUrl completes the fl
     }),
     headers: { "cache-control": "max-age=60" },
   };
-  let proxy: ProxyProcess | undefined;
-  try {
-    proxy = await startProxy({
-      mcpServers: { fx: fixtureServer() },
-      ...loginConfig(gh),
-      oauth: { clientMetadataHosts: [tls.host] },
-    }, {
-      env: LOGIN_ENV,
-      // The test certificate is self-signed; only this loopback host skips verification.
-      flags: (derived) => [...derived, "--unsafely-ignore-certificate-errors=127.0.0.1"],
-    });
-    const rec = recordingFetch();
-    const provider = new TestProvider({ clientMetadataUrl: clientId });
-    const { client } = await connectWithLogin(proxy.url("fx"), provider, rec.fn);
-    await callEcho(client, "cimd");
-    await client.close();
+}
 
-    assert.equal(provider.info?.client_id, clientId);
-    assert.ok(!rec.seen.some((r) => r.path === "/register"), "no /register request");
-    assert.doesNotMatch(proxy.logs(), /client registered/);
-    const token = rec.seen.find((r) => r.path === "/token");
-    assert.equal(new URLSearchParams(token!.body).get("client_id"), clientId);
-    assert.ok(tls.requests.includes("/oauth/client.json"), "the proxy fetched the document");
-    const consent = provider.browser.pages.find((p) => p.html.includes('value="allow"'));
-    assert.ok(consent, "consent was shown");
-    const shown = pageText(consent.html);
-    assert.ok(shown.includes(`published by ${tls.host}`), shown);
-    assert.ok(shown.includes("CIMD SDK client"), shown);
-  } catch (error) {
-    console.log(proxy?.logs());
-    throw error;
-  } finally {
-    await proxy?.stop();
-    await tls.close();
-    await gh.close();
-  }
-});
-
-Deno.test("CIMD: a document served by the fake on loopback http: consent shows its host, tokens and MCP work; a mismatched client_id, an unlisted host, a missing document or an unlisted redirect_uri get an error page, never a redirect", async () => {
-  const gh = await fakeGitHub();
-  const ghHost = new URL(gh.webUrl).host;
+/** Client ID metadata documents on the fake GitHub (plain loopback http); returns the good one's URL. */
+function serveFakeDocuments(gh: FakeGitHub): string {
   const clientId = `${gh.webUrl}/oauth/client.json`;
   const doc = (id: string) =>
     JSON.stringify({
@@ -147,126 +109,168 @@ Deno.test("CIMD: a document served by the fake on loopback http: consent shows i
   gh.serveStatic("/oauth/client.json", doc(clientId), headers);
   // A document whose client_id names another URL than the one it is served at.
   gh.serveStatic("/oauth/other.json", doc(clientId), headers);
-  let proxy: ProxyProcess | undefined;
-  try {
-    proxy = await startProxy({
-      mcpServers: { fx: fixtureServer() },
-      ...loginConfig(gh),
-      oauth: { clientMetadataHosts: [ghHost] },
-    }, { env: LOGIN_ENV });
-    const flow = await signInForTokens(proxy, { clientId });
-    assert.equal((await mcpInitialize(proxy.url("fx"), flow.tokens.access_token)).status, 200);
-    const consent = flow.browser.pages.find((p) => p.html.includes('value="allow"'));
-    const shown = pageText(consent!.html);
-    assert.ok(shown.includes(`published by ${ghHost}`), shown);
-    assert.ok(shown.includes("Fake-hosted client (the name this application gives itself"), shown);
-    assert.doesNotMatch(proxy.logs(), /client registered/);
-    assert.ok(gh.requests.some((r) => r.path === "/oauth/client.json"));
-    // A refresh works for the CIMD client (public, no secret).
-    const refreshed = await refresh(proxy.origin, { clientId }, flow.tokens.refresh_token);
-    assert.equal(refreshed.status, 200);
-    await refreshed.body?.cancel();
+  return clientId;
+}
 
-    const cases: [string, string, RegExp][] = [
-      ["mismatched client_id", `${gh.webUrl}/oauth/other.json`, /client_id does not match/],
-      [
-        "host not listed",
-        `http://127.0.0.1:${closedPort()}/oauth/client.json`,
-        /not a trusted client metadata host/,
-      ],
-      ["missing document", `${gh.webUrl}/oauth/missing.json`, /answered HTTP 404/],
-    ];
-    for (const [what, id, reason] of cases) {
-      const page = await errorPageFor(proxy, id);
-      assert.equal(page.status, 400, what);
-      assert.equal(page.location, null, `${what}: no redirect`);
-      assert.match(page.res.headers.get("content-type") ?? "", /^text\/html/, what);
-      assert.match(page.text, /Unknown client/, what);
-      assert.match(page.text, reason, `${what}: ${page.text}`);
-    }
-    const wrongRedirect = await errorPageFor(proxy, clientId, "http://127.0.0.1:9/elsewhere");
-    assert.equal(wrongRedirect.status, 400);
-    assert.equal(wrongRedirect.location, null);
-    assert.match(wrongRedirect.text, /Invalid redirect URI/);
-  } catch (error) {
-    console.log(proxy?.logs());
-    throw error;
+// One proxy trusts both document hosts (the https test server and the fake GitHub); the
+// confidential clients register on it too.
+Deno.test("client kinds (one proxy)", async (t) => {
+  const docs: Record<string, { body: string; headers?: Record<string, string> }> = {};
+  const tls = serveTls(docs);
+  try {
+    await withLogin({
+      config: (gh) => ({ oauth: { clientMetadataHosts: [tls.host, new URL(gh.webUrl).host] } }),
+      start: {
+        // The test certificate is self-signed; only this loopback host skips verification.
+        flags: (derived) => [...derived, "--unsafely-ignore-certificate-errors=127.0.0.1"],
+      },
+    }, async ({ gh, proxy }) => {
+      await step(
+        t,
+        proxy,
+        "CIMD: the SDK client with an https clientMetadataUrl completes the flow and a tool call without registering",
+        async () => {
+          const clientId = `${tls.origin}/oauth/client.json`;
+          docs["/oauth/client.json"] = sdkClientDocument(clientId);
+          const logged = proxy.logs().length;
+          const rec = recordingFetch();
+          const provider = new TestProvider({ clientMetadataUrl: clientId });
+          const { client } = await connectWithLogin(proxy.url("fx"), provider, rec.fn);
+          await callEcho(client, "cimd");
+          await client.close();
+
+          assert.equal(provider.info?.client_id, clientId);
+          assert.ok(!rec.seen.some((r) => r.path === "/register"), "no /register request");
+          assert.doesNotMatch(proxy.logs().slice(logged), /client registered/);
+          const token = rec.seen.find((r) => r.path === "/token");
+          assert.equal(new URLSearchParams(token!.body).get("client_id"), clientId);
+          assert.ok(tls.requests.includes("/oauth/client.json"), "the proxy fetched the document");
+          const consent = provider.browser.pages.find((p) => p.html.includes('value="allow"'));
+          assert.ok(consent, "consent was shown");
+          const shown = pageText(consent.html);
+          assert.ok(shown.includes(`published by ${tls.host}`), shown);
+          assert.ok(shown.includes("CIMD SDK client"), shown);
+        },
+      );
+
+      await step(
+        t,
+        proxy,
+        "CIMD: a document served by the fake on loopback http: consent shows its host, tokens and MCP work; a mismatched client_id, an unlisted host, a missing document or an unlisted redirect_uri get an error page, never a redirect",
+        async () => {
+          const ghHost = new URL(gh.webUrl).host;
+          const clientId = serveFakeDocuments(gh);
+          const logged = proxy.logs().length;
+          const flow = await signInForTokens(proxy, { clientId });
+          assert.equal(
+            (await mcpInitialize(proxy.url("fx"), flow.tokens.access_token)).status,
+            200,
+          );
+          const consent = flow.browser.pages.find((p) => p.html.includes('value="allow"'));
+          const shown = pageText(consent!.html);
+          assert.ok(shown.includes(`published by ${ghHost}`), shown);
+          assert.ok(
+            shown.includes("Fake-hosted client (the name this application gives itself"),
+            shown,
+          );
+          assert.doesNotMatch(proxy.logs().slice(logged), /client registered/);
+          assert.ok(gh.requests.some((r) => r.path === "/oauth/client.json"));
+          // A refresh works for the CIMD client (public, no secret).
+          const refreshed = await refresh(proxy.origin, { clientId }, flow.tokens.refresh_token);
+          assert.equal(refreshed.status, 200);
+          await refreshed.body?.cancel();
+
+          const cases: [string, string, RegExp][] = [
+            ["mismatched client_id", `${gh.webUrl}/oauth/other.json`, /client_id does not match/],
+            [
+              "host not listed",
+              `http://127.0.0.1:${closedPort()}/oauth/client.json`,
+              /not a trusted client metadata host/,
+            ],
+            ["missing document", `${gh.webUrl}/oauth/missing.json`, /answered HTTP 404/],
+          ];
+          for (const [what, id, reason] of cases) {
+            const page = await errorPageFor(proxy, id);
+            assert.equal(page.status, 400, what);
+            assert.equal(page.location, null, `${what}: no redirect`);
+            assert.match(page.res.headers.get("content-type") ?? "", /^text\/html/, what);
+            assert.match(page.text, /Unknown client/, what);
+            assert.match(page.text, reason, `${what}: ${page.text}`);
+          }
+          const wrongRedirect = await errorPageFor(proxy, clientId, "http://127.0.0.1:9/elsewhere");
+          assert.equal(wrongRedirect.status, 400);
+          assert.equal(wrongRedirect.location, null);
+          assert.match(wrongRedirect.text, /Invalid redirect URI/);
+        },
+      );
+
+      for (const method of ["client_secret_post", "client_secret_basic"] as const) {
+        await step(
+          t,
+          proxy,
+          `confidential client (${method}), pre-registered: the SDK completes the flow, calls a tool and refreshes with that method`,
+          async () => {
+            const reg = await register(proxy.origin, {
+              client_name: `confidential ${method}`,
+              token_endpoint_auth_method: method,
+            });
+            assert.equal(reg.token_endpoint_auth_method, method);
+            assert.match(reg.client_secret ?? "", /^mop_cs_/);
+            const provider = new TestProvider({ authMethod: method });
+            provider.saveClientInformation(reg);
+            const rec = recordingFetch();
+            const url = proxy.url("fx");
+            const { client } = await connectWithLogin(url, provider, rec.fn);
+            await callEcho(client, method);
+            await client.close();
+            assert.ok(!rec.seen.some((r) => r.path === "/register"), "pre-registered: no DCR");
+
+            const first = provider.savedTokens!;
+            assert.equal(
+              await auth(provider, { serverUrl: new URL(url), fetchFn: rec.fn }),
+              "AUTHORIZED",
+            );
+            const second = provider.savedTokens!;
+            assert.notEqual(second.access_token, first.access_token);
+            assert.notEqual(second.refresh_token, first.refresh_token);
+            const again = await reconnect(url, provider, rec.fn);
+            await callEcho(again, "after refresh");
+            await again.close();
+
+            const tokenCalls = rec.seen.filter((r) => r.path === "/token");
+            assert.deepEqual(
+              tokenCalls.map((r) => new URLSearchParams(r.body).get("grant_type")),
+              ["authorization_code", "refresh_token"],
+            );
+            for (const call of tokenCalls) {
+              const form = new URLSearchParams(call.body);
+              if (method === "client_secret_basic") {
+                const basic = call.headers.get("authorization") ?? "";
+                assert.match(basic, /^Basic /);
+                assert.equal(atob(basic.slice(6)), `${reg.client_id}:${reg.client_secret}`);
+                assert.equal(form.get("client_secret"), null);
+              } else {
+                assert.equal(call.headers.get("authorization"), null);
+                assert.equal(form.get("client_id"), reg.client_id);
+                assert.equal(form.get("client_secret"), reg.client_secret);
+              }
+            }
+            // The secret is checked: a wrong one is 401 invalid_client.
+            const bad = await refresh(proxy.origin, {
+              clientId: reg.client_id,
+              secret: "mop_cs_wrong",
+              method,
+            }, second.refresh_token!);
+            assert.equal(bad.status, 401);
+            assert.equal((await bad.json()).error, "invalid_client");
+          },
+        );
+      }
+    });
   } finally {
-    await proxy?.stop();
-    await gh.close();
+    await tls.close();
   }
 });
-
-for (const method of ["client_secret_post", "client_secret_basic"] as const) {
-  Deno.test(`confidential client (${method}), pre-registered: the SDK completes the flow, calls a tool and refreshes with that method`, async () => {
-    const gh = await fakeGitHub();
-    let proxy: ProxyProcess | undefined;
-    try {
-      proxy = await startProxy({ mcpServers: { fx: fixtureServer() }, ...loginConfig(gh) }, {
-        env: LOGIN_ENV,
-      });
-      const reg = await register(proxy.origin, {
-        client_name: `confidential ${method}`,
-        token_endpoint_auth_method: method,
-      });
-      assert.equal(reg.token_endpoint_auth_method, method);
-      assert.match(reg.client_secret ?? "", /^mop_cs_/);
-      const provider = new TestProvider({ authMethod: method });
-      provider.saveClientInformation(reg);
-      const rec = recordingFetch();
-      const url = proxy.url("fx");
-      const { client } = await connectWithLogin(url, provider, rec.fn);
-      await callEcho(client, method);
-      await client.close();
-      assert.ok(!rec.seen.some((r) => r.path === "/register"), "pre-registered: no DCR");
-
-      const first = provider.savedTokens!;
-      assert.equal(
-        await auth(provider, { serverUrl: new URL(url), fetchFn: rec.fn }),
-        "AUTHORIZED",
-      );
-      const second = provider.savedTokens!;
-      assert.notEqual(second.access_token, first.access_token);
-      assert.notEqual(second.refresh_token, first.refresh_token);
-      const again = await reconnect(url, provider, rec.fn);
-      await callEcho(again, "after refresh");
-      await again.close();
-
-      const tokenCalls = rec.seen.filter((r) => r.path === "/token");
-      assert.deepEqual(
-        tokenCalls.map((r) => new URLSearchParams(r.body).get("grant_type")),
-        ["authorization_code", "refresh_token"],
-      );
-      for (const call of tokenCalls) {
-        const form = new URLSearchParams(call.body);
-        if (method === "client_secret_basic") {
-          const basic = call.headers.get("authorization") ?? "";
-          assert.match(basic, /^Basic /);
-          assert.equal(atob(basic.slice(6)), `${reg.client_id}:${reg.client_secret}`);
-          assert.equal(form.get("client_secret"), null);
-        } else {
-          assert.equal(call.headers.get("authorization"), null);
-          assert.equal(form.get("client_id"), reg.client_id);
-          assert.equal(form.get("client_secret"), reg.client_secret);
-        }
-      }
-      // The secret is checked: a wrong one is 401 invalid_client.
-      const bad = await refresh(proxy.origin, {
-        clientId: reg.client_id,
-        secret: "mop_cs_wrong",
-        method,
-      }, second.refresh_token!);
-      assert.equal(bad.status, 401);
-      assert.equal((await bad.json()).error, "invalid_client");
-    } catch (error) {
-      console.log(proxy?.logs());
-      throw error;
-    } finally {
-      await proxy?.stop();
-      await gh.close();
-    }
-  });
-}
 
 Deno.test("restart on the same data directory: the client, its grant and tokens and the login pin survive (GitHub unreachable at restart)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mop-restart-" });
