@@ -10,7 +10,12 @@ import {
   type OAuthDiscoveryState,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
-import { CONFORMANCE_FIXTURE, fixtureServer, startProxy } from "../helpers/proxy.ts";
+import {
+  CONFORMANCE_FIXTURE,
+  fixtureServer,
+  type ProxyProcess,
+  startProxy,
+} from "../helpers/proxy.ts";
 import { connect, inArrivalOrder } from "../helpers/client.ts";
 import {
   ALICE,
@@ -21,7 +26,8 @@ import {
   loginConfig,
   TestProvider,
 } from "../helpers/oauth.ts";
-import { signInForTokens } from "../helpers/oauth-flows.ts";
+import type { FakeGitHub } from "../fixtures/fake-github.ts";
+import { countLogLines, signInForTokens, waitForNewLog } from "../helpers/oauth-flows.ts";
 import { sseMessages as frames } from "../helpers/sse.ts";
 
 const VERSION = "2026-07-28";
@@ -107,12 +113,66 @@ function modernClient(capabilities: Record<string, unknown> = {}) {
   });
 }
 
-Deno.test("sessionless: the SDK v2 client through login, next to 2025-era clients", async () => {
+/**
+ * One proxy with login serves the tests that sign in; one without serves the others. Each test
+ * uses its own clients, people or servers, and waits only for log lines written after it began.
+ */
+Deno.test("sessionless, with login", async (t) => {
   const gh = await fakeGitHub();
   const proxy = await startProxy({
-    ...loginConfig(gh),
-    mcpServers: { fx: fixtureServer() },
+    ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
+    mcpServers: { fx: fixtureServer(), quick: fixtureServer({ inputTimeout: "1s" }) },
   }, { env: LOGIN_ENV });
+  try {
+    await t.step(
+      "the SDK v2 client through login, next to 2025-era clients",
+      () => sdkThroughLogin(proxy),
+    );
+    // Last: it signs Bob in at the fake GitHub.
+    await t.step(
+      "requestState is bound to its person, client, call and expiry",
+      (t) => requestStateBound(proxy, gh, t),
+    );
+  } finally {
+    await proxy.stop();
+    await gh.close();
+  }
+});
+
+Deno.test("sessionless, without login", async (t) => {
+  const proxy = await startProxy({
+    mcpServers: {
+      fx: fixtureServer(),
+      ps: fixtureServer({ mode: "per-session", warm: 0 }),
+      sh: fixtureServer({ mode: "shared", cacheTtl: "30s" }),
+      conf: { command: "deno", args: ["run", "--no-prompt", CONFORMANCE_FIXTURE] },
+    },
+  });
+  try {
+    await t.step(
+      "per-request validation, every error echoing the id",
+      (t) => validation(proxy, t),
+    );
+    await t.step("closing the request cancels it at the child", () => closingCancels(proxy));
+    await t.step(
+      "a notifications/cancelled POST ends a call already streaming",
+      () => cancelledPost(proxy),
+    );
+    await t.step(
+      "routing per mode (per-session serves them per person)",
+      () => routingPerMode(proxy),
+    );
+    await t.step(
+      "subscriptions/listen, filtered, with resource subscriptions",
+      () => listen(proxy),
+    );
+  } finally {
+    await proxy.stop();
+  }
+});
+
+/** The SDK v2 client through login, next to 2025-era clients. */
+async function sdkThroughLogin(proxy: ProxyProcess) {
   const provider = new ModernProvider();
   let client = modernClient();
   try {
@@ -216,361 +276,328 @@ Deno.test("sessionless: the SDK v2 client through login, next to 2025-era client
     assert.equal(anonymous.status, 401);
   } finally {
     await client.close().catch(() => {});
-    await proxy.stop();
-    await gh.close();
   }
-});
+}
 
-Deno.test("sessionless: per-request validation, every error echoing the id", async (t) => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+/** Per-request validation, every error echoing the id. */
+async function validation(proxy: ProxyProcess, t: Deno.TestContext) {
   const url = proxy.url("fx");
-  try {
-    await t.step("missing _meta fields: 400 / -32602", async () => {
-      const noMeta = await post(url, { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
-      assert.equal(noMeta.status, 400);
-      assert.equal(noMeta.json.error?.code, -32602);
-      assert.equal(noMeta.json.id, 1);
-      const noCaps = await post(url, {
-        jsonrpc: "2.0",
-        id: "two",
-        method: "tools/list",
-        params: { _meta: { "io.modelcontextprotocol/protocolVersion": VERSION } },
-      });
-      assert.equal(noCaps.status, 400);
-      assert.equal(noCaps.json.error?.code, -32602);
-      assert.equal(noCaps.json.id, "two");
-    });
-
-    await t.step("header and body disagree: 400 / -32020", async () => {
-      const version = await post(url, {
-        ...call(3, "tools/list"),
-        params: {
-          _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "2027-01-01" },
-        },
-      });
-      assert.equal(version.status, 400);
-      assert.equal(version.json.error?.code, -32020);
-      assert.equal(version.json.id, 3);
-      const method = await post(url, call(4, "tools/list"), { "mcp-method": "prompts/list" });
-      assert.equal(method.json.error?.code, -32020);
-      assert.equal(method.json.id, 4);
-      const noMethod = await post(url, call(5, "tools/list"), { "mcp-method": null });
-      assert.equal(noMethod.json.error?.code, -32020);
-      const name = await post(url, call(6, "tools/call", { name: "echo", arguments: {} }), {
-        "mcp-name": "add",
-      });
-      assert.equal(name.status, 400);
-      assert.equal(name.json.error?.code, -32020);
-      const noName = await post(url, call(7, "tools/call", { name: "echo", arguments: {} }), {
-        "mcp-name": null,
-      });
-      assert.equal(noName.json.error?.code, -32020);
-      const badB64 = await post(url, call(8, "tools/call", { name: "echo", arguments: {} }), {
-        "mcp-name": "=?base64?!!!?=",
-      });
-      assert.equal(badB64.json.error?.code, -32020);
-    });
-
-    await t.step("Mcp-Name in the =?base64?…?= form is decoded", async () => {
-      const r = await post(url, call(9, "tools/call", { name: "echo", arguments: { text: "b" } }), {
-        "mcp-name": `=?base64?${btoa("echo")}?=`,
-      });
-      assert.equal(r.status, 200);
-      assert.equal(r.json.id, 9);
-      assert.equal(r.json.result?.resultType, "complete");
-    });
-
-    await t.step("an unsupported version: 400 / -32022 listing both eras", async () => {
-      const r = await post(url, {
-        ...call(10, "server/discover"),
-        params: {
-          _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "v999.0.0" },
-        },
-      }, { "mcp-protocol-version": "v999.0.0" });
-      assert.equal(r.status, 400);
-      assert.equal(r.json.error?.code, -32022);
-      assert.equal(r.json.id, 10);
-      assert.deepEqual(r.json.error?.data, {
-        supported: ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"],
-        requested: "v999.0.0",
-      });
-    });
-
-    await t.step("removed and unknown methods: 404 / -32601", async () => {
-      for (const method of ["initialize", "ping", "logging/setLevel", "resources/subscribe"]) {
-        const r = await post(url, call(11, method));
-        assert.equal(r.status, 404, method);
-        assert.equal(r.json.error?.code, -32601, method);
-        assert.equal(r.json.id, 11);
-      }
-      const unknown = await post(url, call(12, "unknown/method"));
-      assert.equal(unknown.status, 404);
-      assert.equal(unknown.json.error?.code, -32601);
-    });
-
-    await t.step("GET and DELETE: 405; notifications: 202; no session minted", async () => {
-      for (const method of ["GET", "DELETE"]) {
-        const res = await fetch(url, { method, headers: { "mcp-protocol-version": VERSION } });
-        await res.body?.cancel();
-        assert.equal(res.status, 405, method);
-      }
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", "mcp-protocol-version": VERSION },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          method: "notifications/cancelled",
-          params: { requestId: 99 },
-        }),
-      });
-      await res.body?.cancel();
-      assert.equal(res.status, 202);
-      const listed = await post(url, call(13, "tools/list"), { "mcp-session-id": "bogus" });
-      assert.equal(listed.status, 200);
-      assert.equal(listed.headers.get("mcp-session-id"), null);
-    });
-
-    await t.step("server/discover from the child's InitializeResult", async () => {
-      const r = await post(url, call(14, "server/discover"));
-      assert.equal(r.status, 200);
-      const result = r.json.result!;
-      assert.equal(result.resultType, "complete");
-      assert.deepEqual(result.supportedVersions, [
-        "2026-07-28",
-        "2025-11-25",
-        "2025-06-18",
-        "2025-03-26",
-      ]);
-      const caps = result.capabilities as Record<string, Record<string, unknown>>;
-      assert.ok(caps.tools && caps.resources && caps.prompts);
-      // The child's change notifications are delivered through subscriptions/listen.
-      assert.equal(caps.tools.listChanged, true);
-      const meta = result._meta as Record<string, { name: string }>;
-      assert.equal(meta["io.modelcontextprotocol/serverInfo"].name, "fixture");
-    });
-
-    await t.step("results: resultType, caching hints, serverInfo", async () => {
-      const r = await post(url, call(15, "tools/list"));
-      const result = r.json.result!;
-      assert.equal(result.resultType, "complete");
-      assert.equal(result.ttlMs, 0);
-      // No login and a per-user child: still one child per person, so private.
-      assert.equal(result.cacheScope, "private");
-      assert.ok((result._meta as Record<string, unknown>)["io.modelcontextprotocol/serverInfo"]);
-      const called = await post(
-        url,
-        call(16, "tools/call", { name: "echo", arguments: { text: "x" } }),
-      );
-      assert.equal(called.json.result?.ttlMs, undefined);
-    });
-
-    await t.step("a 2026 call waiting for its client does not take a session's logs", async () => {
-      const asked = await post(url, {
-        ...call(17, "tools/call", { name: "elicit", arguments: { message: "q?" } }),
-        params: {
-          name: "elicit",
-          arguments: { message: "q?" },
-          _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } },
-        },
-      });
-      assert.equal(asked.json.result?.resultType, "input_required");
-      const v1 = await connect(url);
-      await v1.client.callTool({ name: "log", arguments: { message: "still mine" } });
-      assert.deepEqual(v1.logs, ["still mine"]);
-      await v1.close();
-    });
-
-    await t.step("a 2025-era session on the same URL is untouched", async () => {
-      const v1 = await connect(url);
-      const r = await v1.client.callTool({ name: "echo", arguments: { text: "old" } });
-      assert.deepEqual(r.content, [{ type: "text", text: "old" }]);
-      assert.ok(v1.sessionId());
-      await v1.close();
-    });
-  } finally {
-    await proxy.stop();
-  }
-});
-
-Deno.test("sessionless: closing the request cancels it at the child", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
-  const url = proxy.url("fx");
-  try {
-    await post(url, call(1, "tools/list")); // the child is running
-    const aborter = new AbortController();
-    const message = call(2, "tools/call", { name: "slow", arguments: { ms: 60_000 } });
-    const pending = send(url, message, aborter.signal);
-    await proxy.waitForLog(/ access .*rpc=tools\/list/);
-    setTimeout(() => aborter.abort(), 200);
-    await assert.rejects(pending);
-    await proxy.waitForLog(/fixture: cancelled/);
-  } finally {
-    await proxy.stop();
-  }
-});
-
-Deno.test("sessionless: a notifications/cancelled POST ends a call already streaming", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
-  const url = proxy.url("fx");
-  try {
-    const message = call(1, "tools/call", {
-      name: "progress",
-      arguments: { steps: 2, delayMs: 60_000 },
-    });
-    (message.params._meta as Record<string, unknown>) = { ...ENVELOPE, progressToken: "p" };
-    const res = await send(url, message);
-    assert.equal(res.headers.get("content-type"), "text/event-stream");
-    const stream = frames(res);
-    assert.equal((await stream.next()).value!.method, "notifications/progress");
-    const cancel = await post(url, {
+  await t.step("missing _meta fields: 400 / -32602", async () => {
+    const noMeta = await post(url, { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+    assert.equal(noMeta.status, 400);
+    assert.equal(noMeta.json.error?.code, -32602);
+    assert.equal(noMeta.json.id, 1);
+    const noCaps = await post(url, {
       jsonrpc: "2.0",
-      method: "notifications/cancelled",
-      params: { requestId: 1, _meta: ENVELOPE },
+      id: "two",
+      method: "tools/list",
+      params: { _meta: { "io.modelcontextprotocol/protocolVersion": VERSION } },
     });
-    assert.equal(cancel.status, 202);
-    const last = (await stream.next()).value!;
-    assert.equal(last.id, 1);
-    assert.equal((last.error as { code: number }).code, -32800);
-    assert.equal((await stream.next()).done, true);
-  } finally {
-    await proxy.stop();
-  }
-});
-
-Deno.test("sessionless: routing per mode (per-session serves them per person)", async () => {
-  const proxy = await startProxy({
-    mcpServers: {
-      ps: fixtureServer({ mode: "per-session", warm: 0 }),
-      sh: fixtureServer({ mode: "shared", cacheTtl: "30s" }),
-    },
+    assert.equal(noCaps.status, 400);
+    assert.equal(noCaps.json.error?.code, -32602);
+    assert.equal(noCaps.json.id, "two");
   });
-  try {
-    const pid = async (name: string, id: number) => {
-      const r = await post(proxy.url(name), call(id, "tools/call", { name: "pid", arguments: {} }));
-      return (r.json.result!.content as { text: string }[])[0].text;
-    };
-    const a = await pid("ps", 1);
-    assert.equal(await pid("ps", 2), a);
-    const session = await connect(proxy.url("ps"));
-    const own = await session.client.callTool({ name: "pid", arguments: {} });
-    assert.notEqual((own.content as { text: string }[])[0].text, a);
-    await session.close();
 
-    // A shared child without login answers everyone alike: public, with the configured TTL.
-    const listed = await post(proxy.url("sh"), call(3, "tools/list"));
-    assert.equal(listed.json.result?.cacheScope, "public");
-    assert.equal(listed.json.result?.ttlMs, 30_000);
-  } finally {
-    await proxy.stop();
-  }
-});
+  await t.step("header and body disagree: 400 / -32020", async () => {
+    const version = await post(url, {
+      ...call(3, "tools/list"),
+      params: {
+        _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "2027-01-01" },
+      },
+    });
+    assert.equal(version.status, 400);
+    assert.equal(version.json.error?.code, -32020);
+    assert.equal(version.json.id, 3);
+    const method = await post(url, call(4, "tools/list"), { "mcp-method": "prompts/list" });
+    assert.equal(method.json.error?.code, -32020);
+    assert.equal(method.json.id, 4);
+    const noMethod = await post(url, call(5, "tools/list"), { "mcp-method": null });
+    assert.equal(noMethod.json.error?.code, -32020);
+    const name = await post(url, call(6, "tools/call", { name: "echo", arguments: {} }), {
+      "mcp-name": "add",
+    });
+    assert.equal(name.status, 400);
+    assert.equal(name.json.error?.code, -32020);
+    const noName = await post(url, call(7, "tools/call", { name: "echo", arguments: {} }), {
+      "mcp-name": null,
+    });
+    assert.equal(noName.json.error?.code, -32020);
+    const badB64 = await post(url, call(8, "tools/call", { name: "echo", arguments: {} }), {
+      "mcp-name": "=?base64?!!!?=",
+    });
+    assert.equal(badB64.json.error?.code, -32020);
+  });
 
-Deno.test("sessionless: requestState is bound to its person, client, call and expiry", async (t) => {
-  const gh = await fakeGitHub();
-  const proxy = await startProxy({
-    ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
-    mcpServers: { fx: fixtureServer(), quick: fixtureServer({ inputTimeout: "1s" }) },
-  }, { env: LOGIN_ENV });
-  try {
-    const alice = (await signInForTokens(proxy)).tokens.access_token;
-    const aliceOther = (await signInForTokens(proxy)).tokens.access_token; // another client
-    gh.setCurrentUser(BOB.id);
-    const bob = (await signInForTokens(proxy)).tokens.access_token;
-    const url = proxy.url("fx");
-    const elicit = (id: number, extra: Record<string, unknown> = {}) => ({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
+  await t.step("Mcp-Name in the =?base64?…?= form is decoded", async () => {
+    const r = await post(url, call(9, "tools/call", { name: "echo", arguments: { text: "b" } }), {
+      "mcp-name": `=?base64?${btoa("echo")}?=`,
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.id, 9);
+    assert.equal(r.json.result?.resultType, "complete");
+  });
+
+  await t.step("an unsupported version: 400 / -32022 listing both eras", async () => {
+    const r = await post(url, {
+      ...call(10, "server/discover"),
+      params: {
+        _meta: { ...ENVELOPE, "io.modelcontextprotocol/protocolVersion": "v999.0.0" },
+      },
+    }, { "mcp-protocol-version": "v999.0.0" });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error?.code, -32022);
+    assert.equal(r.json.id, 10);
+    assert.deepEqual(r.json.error?.data, {
+      supported: ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"],
+      requested: "v999.0.0",
+    });
+  });
+
+  await t.step("removed and unknown methods: 404 / -32601", async () => {
+    for (const method of ["initialize", "ping", "logging/setLevel", "resources/subscribe"]) {
+      const r = await post(url, call(11, method));
+      assert.equal(r.status, 404, method);
+      assert.equal(r.json.error?.code, -32601, method);
+      assert.equal(r.json.id, 11);
+    }
+    const unknown = await post(url, call(12, "unknown/method"));
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error?.code, -32601);
+  });
+
+  await t.step("GET and DELETE: 405; notifications: 202; no session minted", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      const res = await fetch(url, { method, headers: { "mcp-protocol-version": VERSION } });
+      await res.body?.cancel();
+      assert.equal(res.status, 405, method);
+    }
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "mcp-protocol-version": VERSION },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: 99 },
+      }),
+    });
+    await res.body?.cancel();
+    assert.equal(res.status, 202);
+    const listed = await post(url, call(13, "tools/list"), { "mcp-session-id": "bogus" });
+    assert.equal(listed.status, 200);
+    assert.equal(listed.headers.get("mcp-session-id"), null);
+  });
+
+  await t.step("server/discover from the child's InitializeResult", async () => {
+    const r = await post(url, call(14, "server/discover"));
+    assert.equal(r.status, 200);
+    const result = r.json.result!;
+    assert.equal(result.resultType, "complete");
+    assert.deepEqual(result.supportedVersions, [
+      "2026-07-28",
+      "2025-11-25",
+      "2025-06-18",
+      "2025-03-26",
+    ]);
+    const caps = result.capabilities as Record<string, Record<string, unknown>>;
+    assert.ok(caps.tools && caps.resources && caps.prompts);
+    // The child's change notifications are delivered through subscriptions/listen.
+    assert.equal(caps.tools.listChanged, true);
+    const meta = result._meta as Record<string, { name: string }>;
+    assert.equal(meta["io.modelcontextprotocol/serverInfo"].name, "fixture");
+  });
+
+  await t.step("results: resultType, caching hints, serverInfo", async () => {
+    const r = await post(url, call(15, "tools/list"));
+    const result = r.json.result!;
+    assert.equal(result.resultType, "complete");
+    assert.equal(result.ttlMs, 0);
+    // No login and a per-user child: still one child per person, so private.
+    assert.equal(result.cacheScope, "private");
+    assert.ok((result._meta as Record<string, unknown>)["io.modelcontextprotocol/serverInfo"]);
+    const called = await post(
+      url,
+      call(16, "tools/call", { name: "echo", arguments: { text: "x" } }),
+    );
+    assert.equal(called.json.result?.ttlMs, undefined);
+  });
+
+  await t.step("a 2026 call waiting for its client does not take a session's logs", async () => {
+    const asked = await post(url, {
+      ...call(17, "tools/call", { name: "elicit", arguments: { message: "q?" } }),
       params: {
         name: "elicit",
         arguments: { message: "q?" },
-        ...extra,
         _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } },
       },
     });
-    const first = await post(url, elicit(1), {}, alice);
-    const result = first.json.result!;
-    assert.equal(result.resultType, "input_required");
-    const inputs = result.inputRequests as Record<string, { method: string }>;
-    assert.deepEqual(Object.keys(inputs), ["input-1"]);
-    assert.equal(inputs["input-1"].method, "elicitation/create");
-    const state = result.requestState as string;
-    const answer = { "input-1": { action: "accept", content: { answer: "yes" } } };
-    const retry = (id: number, requestState: string, token: string, extra = {}) =>
-      post(url, elicit(id, { inputResponses: answer, requestState, ...extra }), {}, token);
-    const refused = async (answer: Promise<Answer>, why: string) => {
-      const r = await answer;
-      assert.equal(r.json.error?.code, -32602, JSON.stringify(r.json));
-      assert.equal((r.json.error?.data as { requestState?: string })?.requestState, why);
-    };
+    assert.equal(asked.json.result?.resultType, "input_required");
+    const v1 = await connect(url);
+    await v1.client.callTool({ name: "log", arguments: { message: "still mine" } });
+    assert.deepEqual(v1.logs, ["still mine"]);
+    await v1.close();
+  });
 
-    await t.step("tampered and truncated", async () => {
-      await refused(retry(2, `${state.slice(0, -3)}AAA`, alice), "invalid");
-      await refused(retry(3, state.slice(0, -10), alice), "invalid");
-    });
-    await t.step("another person, the same person through another client", async () => {
-      await refused(retry(4, state, bob), "principal");
-      await refused(retry(5, state, aliceOther), "principal");
-    });
-    await t.step("another tool call", async () => {
-      const other = await post(
-        url,
-        {
-          ...call(6, "tools/call", { name: "echo", arguments: { text: "x" }, requestState: state }),
-        },
-        {},
-        alice,
-      );
-      assert.equal(other.json.error?.code, -32602);
-      await refused(retry(7, state, alice, { arguments: { message: "other" } }), "request");
-    });
-    await t.step(
-      "the genuine retry completes; replaying it after completion is refused",
-      async () => {
-        const done = await retry(8, state, alice);
-        assert.equal(done.json.id, 8);
-        assert.equal(done.json.result?.resultType, "complete");
-        assert.deepEqual(done.json.result?.content, [{
-          type: "text",
-          text: "elicited: accept yes",
-        }]);
-        await refused(retry(9, state, alice), "gone");
-      },
-    );
-    await t.step("expired: the waiting call is abandoned, its state refused", async () => {
-      const quick = proxy.url("quick");
-      const asked = await post(quick, elicit(10), {}, alice);
-      const quickState = asked.json.result!.requestState as string;
-      // inputTimeout is 1 s: wait past it.
-      await new Promise((r) => setTimeout(r, 1200));
-      const late = await post(
-        quick,
-        elicit(11, { inputResponses: answer, requestState: quickState }),
-        {},
-        alice,
-      );
-      assert.equal(late.json.error?.code, -32602);
-      assert.equal((late.json.error?.data as { requestState: string }).requestState, "expired");
-      // At the expiry the child's elicitation got an error and its call was cancelled.
-      await proxy.waitForLog(/input request unanswered in time.* server=quick .*name=elicit/);
-      await proxy.waitForLog(/fixture: elicit failed: .*in time/);
-      await proxy.waitForLog(/ audit .*server=quick .*tool=elicit .*outcome=cancelled/);
-    });
-  } finally {
-    await proxy.stop();
-    await gh.close();
-  }
-});
+  await t.step("a 2025-era session on the same URL is untouched", async () => {
+    const v1 = await connect(url);
+    const r = await v1.client.callTool({ name: "echo", arguments: { text: "old" } });
+    assert.deepEqual(r.content, [{ type: "text", text: "old" }]);
+    assert.ok(v1.sessionId());
+    await v1.close();
+  });
+}
 
-Deno.test("sessionless: subscriptions/listen, filtered, with resource subscriptions", async () => {
-  const proxy = await startProxy({
-    mcpServers: {
-      conf: {
-        command: "deno",
-        args: ["run", "--no-prompt", CONFORMANCE_FIXTURE],
-      },
+/** Closing the request cancels it at the child. */
+async function closingCancels(proxy: ProxyProcess) {
+  const url = proxy.url("fx");
+  await post(url, call(1, "tools/list")); // the child is running
+  const started = countLogLines(proxy, /fixture: slow started/);
+  const cancelled = countLogLines(proxy, /fixture: cancelled/);
+  const aborter = new AbortController();
+  const message = call(2, "tools/call", {
+    name: "slow",
+    arguments: { ms: 60_000, announce: true },
+  });
+  const pending = send(url, message, aborter.signal);
+  // Closed once the child is working on it.
+  await waitForNewLog(proxy, /fixture: slow started/, started, 30_000);
+  aborter.abort();
+  await assert.rejects(pending);
+  await waitForNewLog(proxy, /fixture: cancelled/, cancelled, 30_000);
+}
+
+/** A notifications/cancelled POST ends a call already streaming. */
+async function cancelledPost(proxy: ProxyProcess) {
+  const url = proxy.url("fx");
+  const message = call(1, "tools/call", {
+    name: "progress",
+    arguments: { steps: 2, delayMs: 60_000 },
+  });
+  (message.params._meta as Record<string, unknown>) = { ...ENVELOPE, progressToken: "p" };
+  const res = await send(url, message);
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  const stream = frames(res);
+  assert.equal((await stream.next()).value!.method, "notifications/progress");
+  const cancel = await post(url, {
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: 1, _meta: ENVELOPE },
+  });
+  assert.equal(cancel.status, 202);
+  const last = (await stream.next()).value!;
+  assert.equal(last.id, 1);
+  assert.equal((last.error as { code: number }).code, -32800);
+  assert.equal((await stream.next()).done, true);
+}
+
+/** Routing per mode (per-session serves them per person). */
+async function routingPerMode(proxy: ProxyProcess) {
+  const pid = async (name: string, id: number) => {
+    const r = await post(proxy.url(name), call(id, "tools/call", { name: "pid", arguments: {} }));
+    return (r.json.result!.content as { text: string }[])[0].text;
+  };
+  const a = await pid("ps", 1);
+  assert.equal(await pid("ps", 2), a);
+  const session = await connect(proxy.url("ps"));
+  const own = await session.client.callTool({ name: "pid", arguments: {} });
+  assert.notEqual((own.content as { text: string }[])[0].text, a);
+  await session.close();
+
+  // A shared child without login answers everyone alike: public, with the configured TTL.
+  const listed = await post(proxy.url("sh"), call(3, "tools/list"));
+  assert.equal(listed.json.result?.cacheScope, "public");
+  assert.equal(listed.json.result?.ttlMs, 30_000);
+}
+
+/** requestState is bound to its person, client, call and expiry. */
+async function requestStateBound(proxy: ProxyProcess, gh: FakeGitHub, t: Deno.TestContext) {
+  const alice = (await signInForTokens(proxy)).tokens.access_token;
+  const aliceOther = (await signInForTokens(proxy)).tokens.access_token; // another client
+  gh.setCurrentUser(BOB.id);
+  const bob = (await signInForTokens(proxy)).tokens.access_token;
+  const url = proxy.url("fx");
+  const elicit = (id: number, extra: Record<string, unknown> = {}) => ({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: {
+      name: "elicit",
+      arguments: { message: "q?" },
+      ...extra,
+      _meta: { ...ENVELOPE, "io.modelcontextprotocol/clientCapabilities": { elicitation: {} } },
     },
   });
+  const first = await post(url, elicit(1), {}, alice);
+  const result = first.json.result!;
+  assert.equal(result.resultType, "input_required");
+  const inputs = result.inputRequests as Record<string, { method: string }>;
+  assert.deepEqual(Object.keys(inputs), ["input-1"]);
+  assert.equal(inputs["input-1"].method, "elicitation/create");
+  const state = result.requestState as string;
+  const answer = { "input-1": { action: "accept", content: { answer: "yes" } } };
+  const retry = (id: number, requestState: string, token: string, extra = {}) =>
+    post(url, elicit(id, { inputResponses: answer, requestState, ...extra }), {}, token);
+  const refused = async (answer: Promise<Answer>, why: string) => {
+    const r = await answer;
+    assert.equal(r.json.error?.code, -32602, JSON.stringify(r.json));
+    assert.equal((r.json.error?.data as { requestState?: string })?.requestState, why);
+  };
+
+  await t.step("tampered and truncated", async () => {
+    await refused(retry(2, `${state.slice(0, -3)}AAA`, alice), "invalid");
+    await refused(retry(3, state.slice(0, -10), alice), "invalid");
+  });
+  await t.step("another person, the same person through another client", async () => {
+    await refused(retry(4, state, bob), "principal");
+    await refused(retry(5, state, aliceOther), "principal");
+  });
+  await t.step("another tool call", async () => {
+    const other = await post(
+      url,
+      {
+        ...call(6, "tools/call", { name: "echo", arguments: { text: "x" }, requestState: state }),
+      },
+      {},
+      alice,
+    );
+    assert.equal(other.json.error?.code, -32602);
+    await refused(retry(7, state, alice, { arguments: { message: "other" } }), "request");
+  });
+  await t.step(
+    "the genuine retry completes; replaying it after completion is refused",
+    async () => {
+      const done = await retry(8, state, alice);
+      assert.equal(done.json.id, 8);
+      assert.equal(done.json.result?.resultType, "complete");
+      assert.deepEqual(done.json.result?.content, [{
+        type: "text",
+        text: "elicited: accept yes",
+      }]);
+      await refused(retry(9, state, alice), "gone");
+    },
+  );
+  await t.step("expired: the waiting call is abandoned, its state refused", async () => {
+    const quick = proxy.url("quick");
+    const asked = await post(quick, elicit(10), {}, alice);
+    const quickState = asked.json.result!.requestState as string;
+    // inputTimeout is 1 s: wait until the proxy gave up on it.
+    await proxy.waitForLog(/input request unanswered in time.* server=quick .*name=elicit/);
+    const late = await post(
+      quick,
+      elicit(11, { inputResponses: answer, requestState: quickState }),
+      {},
+      alice,
+    );
+    assert.equal(late.json.error?.code, -32602);
+    assert.equal((late.json.error?.data as { requestState: string }).requestState, "expired");
+    // At the expiry the child's elicitation got an error and its call was cancelled.
+    await proxy.waitForLog(/input request unanswered in time.* server=quick .*name=elicit/);
+    await proxy.waitForLog(/fixture: elicit failed: .*in time/);
+    await proxy.waitForLog(/ audit .*server=quick .*tool=elicit .*outcome=cancelled/);
+  });
+}
+
+/** subscriptions/listen, filtered, with resource subscriptions (on `conf`, used by no other). */
+async function listen(proxy: ProxyProcess) {
   const url = proxy.url("conf");
   const WATCHED = "test://watched-resource";
   const open = async (id: number, notifications: Record<string, unknown>) => {
@@ -585,87 +612,83 @@ Deno.test("sessionless: subscriptions/listen, filtered, with resource subscripti
   };
   const tool = (id: number, name: string, args: Record<string, unknown> = {}) =>
     post(url, call(id, "tools/call", { name, arguments: args }));
-  try {
-    const discover = await post(url, call(1, "server/discover"));
-    const caps = discover.json.result!.capabilities as Record<string, Record<string, unknown>>;
-    assert.equal(caps.tools.listChanged, true);
-    assert.equal(caps.resources.subscribe, true);
+  const discover = await post(url, call(1, "server/discover"));
+  const caps = discover.json.result!.capabilities as Record<string, Record<string, unknown>>;
+  assert.equal(caps.tools.listChanged, true);
+  assert.equal(caps.resources.subscribe, true);
 
-    const a = await open(2, { resourceSubscriptions: [WATCHED], toolsListChanged: true });
-    const ack = (await a.frames.next()).value!;
-    assert.equal(ack.method, "notifications/subscriptions/acknowledged");
-    const params = ack.params as Record<string, Record<string, unknown>>;
-    assert.deepEqual(params.notifications, {
-      toolsListChanged: true,
-      resourceSubscriptions: [WATCHED],
-    });
-    assert.equal(params._meta["io.modelcontextprotocol/subscriptionId"], 2);
-    await proxy.waitForLog(/fixture: subscribed to test:\/\/watched-resource/);
+  const a = await open(2, { resourceSubscriptions: [WATCHED], toolsListChanged: true });
+  const ack = (await a.frames.next()).value!;
+  assert.equal(ack.method, "notifications/subscriptions/acknowledged");
+  const params = ack.params as Record<string, Record<string, unknown>>;
+  assert.deepEqual(params.notifications, {
+    toolsListChanged: true,
+    resourceSubscriptions: [WATCHED],
+  });
+  assert.equal(params._meta["io.modelcontextprotocol/subscriptionId"], 2);
+  await proxy.waitForLog(/fixture: subscribed to test:\/\/watched-resource/);
 
-    const b = await open(3, { resourceSubscriptions: [WATCHED] });
-    await b.frames.next();
-    // Not asked for by either: never delivered.
-    await tool(4, "test_trigger_prompt_change");
-    assert.match(
-      JSON.stringify((await tool(5, "test_touch_resource", { uri: WATCHED })).json),
-      /touched/,
-    );
-    const updated = (await a.frames.next()).value!;
-    assert.equal(updated.method, "notifications/resources/updated");
-    assert.deepEqual(updated.params, {
-      uri: WATCHED,
-      _meta: { "io.modelcontextprotocol/subscriptionId": 2 },
-    });
-    assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
-    await tool(6, "test_trigger_tool_change");
-    assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
+  const b = await open(3, { resourceSubscriptions: [WATCHED] });
+  await b.frames.next();
+  // Not asked for by either: never delivered.
+  await tool(4, "test_trigger_prompt_change");
+  assert.match(
+    JSON.stringify((await tool(5, "test_touch_resource", { uri: WATCHED })).json),
+    /touched/,
+  );
+  const updated = (await a.frames.next()).value!;
+  assert.equal(updated.method, "notifications/resources/updated");
+  assert.deepEqual(updated.params, {
+    uri: WATCHED,
+    _meta: { "io.modelcontextprotocol/subscriptionId": 2 },
+  });
+  assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
+  await tool(6, "test_trigger_tool_change");
+  assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
 
-    // The child was subscribed once.
-    const subscribed = () => proxy.logs().split('text="fixture: subscribed to').length - 1;
-    assert.equal(subscribed(), 1);
+  // The child was subscribed once.
+  const subscribed = () => proxy.logs().split('text="fixture: subscribed to').length - 1;
+  assert.equal(subscribed(), 1);
 
-    // A new child after a crash: listeners hear the list change, and the new child is subscribed
-    // to the watched resource again (once, for both listeners).
-    const pid = Number(/child started .*pid=(\d+)/.exec(proxy.logs())![1]);
-    Deno.kill(pid, "SIGKILL");
-    assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
-    await waitFor(() => subscribed() === 2, "the new child subscribed");
-    assert.match(
-      JSON.stringify((await tool(9, "test_touch_resource", { uri: WATCHED })).json),
-      /touched/,
-    );
-    assert.equal((await a.frames.next()).value!.method, "notifications/resources/updated");
-    assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
-    assert.equal(subscribed(), 2);
+  // A new child after a crash: listeners hear the list change, and the new child is subscribed
+  // to the watched resource again (once, for both listeners).
+  const pid = Number(/child started child="conf#\d+" pid=(\d+)/.exec(proxy.logs())![1]);
+  Deno.kill(pid, "SIGKILL");
+  assert.equal((await a.frames.next()).value!.method, "notifications/tools/list_changed");
+  await waitFor(() => subscribed() === 2, "the new child subscribed");
+  assert.match(
+    JSON.stringify((await tool(9, "test_touch_resource", { uri: WATCHED })).json),
+    /touched/,
+  );
+  assert.equal((await a.frames.next()).value!.method, "notifications/resources/updated");
+  assert.equal((await b.frames.next()).value!.method, "notifications/resources/updated");
+  assert.equal(subscribed(), 2);
 
-    // It is unsubscribed when the last listener goes.
-    a.close();
-    await tool(7, "test_simple_text");
-    assert.ok(!proxy.logs().includes("fixture: unsubscribed"));
-    b.close();
-    await proxy.waitForLog(/fixture: unsubscribed from test:\/\/watched-resource/);
+  // It is unsubscribed when the last listener goes.
+  a.close();
+  await tool(7, "test_simple_text");
+  assert.ok(!proxy.logs().includes("fixture: unsubscribed"));
+  b.close();
+  await proxy.waitForLog(/fixture: unsubscribed from test:\/\/watched-resource/);
 
-    // Nothing the child can deliver: the acknowledgement, then the end of the subscription.
-    const none = await open(8, { resourcesListChanged: false });
-    const all = [];
-    for await (const frame of none.frames) all.push(frame);
-    assert.equal(all.length, 2);
-    assert.deepEqual((all[0].params as Record<string, unknown>).notifications, {});
-    assert.equal(all[1].id, 8);
-    assert.equal((all[1].result as Record<string, unknown>).resultType, "complete");
+  // Nothing the child can deliver: the acknowledgement, then the end of the subscription.
+  const none = await open(8, { resourcesListChanged: false });
+  const all = [];
+  for await (const frame of none.frames) all.push(frame);
+  assert.equal(all.length, 2);
+  assert.deepEqual((all[0].params as Record<string, unknown>).notifications, {});
+  assert.equal(all[1].id, 8);
+  assert.equal((all[1].result as Record<string, unknown>).resultType, "complete");
 
-    // A notifications/cancelled naming the listen request ends the stream, without a result
-    // (how the SDK v2 client's McpSubscription.close() ends it).
-    const cancelled = await open(12, { toolsListChanged: true });
-    await cancelled.frames.next();
-    const cancel = await post(url, {
-      jsonrpc: "2.0",
-      method: "notifications/cancelled",
-      params: { requestId: 12, _meta: ENVELOPE },
-    });
-    assert.equal(cancel.status, 202);
-    assert.equal((await cancelled.frames.next()).done, true);
-  } finally {
-    await proxy.stop();
-  }
-});
+  // A notifications/cancelled naming the listen request ends the stream, without a result
+  // (how the SDK v2 client's McpSubscription.close() ends it).
+  const cancelled = await open(12, { toolsListChanged: true });
+  await cancelled.frames.next();
+  const cancel = await post(url, {
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: 12, _meta: ENVELOPE },
+  });
+  assert.equal(cancel.status, 202);
+  assert.equal((await cancelled.frames.next()).done, true);
+}
