@@ -16,6 +16,7 @@ import type { RunningProxy } from "./lib/serve.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
 import { flushLogs } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
+import { type Io, processIo } from "./lib/cli/common.ts";
 
 const USAGE = `mcp-oauth-proxy ${VERSION}: local stdio MCP servers over HTTP, safely.
 
@@ -49,26 +50,40 @@ const COMMANDS = ["serve", "permissions"] as const;
 
 type ServeValues = Values<typeof SERVE_SYNTAX.options>;
 
-/** Runs the command line; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
+/**
+ * Runs the command line with `io` (by default the process's terminal, working directory and
+ * environment); returns the exit code, which the process exits with.
+ */
+export async function main(args: string[], io?: Io): Promise<number> {
   // init, check, clients and grants (lib/cli/) are loaded only when one of them is run, and the
   // server (lib/serve.ts) only to serve: a command starts without loading what it never runs.
   if (isCliCommand(args[0])) {
     const cli = await import("./lib/cli/run.ts");
-    return await cli.runCli(args[0], args.slice(1));
+    return await cli.runCli(args[0], args.slice(1), io);
   }
-  const request = parseCommand(args);
+  const term = io ?? serveIo();
+  const request = parseCommand(args, term);
   if (typeof request === "number") return request;
   const { command, values } = request;
   if (command === "permissions" && values.release) {
     // The config-independent flags of the release executables (no config is read).
-    console.log(RELEASE_FLAGS.join(" "));
+    term.out(RELEASE_FLAGS.join(" "));
     return 0;
   }
-  if (command === "permissions") return await printPermissions(values.config, values.listen);
-  const config = await loadServeConfig(values);
+  if (command === "permissions") return await printPermissions(values, term);
+  const config = await loadServeConfig(values, term);
   if (typeof config === "number") return config;
-  return await serve(config.loaded, config.load);
+  return await serve(config.loaded, config.load, term);
+}
+
+/**
+ * The process's terminal for `serve` and `permissions`: as the other commands', except that a
+ * variable the permission flags do not cover is Deno's error rather than unset.
+ */
+function serveIo(): Io {
+  const io = processIo();
+  io.env = (name) => Deno.env.get(name);
+  return io;
 }
 
 /**
@@ -77,26 +92,27 @@ export async function main(args: string[]): Promise<number> {
  */
 function parseCommand(
   args: string[],
+  io: Io,
 ): { command: typeof COMMANDS[number]; values: ServeValues } | number {
   let parsed;
   try {
     parsed = parseCommandLine(args, SERVE_SYNTAX);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+    io.err(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    io.out(USAGE);
     return 0;
   }
   if (values.version) {
-    console.log(VERSION);
+    io.out(VERSION);
     return 0;
   }
   const command = positionals[0] ?? "serve";
   if (!COMMANDS.includes(command as typeof COMMANDS[number]) || positionals.length > 1) {
-    console.error(`error: unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
+    io.err(`error: unknown command "${positionals.join(" ")}"\n\n${USAGE}`);
     return 2;
   }
   return { command: command as typeof COMMANDS[number], values };
@@ -108,13 +124,14 @@ function parseCommand(
  */
 async function loadServeConfig(
   values: ServeValues,
+  io: Io,
 ): Promise<{ loaded: LoadedConfig; load: () => Promise<LoadedConfig> } | number> {
-  const where = configPathFrom(values.config, (name) => Deno.env.get(name));
+  const where = configPathFrom(values.config, io.env);
   const load = () =>
     loadConfig(where.path, {
       explicit: where.explicit,
-      env: (name) => Deno.env.get(name),
-      cwd: Deno.cwd(),
+      env: io.env,
+      cwd: io.cwd,
       listen: values.listen,
     });
   let loaded: LoadedConfig;
@@ -122,21 +139,21 @@ async function loadServeConfig(
     loaded = await load();
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`config error (${where.path}):\n  ${error.problems.join("\n  ")}`);
+      io.err(`config error (${where.path}):\n  ${error.problems.join("\n  ")}`);
       return 2;
     }
     throw error;
   }
   const { config } = loaded;
   if (!config.auth && !config.demo && !values["no-auth"]) {
-    console.error(
+    io.err(
       `config error (${where.path}):\n  login is not configured. Add a "github" section (docs/login.md), ` +
         `or pass --no-auth to serve on loopback without login.`,
     );
     return 2;
   }
   if (config.auth && values["no-auth"]) {
-    console.error(
+    io.err(
       `error: --no-auth conflicts with the config's "github" section; remove one of them`,
     );
     return 2;
@@ -150,7 +167,11 @@ async function loadServeConfig(
  * down (lib/lifecycle.ts, which exits); SIGHUP reloads the config with `load`. The exit code
  * when it could not start.
  */
-async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): Promise<number> {
+async function serve(
+  loaded: LoadedConfig,
+  load: () => Promise<LoadedConfig>,
+  io: Io,
+): Promise<number> {
   // Signals and errors are handled from the first moment: a stop that arrives while the proxy
   // starts is carried out as soon as it is up, and every way out stops the children.
   let proxy: RunningProxy | undefined;
@@ -169,14 +190,14 @@ async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): P
     proxy = await startProxy(loaded);
   } catch (error) {
     if (error instanceof MissingPermission) {
-      console.error(`error: ${error.message}`);
+      io.err(`error: ${error.message}`);
       return 2;
     }
     if (error instanceof StartupError) {
-      console.error(`error: ${error.message}`);
+      io.err(`error: ${error.message}`);
       return 1;
     }
-    console.error(
+    io.err(
       `error: cannot start on ${loaded.config.listen.hostname}:${loaded.config.listen.port}: ${
         (error as Error).message
       }`,
@@ -193,17 +214,17 @@ async function serve(loaded: LoadedConfig, load: () => Promise<LoadedConfig>): P
 }
 
 /** `permissions`: the flags `serve` needs for this config, on one line. */
-async function printPermissions(config?: string, listen?: string): Promise<number> {
-  const env = (name: string) => Deno.env.get(name);
+async function printPermissions(values: ServeValues, io: Io): Promise<number> {
+  const { config, listen } = values;
   try {
-    const { flags, loaded } = await deriveServeFlags({ config, listen, env, cwd: Deno.cwd() });
-    for (const notice of loaded.notices) console.error(`config notice: ${notice}`);
-    console.log(flags.join(" "));
+    const { flags, loaded } = await deriveServeFlags({ config, listen, env: io.env, cwd: io.cwd });
+    for (const notice of loaded.notices) io.err(`config notice: ${notice}`);
+    io.out(flags.join(" "));
     return 0;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const { path } = configPathFrom(config, env);
-    console.error(`config error (${path}):\n  ${error.problems.join("\n  ")}`);
+    const { path } = configPathFrom(config, io.env);
+    io.err(`config error (${path}):\n  ${error.problems.join("\n  ")}`);
     return 2;
   }
 }

@@ -65,7 +65,7 @@ export async function loadConfig(
     text = await Deno.readTextFile(absolute);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound && !options.explicit) {
-      const config = demoConfig();
+      const config = demoConfig(options.cwd);
       if (options.listen !== undefined) {
         config.listen = checkDemoListen(options.listen);
         config.admin = defaultAdmin(config.listen) ?? config.admin;
@@ -185,13 +185,16 @@ function jsonErrorWhere(text: string, error: unknown): string {
   return `${message.replace(/ in JSON at position \d+.*$/, "")} at line ${line}, column ${column}`;
 }
 
-/** The embedded demo: one bundled harmless server on 127.0.0.1:8080, no login. */
-export function demoConfig(): Config {
+/**
+ * The embedded demo: one bundled harmless server on 127.0.0.1:8080, no login; its data directory
+ * is `./data` in `cwd`.
+ */
+export function demoConfig(cwd: string = Deno.cwd()): Config {
   return {
     source: null,
     demo: true,
     listen: { hostname: "127.0.0.1", port: 8080 },
-    dataDir: absolutePath(Deno.cwd(), "./data"),
+    dataDir: absolutePath(cwd, "./data"),
     servers: [{
       name: "demo",
       command: "deno",

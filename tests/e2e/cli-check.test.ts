@@ -1,8 +1,9 @@
 /**
- * `main.ts check`, run as a real process with exactly the flags its `--print-flags` derives (as
- * `deno task check-config` does): a good config prints the URLs, the callback URL and the
- * proxy's permission flags with no warning; each warning case gives exactly its warning and
- * exit 0; a bad config exits 2 naming the key path.
+ * `main.ts check`: a good config prints the URLs, the callback URL and the proxy's permission
+ * flags with no warning; each warning case gives exactly its warning and exit 0; a bad config
+ * exits 2 naming the key path. The good config runs as a real process with exactly the flags
+ * its `--print-flags` derives (as `deno task check-config` does), and so do the cases about the
+ * flags; the other cases run the same code in this process (`runInProcess`).
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/load.ts";
@@ -12,8 +13,10 @@ import {
   type CliResult,
   derivedFlags,
   printedFlags,
+  runInProcess,
   runMain,
   runNarrow,
+  runNarrowInProcess,
 } from "../helpers/cli.ts";
 
 const ENV = cliEnv({ GITHUB_CLIENT_SECRET: "gh-secret-for-check" });
@@ -34,17 +37,25 @@ function goodConfig(dir: string): Record<string, unknown> {
   };
 }
 
+/**
+ * Writes `config` and runs check on it, in this process; with `process`, as a real process with
+ * the flags its `--print-flags` derives.
+ */
 async function check(
   dir: string,
   config: Record<string, unknown> | string,
   env = ENV,
+  options: { process?: boolean } = {},
 ): Promise<CliResult & { warnings: string[] }> {
   const path = `${dir}/config.json`;
   await Deno.writeTextFile(
     path,
     typeof config === "string" ? config : JSON.stringify(config, null, 2),
   );
-  const res = await runNarrow("check", path, [], { env, cwd: dir });
+  const res = await (options.process ? runNarrow : runNarrowInProcess)("check", path, [], {
+    env,
+    cwd: dir,
+  });
   const warnings = res.stdout.split("\n").filter((l) => l.startsWith("warning: ")).map((l) =>
     l.slice("warning: ".length)
   );
@@ -75,7 +86,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 Deno.test("check: a good config prints URLs, the callback and the flags, with no warning", async () => {
   await withDir(async (dir) => {
-    const res = await check(dir, goodConfig(dir));
+    const res = await check(dir, goodConfig(dir), ENV, { process: true });
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stderr, "");
     const loaded = await loadConfig(`${dir}/config.json`, {
@@ -292,7 +303,7 @@ Deno.test("check: each warning case gives its warning, and exit 0", async (t) =>
       await withDir(async (dir) => {
         const config = goodConfig(dir);
         await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
-        const flags = (await printedFlags("check", `${dir}/config.json`, { env: ENV }))
+        const flags = (await derivedFlags("check", `${dir}/config.json`, { env: ENV }))
           .filter((f) => !f.startsWith("--allow-write"));
         const res = await runMain(flags, ["check", "--config", `${dir}/config.json`], { env: ENV });
         assert.equal(res.code, 0, res.stderr);
@@ -340,11 +351,7 @@ Deno.test("check: a bad config exits 2 naming the key path", async () => {
     assert.equal(env.code, 2);
     assert.match(env.stderr, /publicUrl: environment variable MOP_PUBLIC_URL is not set/);
 
-    const missing = await runMain(["--allow-read", "--allow-env"], [
-      "check",
-      "--config",
-      `${dir}/nope.json`,
-    ]);
+    const missing = await runInProcess(["check", "--config", `${dir}/nope.json`]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.json: config file not found/);
   });

@@ -4,7 +4,10 @@
  * commands are exact; an existing file is never touched; without a terminal, missing values exit
  * 2 listing the options. On a terminal (a real pseudo-terminal), it asks the eight questions a
  * person answers, re-asks bad answers, shows a summary and confirms. The process runs with the
- * flags `deno task init` derives (read and write of the file it writes).
+ * flags `deno task init` derives (read and write of the file it writes). The cases that only the
+ * command's code decides run the same code in this process (`runInProcess`, and `runOnScreen`
+ * for a terminal's questions and answers); the first of each kind, the flags, the terminal and
+ * its end of input run as real processes.
  */
 import assert from "node:assert/strict";
 import { parseConfigText } from "../../lib/config/load.ts";
@@ -13,8 +16,10 @@ import { MAIN, planTask, type Run } from "../../lib/cli/task-plan.ts";
 import {
   type CliResult,
   type Exchange,
+  runInProcess,
   runMain,
-  runNarrow,
+  runNarrowInProcess,
+  runOnScreen,
   runOnTerminal,
 } from "../helpers/cli.ts";
 
@@ -26,8 +31,18 @@ async function taskFlags(dir: string, args: string[]): Promise<string[]> {
 }
 
 /** Runs `main.ts init` in `dir` with exactly the flags of `deno task init`, stdin not a terminal. */
-async function init(dir: string, args: string[]): Promise<CliResult> {
+async function initProcess(dir: string, args: string[]): Promise<CliResult> {
   return await runMain(await taskFlags(dir, args), ["init", ...args], { cwd: dir });
+}
+
+/** `initProcess`, in this process. */
+function init(dir: string, args: string[]): Promise<CliResult> {
+  return runInProcess(["init", ...args], { cwd: dir });
+}
+
+/** `initOnTerminal`, in this process. */
+function initOnScreen(dir: string, args: string[], dialogue: Exchange[]): Promise<CliResult> {
+  return runOnScreen(["init", ...args], dialogue, { cwd: dir });
 }
 
 /** Runs `main.ts init` in `dir` on a terminal, with the task's flags, answering `dialogue`. */
@@ -68,7 +83,7 @@ function parse(text: string, path: string, env: Record<string, string>) {
 Deno.test("init with flags writes a commented config the real parser accepts, with the tunnel's preset", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mop-init-" });
   try {
-    const res = await init(dir, FLAGS);
+    const res = await initProcess(dir, FLAGS);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stderr, "");
     const path = `${dir}/config.json`;
@@ -143,7 +158,7 @@ Deno.test("init with flags writes a commented config the real parser accepts, wi
     );
 
     // The written config passes check (the secret set, as at start).
-    const checked = await runNarrow("check", path, [], {
+    const checked = await runNarrowInProcess("check", path, [], {
       env: { PATH: Deno.env.get("PATH")!, GITHUB_CLIENT_SECRET: "x" },
     });
     assert.equal(checked.code, 0, checked.stderr);
@@ -461,7 +476,7 @@ Deno.test("init on a terminal: flags answer their questions, --yes takes default
   try {
     // --public-url answers its question and tells the tunnel (*.ts.net); --yes takes the
     // defaults (tunnel, variable, no arguments) and writes without a summary or confirmation.
-    const partial = await initOnTerminal(
+    const partial = await initOnScreen(
       dir,
       ["--public-url", "https://pi.tail1234.ts.net", "--yes", "--config", "two.json"],
       [
@@ -481,7 +496,7 @@ Deno.test("init on a terminal: flags answer their questions, --yes takes default
 
     // The required flags given: the question with a default, then the summary's confirmation;
     // "n" writes nothing, exit 1.
-    const declined = await initOnTerminal(dir, [...FLAGS, "--config", "three.json"], [
+    const declined = await initOnScreen(dir, [...FLAGS, "--config", "three.json"], [
       [Q.secretEnv, ""],
       [`Write ${dir}/three.json? [Y/n]`, "n"],
     ]);

@@ -1,9 +1,10 @@
 /**
  * The owner's controls against a RUNNING proxy: `grants list [--user]`, `grants revoke ID`,
- * `grants revoke --all`, `clients list`, `clients revoke ID`, each run as a real process with
- * exactly the flags its `--print-flags` derives (as `deno task grants` / `deno task clients`).
- * A revocation is in force when the command returns: the very next MCP request with the token
- * is 401, although the proxy had the token's check cached.
+ * `grants revoke --all`, `clients list`, `clients revoke ID`. A revocation is in force when the
+ * command returns: the very next MCP request with the token is 401, although the proxy had the
+ * token's check cached. `grants revoke ID` and `clients revoke ID` run as real processes with
+ * exactly the flags their `--print-flags` derives (as `deno task grants` / `deno task clients`);
+ * the other cases run the same code in this process (`runInProcess`), beside the proxy's process.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
@@ -24,6 +25,7 @@ import {
   printedFlags,
   runMain,
   runNarrow,
+  runNarrowInProcess,
   tableRows,
 } from "../helpers/cli.ts";
 import { CONFIRMED, UNCONFIRMED } from "../../lib/cli/owner.ts";
@@ -32,8 +34,15 @@ import { printable, table } from "../../lib/cli/common.ts";
 /** The CLI's environment: no client secret (the owner commands never need it). */
 const ENV = cliEnv();
 
-function owner(proxy: ProxyProcess, command: "clients" | "grants", args: string[]) {
-  return runNarrow(command, proxy.configPath, args, { env: ENV, cwd: proxy.dir });
+/** Runs an owner command on the proxy's config, in this process (`process`: as a real one). */
+function owner(
+  proxy: ProxyProcess,
+  command: "clients" | "grants",
+  args: string[],
+  options: { process?: boolean } = {},
+) {
+  const run = options.process ? runNarrow : runNarrowInProcess;
+  return run(command, proxy.configPath, args, { env: ENV, cwd: proxy.dir });
 }
 
 /** `grants list` as rows keyed by column. */
@@ -65,15 +74,17 @@ async function clients(proxy: ProxyProcess) {
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
-Deno.test("owner commands on a running proxy: list, revoke a grant, a client, all", async (t) => {
+Deno.test("owner commands on a running proxy: list, revoke a grant, a client, all; then without it", async (t) => {
   const gh = await fakeGitHub();
+  // Our own folder: the store outlives the stopped proxy (the last step).
+  const dir = await Deno.makeTempDir({ prefix: "mop-owner-" });
   let proxy: ProxyProcess | undefined;
   try {
     proxy = await startProxy({
       mcpServers: { a: fixtureServer() },
       ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
       limits: TEST_RATES,
-    }, { env: LOGIN_ENV });
+    }, { env: LOGIN_ENV, dir });
     const p = proxy;
     const url = p.url("a");
     const tc = new TokenClient(p.origin);
@@ -137,7 +148,7 @@ Deno.test("owner commands on a running proxy: list, revoke a grant, a client, al
 
     await t.step("grants revoke ID: the next request with its token is 401", async () => {
       const id = grantOf("alice", chatgpt)["GRANT ID"];
-      const res = await owner(p, "grants", ["revoke", id]);
+      const res = await owner(p, "grants", ["revoke", id], { process: true });
       assert.equal(res.code, 0, res.stderr);
       assert.equal(
         res.stdout,
@@ -170,7 +181,7 @@ Deno.test("owner commands on a running proxy: list, revoke a grant, a client, al
     await t.step(
       "clients revoke ID: its tokens are 401 and /token says invalid_client",
       async () => {
-        const res = await owner(p, "clients", ["revoke", claude.id]);
+        const res = await owner(p, "clients", ["revoke", claude.id], { process: true });
         assert.equal(res.code, 0, res.stderr);
         assert.equal(
           res.stdout,
@@ -201,44 +212,32 @@ Deno.test("owner commands on a running proxy: list, revoke a grant, a client, al
       assert.equal(nothing.stdout, "no live grants; nothing to do\n");
       assert.deepEqual((await clients(p)).map((c) => c.GRANTS), ["0 live, 3 revoked"]);
     });
-  } finally {
-    await proxy?.stop();
-    await gh.close();
-  }
-});
 
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-Deno.test("owner commands without a running proxy: in the store, and said so", async () => {
-  const gh = await fakeGitHub();
-  // Our own folder: the store outlives the stopped proxy.
-  const dir = await Deno.makeTempDir({ prefix: "mop-owner-" });
-  let proxy: ProxyProcess | undefined;
-  try {
-    proxy = await startProxy({
-      mcpServers: { a: fixtureServer() },
-      ...loginConfig(gh),
-      limits: TEST_RATES,
-    }, { env: LOGIN_ENV, dir });
-    const tc = new TokenClient(proxy.origin);
-    const client = await tc.register("none", REDIRECT_URI, "offline test");
-    const pair: TokenPair = await tc.login(client);
-    await proxy.stop();
-    const [grant] = await grants(proxy);
-    const res = await owner(proxy, "grants", ["revoke", grant["GRANT ID"]]);
-    assert.equal(res.code, 0, res.stderr);
-    assert.ok(res.stdout.endsWith(`: ${UNCONFIRMED}\n`), res.stdout);
-    assert.ok(res.ms >= 2000 && res.ms < 10_000, `waited about 2 s (${res.ms} ms)`);
-    assert.match((await grants(proxy))[0].REVOKED, /revoked by the owner/);
-    assert.ok(pair.access_token);
+    await t.step("without a running proxy: in the store, and said so", async () => {
+      const client = await tc.register("none", REDIRECT_URI, "offline test");
+      const pair: TokenPair = await tc.login(client);
+      await p.stop();
+      const live = (await grants(p)).filter((g) => g.REVOKED === "-");
+      assert.equal(live.length, 1);
+      const [grant] = live;
+      const res = await owner(p, "grants", ["revoke", grant["GRANT ID"]]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok(res.stdout.endsWith(`: ${UNCONFIRMED}\n`), res.stdout);
+      assert.ok(res.ms >= 2000 && res.ms < 10_000, `waited about 2 s (${res.ms} ms)`);
+      const after = (await grants(p)).find((g) => g["GRANT ID"] === grant["GRANT ID"]);
+      assert.match(after!.REVOKED, /revoked by the owner/);
+      assert.ok(pair.access_token);
+    });
   } finally {
     await proxy?.stop();
     await gh.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 Deno.test("owner commands: login config required, no store yet, usage errors, flags", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mop-owner-" });
@@ -253,26 +252,24 @@ Deno.test("owner commands: login config required, no store yet, usage errors, fl
     };
     await Deno.writeTextFile(path, JSON.stringify(login));
     // The narrow flags, exactly: the store and the config, nothing else.
-    assert.deepEqual(await printedFlags("grants", path, { env: ENV }), [
+    const printed = {
+      grants: await printedFlags("grants", path, { env: ENV, cwd: dir }),
+      clients: await printedFlags("clients", path, { env: ENV, cwd: dir }),
+    };
+    assert.deepEqual(printed.grants, [
       "--no-prompt",
       "--unstable-kv",
       `--allow-read=${path},${dir}/data`,
       `--allow-write=${dir}/data`,
       "--allow-env=MCP_PROXY_CONFIG,GITHUB_CLIENT_SECRET",
     ]);
-    assert.deepEqual(
-      await printedFlags("clients", path, { env: ENV }),
-      await printedFlags("grants", path, { env: ENV }),
-    );
+    assert.deepEqual(printed.clients, printed.grants);
     // The flags the other tests run the commands with are this output, derived in-process.
     for (const command of ["clients", "grants"] as const) {
-      assert.deepEqual(
-        await derivedFlags(command, path, { env: ENV, cwd: dir }),
-        await printedFlags(command, path, { env: ENV, cwd: dir }),
-      );
+      assert.deepEqual(await derivedFlags(command, path, { env: ENV, cwd: dir }), printed[command]);
     }
     const run = (command: "clients" | "grants", args: string[]) =>
-      runNarrow(command, path, args, { env: ENV, cwd: dir });
+      runNarrowInProcess(command, path, args, { env: ENV, cwd: dir });
 
     // No store yet: nothing to list, nothing to revoke, and no store is created.
     assert.equal((await run("grants", ["list"])).stdout, "no grants\n");

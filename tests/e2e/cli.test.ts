@@ -1,8 +1,13 @@
-/** The command line: help, version, bad flags and configs (exit 2, nothing started), the demo, `deno task start`. */
+/**
+ * The command line: help, version, bad flags and configs (exit 2, nothing started), the demo,
+ * `deno task start`. What only the command's code decides runs in this process (`inProcess`);
+ * each command also runs as a real process (`run`), which shows the exit status.
+ */
 import assert from "node:assert/strict";
-import { ROOT } from "../helpers/proxy.ts";
+import { fixtureServer, ROOT } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 import { descendants } from "../helpers/procs.ts";
+import { runInProcess } from "../helpers/cli.ts";
 
 async function run(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -24,21 +29,26 @@ async function run(args: string[], options: { cwd?: string; env?: Record<string,
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
+/** `run` in this process: `main` with the test's environment plus `env`, in `cwd`. */
+function inProcess(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  return runInProcess(args, { cwd: options.cwd, env: { ...Deno.env.toObject(), ...options.env } });
+}
+
 Deno.test("--help and --version", async () => {
-  const help = await run(["--help"]);
+  const help = await inProcess(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage:\n\s+main\.ts \[serve\] \[--config FILE\]/);
-  const version = await run(["--version"]);
+  const version = await inProcess(["--version"]);
   assert.equal(version.code, 0);
   const meta = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
   assert.equal(version.stdout.trim(), meta.version);
 });
 
 Deno.test("bad flags and commands exit 2 with a message", async () => {
-  const flag = await run(["--bogus"]);
+  const flag = await inProcess(["--bogus"]);
   assert.equal(flag.code, 2);
   assert.match(flag.stderr, /error: Unknown option '--bogus'/);
-  const command = await run(["launch"]);
+  const command = await inProcess(["launch"]);
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command "launch"/);
 });
@@ -58,10 +68,10 @@ Deno.test("a bad config exits 2 naming the key, and starts nothing", async () =>
     assert.equal(res.code, 2);
     assert.match(res.stderr, /mcpServers\.files\.args\[1\]: expected a string/);
     assert.equal(res.stdout, "", "no URL was printed: nothing started");
-    const missing = await run(["--config", `${dir}/nope.json`]);
+    const missing = await inProcess(["--config", `${dir}/nope.json`]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /config file not found/);
-    const viaEnv = await run([], { env: { MCP_PROXY_CONFIG: `${dir}/nope.json` } });
+    const viaEnv = await inProcess([], { env: { MCP_PROXY_CONFIG: `${dir}/nope.json` } });
     assert.equal(viaEnv.code, 2, "MCP_PROXY_CONFIG is honoured");
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -70,8 +80,8 @@ Deno.test("a bad config exits 2 naming the key, and starts nothing", async () =>
 
 Deno.test("with no config.json the demo starts on loopback and its tools work", async () => {
   const dir = await Deno.makeTempDir();
-  const flags = (await run(["permissions", "--listen", "127.0.0.1:0"], { cwd: dir })).stdout.trim()
-    .split(" ");
+  const flags = (await inProcess(["permissions", "--listen", "127.0.0.1:0"], { cwd: dir })).stdout
+    .trim().split(" ");
   const proc = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${ROOT}/main.ts`, "--listen", "127.0.0.1:0"],
     cwd: dir,
@@ -93,16 +103,14 @@ Deno.test("with no config.json the demo starts on loopback and its tools work", 
   }
 });
 
-Deno.test("deno task start runs the proxy with the derived flags", async () => {
+Deno.test("deno task start runs the proxy with the derived flags; --no-auth serves a config without login, with a warning", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(
     `${dir}/config.json`,
     JSON.stringify({
       listen: "127.0.0.1:0",
       dataDir: `${dir}/data`,
-      mcpServers: {
-        demo: { command: "deno", args: ["run", "--no-prompt", `${ROOT}/examples/demo-server.ts`] },
-      },
+      mcpServers: { a: fixtureServer() },
     }),
   );
   const task = new Deno.Command(Deno.execPath(), {
@@ -112,8 +120,10 @@ Deno.test("deno task start runs the proxy with the derived flags", async () => {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const stderr = new Response(task.stderr).text();
   try {
     const { line } = await firstUrl(task.stdout);
+    assert.match(line, /^a {2}http:\/\/127\.0\.0\.1:\d+\/mcp\/a$/);
     const c = await connect(line.split(/\s+/)[1]);
     assert.equal(
       text(await c.client.callTool({ name: "echo", arguments: { text: "via task" } })),
@@ -129,9 +139,12 @@ Deno.test("deno task start runs the proxy with the derived flags", async () => {
     assert.ok(args.includes(`--allow-run=deno,kill`), args.join(" "));
     assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
     Deno.kill(proxy.pid, "SIGTERM");
+    // The task exits with the proxy's status.
+    assert.equal((await task.status).code, 0);
+    assert.match(await stderr, /^\S+ warn {2}login is off \(--no-auth\): anyone who can reach/m);
   } finally {
     await task.status;
-    await task.stderr.cancel();
+    await stderr;
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -164,7 +177,7 @@ async function firstUrl(
   throw new Error(`no URL printed:\n${out}`);
 }
 
-Deno.test("a config without login needs --no-auth, which prints a warning; --no-auth with login is refused", async () => {
+Deno.test("a config without login needs --no-auth; --no-auth with login is refused", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const plain = `${dir}/plain.json`;
@@ -172,7 +185,7 @@ Deno.test("a config without login needs --no-auth, which prints a warning; --no-
       plain,
       JSON.stringify({ listen: "127.0.0.1:0", mcpServers: { a: { command: "deno" } } }),
     );
-    const refused = await run(["--config", plain]);
+    const refused = await inProcess(["--config", plain]);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /login is not configured.*--no-auth/s);
     assert.equal(refused.stdout, "");
@@ -188,22 +201,11 @@ Deno.test("a config without login needs --no-auth, which prints a warning; --no-
         mcpServers: { a: { command: "deno" } },
       }),
     );
-    const both = await run(["--config", login, "--no-auth"]);
+    const both = await inProcess(["--config", login, "--no-auth"]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--no-auth conflicts with the config's "github" section/);
 
-    const flags = (await run(["permissions", "--config", plain])).stdout.trim().split(" ");
-    const proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, `${ROOT}/main.ts`, "--config", plain, "--no-auth"],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const { line } = await firstUrl(proc.stdout);
-    assert.match(line, /^a {2}http:\/\/127\.0\.0\.1:\d+\/mcp\/a$/);
-    proc.kill("SIGTERM");
-    assert.equal((await proc.status).code, 0);
-    const stderr = await new Response(proc.stderr).text();
-    assert.match(stderr, /^\S+ warn {2}login is off \(--no-auth\): anyone who can reach/m);
+    // Served with --no-auth (as a real process, with its warning): "deno task start" above.
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -226,7 +228,7 @@ Deno.test("permissions needs only the names of referenced variables, not their v
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /--allow-env=\S*MOP_TEST_UNSET_SECRET/);
     // serve itself still refuses the unset variable, naming the key.
-    const serve = await run(["--config", path]);
+    const serve = await inProcess(["--config", path]);
     assert.equal(serve.code, 2);
     assert.match(
       serve.stderr,

@@ -2,8 +2,10 @@
  * Runs `main.ts` as a real process for the setup and owner commands, with the narrow Deno flags
  * each one documents: `init` with read and write of its folder (as `deno task init`), `check`,
  * `clients` and `grants` with what their `--print-flags` prints (as the `deno task` wrappers).
+ * Or runs the same code (`main`) in this process (`runInProcess`, `runOnScreen`): what the
+ * commands print and return, without a Deno start per run.
  */
-import { shellWord } from "../../lib/cli/common.ts";
+import { type Io, shellWord } from "../../lib/cli/common.ts";
 import { runCli } from "../../lib/cli/run.ts";
 import { scriptedIo } from "./io.ts";
 import { ROOT } from "./proxy.ts";
@@ -68,6 +70,80 @@ async function runDeno(
     stderr: decode(out.stderr),
     ms: performance.now() - started,
   };
+}
+
+/**
+ * `main.ts <args>` run by the same code (`main`) in this process, in `cwd` with exactly the
+ * variables `env` (as `runMain`'s process, whose environment is cleared) and stdin not a
+ * terminal: what it printed and the exit code it returns (which the process would exit with).
+ * No Deno start, and all permissions: what only a process shows (its exit status, the narrow
+ * flags being enough, a terminal) is for `runMain`, `runNarrow` and `runOnTerminal`.
+ */
+export async function runInProcess(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const started = performance.now();
+  const { io, out, err } = scriptedIo(options.cwd ?? ROOT, { env: options.env ?? cliEnv() });
+  const code = await mainInProcess(args, io);
+  const text = (lines: string[]) => lines.map((line) => `${line}\n`).join("");
+  return { code, stdout: text(out), stderr: text(err), ms: performance.now() - started };
+}
+
+/** `main.ts`'s `main`, loaded when first used (most test files that use this module never do). */
+async function mainInProcess(args: string[], io: Io): Promise<number> {
+  const { main } = await import("../../main.ts");
+  return await main(args, io);
+}
+
+/** `runNarrow`'s command, in this process (`runInProcess`). */
+export function runNarrowInProcess(
+  command: "check" | "clients" | "grants",
+  configPath: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return runInProcess([command, "--config", configPath, ...args], options);
+}
+
+/**
+ * `runOnTerminal` in this process: `main` with a terminal that answers `dialogue`. Each question
+ * must be the next one of the dialogue; a question not in it, or the command ending before the
+ * dialogue does, fails with the transcript. The transcript (stdout and stderr together, each
+ * question followed by its answer, as a terminal echoes it) is `stdout`.
+ */
+export async function runOnScreen(
+  args: string[],
+  dialogue: Exchange[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  const started = performance.now();
+  const pending = [...dialogue];
+  let screen = "";
+  const show = (line: string) => void (screen += `${line}\n`);
+  const io: Io = {
+    out: show,
+    err: show,
+    interactive: true,
+    ask: (question) => {
+      const [expected, answer] = pending.shift() ?? [undefined, null];
+      if (question !== expected) {
+        const what = expected === undefined
+          ? " after the last answer"
+          : `, expected ${JSON.stringify(expected)}`;
+        throw new Error(`asked ${JSON.stringify(question)}${what}:\n${screen}`);
+      }
+      show(`${question} ${answer ?? ""}`);
+      return answer;
+    },
+    cwd: options.cwd,
+    env: (name) => (options.env ?? cliEnv())[name],
+  };
+  const code = await mainInProcess(args, io);
+  if (pending.length > 0) {
+    throw new Error(`ended before asking ${JSON.stringify(pending[0][0])}:\n${screen}`);
+  }
+  return { code, stdout: screen, stderr: "", ms: performance.now() - started };
 }
 
 /** What `main.ts <command> --print-flags` prints, run as the deno task runs it. */

@@ -1,7 +1,7 @@
 /** Config validation: every kind of mistake names its key path; good configs normalise. */
 import assert from "node:assert/strict";
 import { ConfigError } from "../../lib/config/check.ts";
-import { parseConfigText } from "../../lib/config/load.ts";
+import { loadConfig, parseConfigText } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
 
 const SOURCE = "/etc/mop/config.json";
@@ -302,4 +302,15 @@ Deno.test("server filters: tools, prompts, resources and readOnly are read and c
   assert.deepEqual(problems({ mcpServers: { files: { ...files, tool: {} } } }), [
     `mcpServers.files.tool: unknown key (did you mean "tools"?)`,
   ]);
+});
+
+Deno.test("no config file at the default path: the demo, its data directory in the given cwd", async () => {
+  const cwd = await Deno.makeTempDir();
+  try {
+    const { config } = await loadConfig("./config.json", { explicit: false, env: env(), cwd });
+    assert.equal(config.demo, true);
+    assert.equal(config.dataDir, `${cwd}/data`);
+  } finally {
+    await Deno.remove(cwd);
+  }
 });
