@@ -9,30 +9,10 @@ import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess } from "../../helpers/proxy.ts";
 import { fakeGitHub, LOGIN_ENV, loginConfig } from "../../helpers/oauth.ts";
 import { raw, withProxy } from "./edge-helpers.ts";
+import { step } from "../../helpers/login.ts";
 
 const TUNNEL_URL = "https://pi.example.ts.net";
 const NO_PRESET = /warn .*publicUrl https:\/\/pi\.example\.ts\.net is reached through a tunnel/;
-
-Deno.test("tunnel: a login config with a public URL and no trustedProxies warns once at start, naming the presets; with a preset it does not", async () => {
-  const gh = await fakeGitHub();
-  try {
-    const base = { mcpServers: { fx: fixtureServer() }, ...loginConfig(gh), publicUrl: TUNNEL_URL };
-    await withProxy(base, { env: LOGIN_ENV }, async (proxy) => {
-      const line = await proxy.waitForLog(NO_PRESET);
-      assert.match(line, /network\.trustedProxies is not set/);
-      assert.match(line, /"tailscale", "ngrok", "cloudflare"/);
-      await proxy.waitForLog(/ listening /);
-      assert.equal(proxy.logs().split("\n").filter((l) => NO_PRESET.test(l)).length, 1);
-    });
-    const tailscale = { ...base, network: { trustedProxies: "tailscale" } };
-    await withProxy(tailscale, { env: LOGIN_ENV }, async (proxy) => {
-      await proxy.waitForLog(/ listening /);
-      assert.doesNotMatch(proxy.logs(), /trustedProxies is not set/);
-    });
-  } finally {
-    await gh.close();
-  }
-});
 
 /** GET `path` with the tunnel's Host and `headers`, as a tunnel daemon forwards it. */
 function viaTunnel(proxy: ProxyProcess, path: string, headers: string[]) {
@@ -81,7 +61,8 @@ async function assertOwnerOnlyOnAdmin(proxy: ProxyProcess, setup: string): Promi
   assert.equal(rebound.status, 421, `${setup}: admin listener with a foreign Host`);
 }
 
-Deno.test("tunnel: /metrics and /healthz details are never on the public listener, with or without a preset, whatever the forwarded header; the admin listener has them", async () => {
+// One start per setting; the two starts that show the warning or its absence check that too.
+Deno.test("tunnel (one proxy per setting)", async (t) => {
   const gh = await fakeGitHub();
   try {
     const base = {
@@ -96,10 +77,39 @@ Deno.test("tunnel: /metrics and /healthz details are never on the public listene
       ["the cloudflare preset", { network: { trustedProxies: "cloudflare" } }],
       ["a CIDR list naming loopback", { network: { trustedProxies: ["127.0.0.1/32"] } }],
     ];
+    const warned: Record<string, (proxy: ProxyProcess) => Promise<void>> = {
+      [settings[0][0]]: async (proxy) => {
+        const line = await proxy.waitForLog(NO_PRESET);
+        assert.match(line, /network\.trustedProxies is not set/);
+        assert.match(line, /"tailscale", "ngrok", "cloudflare"/);
+        await proxy.waitForLog(/ listening /);
+        assert.equal(proxy.logs().split("\n").filter((l) => NO_PRESET.test(l)).length, 1);
+      },
+      [settings[1][0]]: async (proxy) => {
+        await proxy.waitForLog(/ listening /);
+        assert.doesNotMatch(proxy.logs(), /trustedProxies is not set/);
+      },
+    };
     for (const [setup, extra] of settings) {
       await withProxy({ ...base, ...extra }, { env: LOGIN_ENV }, async (proxy) => {
-        await proxy.waitForLog(/child ready child="fx#/);
-        await assertOwnerOnlyOnAdmin(proxy, setup);
+        const warning = warned[setup];
+        if (warning) {
+          await step(
+            t,
+            proxy,
+            `tunnel: a login config with a public URL and no trustedProxies warns once at start, naming the presets; with a preset it does not (${setup})`,
+            () => warning(proxy),
+          );
+        }
+        await step(
+          t,
+          proxy,
+          `tunnel: /metrics and /healthz details are never on the public listener, with or without a preset, whatever the forwarded header; the admin listener has them (${setup})`,
+          async () => {
+            await proxy.waitForLog(/child ready child="fx#/);
+            await assertOwnerOnlyOnAdmin(proxy, setup);
+          },
+        );
       });
     }
   } finally {
