@@ -26,6 +26,7 @@ import {
   UNLISTED_V6,
   withProxy,
 } from "./edge-helpers.ts";
+import { step, withLogin } from "../../helpers/login.ts";
 
 const INIT = rpc(1, "initialize", {
   protocolVersion: "2025-06-18",
@@ -70,18 +71,16 @@ function guardedRequests(headers: Record<string, string>): [string, string, Requ
   ];
 }
 
-Deno.test("allow-list: unlisted IPs get 403 ip_not_allowed (never 401) on MCP, legacy SSE, /token, /register, /revoke; listed IPs still need a token", async () => {
-  const gh = await fakeGitHub();
-  try {
-    await withProxy(
-      {
-        mcpServers: { fx: fixtureServer() },
-        ...loginConfig(gh),
-        limits: RELAXED_LIMITS,
-        network: { allow: ALLOW, ...TRUST_LOOPBACK },
-      },
-      { env: LOGIN_ENV },
-      async (proxy) => {
+// The first two tests share one proxy (the same config) as steps.
+Deno.test("allow-list with login (one proxy)", async (t) => {
+  await withLogin({
+    config: () => ({ limits: RELAXED_LIMITS, network: { allow: ALLOW, ...TRUST_LOOPBACK } }),
+  }, async ({ proxy }) => {
+    await step(
+      t,
+      proxy,
+      "allow-list: unlisted IPs get 403 ip_not_allowed (never 401) on MCP, legacy SSE, /token, /register, /revoke; listed IPs still need a token",
+      async () => {
         const unlisted: [string, string][] = [
           [UNLISTED, UNLISTED],
           [UNLISTED_V6, UNLISTED_V6],
@@ -143,23 +142,11 @@ Deno.test("allow-list: unlisted IPs get 403 ip_not_allowed (never 401) on MCP, l
         assert.deepEqual(await health.json(), { status: "ok" });
       },
     );
-  } finally {
-    await gh.close();
-  }
-});
-
-Deno.test("allow-list: /authorize, /consent and /auth/callback are never blocked; a token works only from a listed IP", async () => {
-  const gh = await fakeGitHub();
-  try {
-    await withProxy(
-      {
-        mcpServers: { fx: fixtureServer() },
-        ...loginConfig(gh),
-        limits: RELAXED_LIMITS,
-        network: { allow: ALLOW, ...TRUST_LOOPBACK },
-      },
-      { env: LOGIN_ENV },
-      async (proxy) => {
+    await step(
+      t,
+      proxy,
+      "allow-list: /authorize, /consent and /auth/callback are never blocked; a token works only from a listed IP",
+      async () => {
         // Registration is guarded: do it from a listed address (the client's back end).
         const reg = await fetch(`${proxy.origin}/register`, {
           method: "POST",
@@ -241,9 +228,7 @@ Deno.test("allow-list: /authorize, /consent and /auth/callback are never blocked
         assert.equal(gone.status, 401);
       },
     );
-  } finally {
-    await gh.close();
-  }
+  });
 });
 
 Deno.test("allow-list: protectMetadata puts the metadata documents behind the list; browser endpoints stay open", async () => {
