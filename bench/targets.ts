@@ -49,7 +49,7 @@ export const SERVERS: Record<ServerId, StdioServer> = {
   fixture: {
     id: "fixture",
     command: "deno",
-    args: ["run", "--no-prompt", "--allow-env", `${ROOT}/tests/fixtures/stdio-server.ts`],
+    args: ["run", "--no-prompt", "--allow-env", `${ROOT}/bench/sdk-server.ts`],
     echo: (text) => ({ text }),
     echoed: (text) => text,
   },
