@@ -2,9 +2,10 @@
  * The owner's controls against a RUNNING proxy: `grants list [--user]`, `grants revoke ID`,
  * `grants revoke --all`, `clients list`, `clients revoke ID`. A revocation is in force when the
  * command returns: the very next MCP request with the token is 401, although the proxy had the
- * token's check cached. `grants revoke ID` and `clients revoke ID` run as real processes with
- * exactly the flags their `--print-flags` derives (as `deno task grants` / `deno task clients`);
- * the other cases run the same code in this process (`runInProcess`), beside the proxy's process.
+ * token's check cached. `grants revoke ID` runs as a real process with exactly the flags its
+ * `--print-flags` derives (as `deno task grants`), which are `clients`' flags too (the last test
+ * runs both `--print-flags` as real processes and compares them); the other cases run the same
+ * code in this process (`runInProcess`), beside the proxy's process.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
@@ -181,7 +182,7 @@ Deno.test("owner commands on a running proxy: list, revoke a grant, a client, al
     await t.step(
       "clients revoke ID: its tokens are 401 and /token says invalid_client",
       async () => {
-        const res = await owner(p, "clients", ["revoke", claude.id], { process: true });
+        const res = await owner(p, "clients", ["revoke", claude.id]);
         assert.equal(res.code, 0, res.stderr);
         assert.equal(
           res.stdout,
