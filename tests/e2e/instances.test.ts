@@ -22,7 +22,7 @@ import {
 } from "../helpers/oauth.ts";
 import { mcpInitialize, refresh, signInForTokens, type Tokens } from "../helpers/oauth-flows.ts";
 import { probe } from "../helpers/oauth-tokens.ts";
-import { cliEnv, runNarrow, tableRows } from "../helpers/cli.ts";
+import { cliEnv, runNarrow, runNarrowInProcess, tableRows } from "../helpers/cli.ts";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 
 const SECRET = "peer-secret-for-tests-0123456789abcdef";
@@ -413,7 +413,8 @@ async function tokensAcrossInstances(
     // A has checked (and cached) the token just now.
     assert.equal((await probe(`${originA}/mcp/fx`, `Bearer ${tokens.access_token}`)).status, 200);
     const cli = { env: cliEnv({ DATABASE_URL: databaseUrl }), cwd: b.dir };
-    const list = await runNarrow("grants", b.configPath, ["list"], cli);
+    // Listed in this process; revoked as a real process with the derived flags.
+    const list = await runNarrowInProcess("grants", b.configPath, ["list"], cli);
     assert.equal(list.code, 0, list.stderr);
     const { headers, rows } = tableRows(list.stdout);
     const ids = rows.filter((r) => r[headers.indexOf("CLIENT")].includes(clientId))

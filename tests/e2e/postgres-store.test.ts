@@ -18,7 +18,7 @@ import {
   TEST_RATES,
   TokenClient,
 } from "../helpers/oauth-tokens.ts";
-import { cliEnv, runNarrow, tableRows } from "../helpers/cli.ts";
+import { cliEnv, runNarrow, runNarrowInProcess, tableRows } from "../helpers/cli.ts";
 import { startPostgres } from "../helpers/postgres.ts";
 import { roundRobin } from "../helpers/round-robin.ts";
 import { CONFIRMED } from "../../lib/cli/owner.ts";
@@ -110,15 +110,19 @@ Deno.test("postgres store: two instances share sign-ins, codes, refreshes and re
     });
 
     await t.step("an owner revocation through B's config is refused on A next", async () => {
-      const owner = (args: string[]) =>
-        runNarrow("grants", b.configPath, args, { env: cliEnv({ DATABASE_URL: url }) });
+      // The first revocation as a real process with the derived flags (the database's host and
+      // port); the rest runs the same code in this process.
+      const owner = (args: string[], process = false) =>
+        (process ? runNarrow : runNarrowInProcess)("grants", b.configPath, args, {
+          env: cliEnv({ DATABASE_URL: url }),
+        });
       const list = await owner(["list"]);
       assert.equal(list.code, 0, list.stderr);
       const { rows } = tableRows(list.stdout);
       const ids = rows.map((r) => r[0]);
       assert.equal(ids.length, 2, list.stdout);
       for (const id of ids) {
-        const res = await owner(["revoke", id]);
+        const res = await owner(["revoke", id], id === ids[0]);
         assert.equal(res.code, 0, res.stderr);
         assert.match(res.stdout, new RegExp(`: ${CONFIRMED}\\n$`));
       }
@@ -147,13 +151,15 @@ Deno.test("postgres store: check reports the database, or why it cannot be used"
   try {
     const path = `${dir}/config.json`;
     await Deno.writeTextFile(path, JSON.stringify(config(gh, "https://mcp.example.com")));
-    const check = (url: string) =>
-      runNarrow("check", path, [], {
+    // The database that answers as a real process with the derived flags; the others run the
+    // same code in this process.
+    const check = (url: string, process = false) =>
+      (process ? runNarrow : runNarrowInProcess)("check", path, [], {
         cwd: dir,
         env: cliEnv({ DATABASE_URL: url, GITHUB_CLIENT_SECRET: LOGIN_ENV.GITHUB_CLIENT_SECRET }),
       });
     const url = await pg.database("checked");
-    const ok = await check(url);
+    const ok = await check(url, true);
     assert.equal(ok.code, 0, ok.stderr);
     const redacted = `postgres://${pg.user}:***@${pg.host}:${pg.port}/checked`;
     assert.ok(
