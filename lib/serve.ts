@@ -14,7 +14,6 @@ import {
 } from "./log.ts";
 import { type Identity, Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
-import { parkingFor, useRequestStateSecret } from "./mcp/modern/handler.ts";
 import {
   type App,
   createHandler,
@@ -78,7 +77,7 @@ export async function startProxy(
   if (config.auth || config.instances || needsStore(config)) {
     store = await openStore(config);
   }
-  if (store) useRequestStateSecret(mcp, await store.key("request-state"));
+  if (store) mcp.requestStateSecret = await store.key("request-state");
   const instances = config.instances && store
     ? await joinInstances(config.instances, store, mcp, log)
     : undefined;
@@ -223,7 +222,6 @@ async function stopProxy(parts: {
   const left = parts.instances?.stop();
   const closed = Promise.all(parts.listeners.map((l) => l.shutdown()));
   const children = router.close();
-  parkingFor(mcp).clear();
   mcp.shutdown();
   edge.stop();
   parts.control?.();
@@ -244,7 +242,6 @@ async function joinInstances(
 ): Promise<Instances> {
   const instances = await Instances.create(settings, store, log);
   mcp.instances = instances;
-  parkingFor(mcp).instance = instances.id;
   return instances;
 }
 

@@ -33,7 +33,13 @@ export class McpService {
   readonly replay: ReplayBudget;
   /** This instance among several (absent: the only one); set once at start. */
   instances: Instances | undefined;
+  /**
+   * The key kept in the store from which the 2026-07-28 lane derives the key that seals its
+   * request states (absent: a random key per process); set once at start.
+   */
+  requestStateSecret: Uint8Array | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #atShutdown: (() => void)[] = [];
 
   constructor(readonly router: Router, readonly limits: Limits, readonly log: Logger) {
     // Room for one largest message plus as much again that the client has not read yet.
@@ -159,8 +165,14 @@ export class McpService {
     });
   }
 
+  /** Runs `hook` at shutdown, before the streams end (a part loaded on first use clears up). */
+  atShutdown(hook: () => void): void {
+    this.#atShutdown.push(hook);
+  }
+
   /** Stops the tick and ends every stream (at shutdown). */
   shutdown(): void {
+    for (const hook of this.#atShutdown.splice(0)) hook();
     clearInterval(this.#timer);
     this.registry.closeAll();
   }

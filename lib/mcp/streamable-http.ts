@@ -26,7 +26,7 @@ import { formatEvent, SSE_HEADERS } from "./sse.ts";
 import { parseEventId } from "./replay.ts";
 import type { McpService } from "./service.ts";
 import { PostStream } from "./post-stream.ts";
-import { handleModern, wantsModern } from "./modern/handler.ts";
+import { serveModern, wantsModern } from "./modern/lane.ts";
 import { MERGED_SERVER } from "../config/merged-schema.ts";
 import { servedElsewhere } from "./owners.ts";
 
@@ -38,7 +38,7 @@ export class StreamableHttpTransport {
   async handle(call: McpCall): Promise<Response> {
     const { req } = call;
     // A request naming a version the 2025-era revisions do not know takes the sessionless lane.
-    if (wantsModern(req)) return await handleModern(this.svc, call);
+    if (wantsModern(req)) return await serveModern(this.svc, call);
     // A session another instance holds is served there.
     const elsewhere = await servedElsewhere(this.svc, call, req.headers.get("mcp-session-id"));
     if (elsewhere) return elsewhere;
@@ -77,7 +77,7 @@ export class StreamableHttpTransport {
         headerVersion === null && !req.headers.has("mcp-session-id") && !post.batch &&
         first.method !== "initialize"
       ) {
-        return handleModern(this.svc, call, { value: post.body });
+        return serveModern(this.svc, call, { value: post.body });
       }
       return unsupportedVersion(post.id, era);
     }

@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "version.ts",
     "html.ts",
     "coalesce.ts",
+    "lazy.ts",
     "args.ts",
     "open-files.ts",
     "lifecycle.ts",

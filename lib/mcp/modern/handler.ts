@@ -8,26 +8,14 @@ import type { ServerConfig } from "../../config/schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
 import type { Mux } from "../../router/mux.ts";
 import { type InitializeResult, UnavailableError } from "../../children/lifecycle.ts";
-import {
-  ErrorCode,
-  isRecord,
-  type JsonRpcId,
-  LEGACY_VERSIONS,
-  STREAMABLE_VERSIONS,
-} from "../../jsonrpc.ts";
+import { ErrorCode, isRecord, type JsonRpcId, STREAMABLE_VERSIONS } from "../../jsonrpc.ts";
 import { acceptance, jsonResponse, type McpCall, readJsonBody, rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import { ModernCall } from "./call.ts";
 import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import { serveMerged } from "./merged.ts";
 import { listenMerged } from "./merged-listen.ts";
-import {
-  capabilityOf,
-  ENVELOPE_KEYS,
-  MODERN_VERSION,
-  MRTR_METHODS,
-  REMOVED_METHODS,
-} from "./protocol.ts";
+import { capabilityOf, ENVELOPE_KEYS, MRTR_METHODS, REMOVED_METHODS } from "./protocol.ts";
 import { Exchange } from "./exchange.ts";
 import { admit, askResources, honored, Listener } from "./listen.ts";
 import { DEFAULT_INPUT_TIMEOUT_MS, Parking, type ResumeRefusal } from "./parking.ts";
@@ -41,17 +29,6 @@ import {
   type Rejection,
   validate,
 } from "./validate.ts";
-
-/**
- * Whether a request's `MCP-Protocol-Version` header selects the sessionless lane: 2026-07-28,
- * or any version the 2025-era transports do not know on a request outside a 2025 session
- * (basic/versioning "Backward Compatibility"; a 2026 request's `Mcp-Session-Id` is ignored).
- */
-export function wantsModern(req: Request): boolean {
-  const version = req.headers.get("mcp-protocol-version");
-  if (version === null || LEGACY_VERSIONS.includes(version as never)) return false;
-  return version === MODERN_VERSION || !req.headers.has("mcp-session-id");
-}
 
 /**
  * Calls in flight and open listen streams, by (person, client, JSON-RPC id), so a
@@ -404,19 +381,21 @@ function stateRefused(id: JsonRpcId, why: ResumeRefusal): Response {
 /** The parked multi round-trip calls of a proxy (one registry per MCP service). */
 const parkings = new WeakMap<McpService, Parking>();
 
-export function parkingFor(svc: McpService): Parking {
-  let parking = parkings.get(svc);
-  if (!parking) parkings.set(svc, parking = new Parking({ log: svc.log }));
-  return parking;
-}
-
 /**
- * Seals request states with a key derived from `secret` (kept in the store, so states stay
- * valid for the life of their calls whatever else restarts); without it the key is random per
- * process.
+ * The proxy's parking, made on the lane's first use: it seals request states with the service's
+ * `requestStateSecret` when it has one (else a random key per process), names this instance when
+ * there are several, and is cleared when the service shuts down.
  */
-export function useRequestStateSecret(svc: McpService, secret: Uint8Array): void {
-  parkingFor(svc).useSecret(secret);
+function parkingFor(svc: McpService): Parking {
+  let parking = parkings.get(svc);
+  if (parking) return parking;
+  parking = new Parking({ log: svc.log });
+  if (svc.requestStateSecret) parking.useSecret(svc.requestStateSecret);
+  parking.instance = svc.instances?.id;
+  const made = parking;
+  svc.atShutdown(() => made.clear());
+  parkings.set(svc, parking);
+  return parking;
 }
 
 /**

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { type CallOptions, ModernCall } from "../../../lib/mcp/modern/call.ts";
 import { Exchange } from "../../../lib/mcp/modern/exchange.ts";
-import { forwardedParams, wantsModern } from "../../../lib/mcp/modern/handler.ts";
+import { forwardedParams } from "../../../lib/mcp/modern/handler.ts";
+import { wantsModern } from "../../../lib/mcp/modern/lane.ts";
 import { SseRegistry } from "../../../lib/mcp/sse.ts";
 import { SERVER_DEFAULTS } from "../../../lib/config/schema.ts";
 import type { ModernRequest } from "../../../lib/mcp/modern/validate.ts";
