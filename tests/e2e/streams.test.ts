@@ -3,6 +3,9 @@
  * queueing more than 2 × limits.maxMessageOut unread is ended with its session while the child
  * serves on; events of a stream delivered to the end are not kept; limits.resumeBuffer bounds
  * what all sessions keep for Last-Event-ID.
+ *
+ * One proxy serves them all (each test with sessions of its own): `fx` a per-user child, `queue`
+ * one that takes a call at a time.
  */
 import assert from "node:assert/strict";
 import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.ts";
@@ -75,11 +78,32 @@ async function expectNothingReplayed(
   await resumed.cancel();
 }
 
-Deno.test("a client that never reads its stream loses it and its session; the child serves on", async () => {
+Deno.test("SSE streams and replay", async (t) => {
   const proxy = await startProxy({
-    mcpServers: { fx: fixtureServer() },
-    limits: { maxMessageOut: "1MiB" },
+    mcpServers: { fx: fixtureServer(), queue: fixtureServer({ maxInFlight: 1 }) },
+    limits: { maxMessageOut: "1MiB", resumeBuffer: "64KiB" },
   });
+  try {
+    // First: it counts on the budget being unused.
+    await t.step(
+      "limits.resumeBuffer bounds the events kept across sessions, oldest first",
+      () => resumeBufferBounded(proxy),
+    );
+    await t.step("a stream delivered to the end is not kept for replay", () => notKept(proxy));
+    await t.step(
+      "a session that ends answers its calls and never sends its queued ones to the child",
+      () => endedSession(proxy),
+    );
+    await t.step(
+      "a client that never reads its stream loses it and its session; the child serves on",
+      () => neverRead(proxy),
+    );
+  } finally {
+    await proxy.stop();
+  }
+});
+
+async function neverRead(proxy: ProxyProcess) {
   const conn = await Deno.connect({
     hostname: "127.0.0.1",
     port: Number(new URL(proxy.origin).port),
@@ -117,96 +141,77 @@ Deno.test("a client that never reads its stream loses it and its session; the ch
     await other.close();
   } finally {
     conn.close();
-    await proxy.stop();
   }
-});
+}
 
-Deno.test("a stream delivered to the end is not kept for replay", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+async function notKept(proxy: ProxyProcess) {
   const url = proxy.url("fx");
-  try {
-    const a = await session(url);
-    const b = await session(url);
-    const res = await progressStream(url, a);
-    const events = (await res.text()).trim().split("\n\n");
-    const last = /^id: (\d+)_(\d+)$/m.exec(events.at(-1)!)!;
-    assert.match(events.at(-1)!, /"done 3"/);
-    // Resuming the finished stream from its start replays nothing.
-    await expectNothingReplayed(url, a, b, `${last[1]}_0`);
-  } finally {
-    await proxy.stop();
-  }
-});
+  const a = await session(url);
+  const b = await session(url);
+  const res = await progressStream(url, a);
+  const events = (await res.text()).trim().split("\n\n");
+  const last = /^id: (\d+)_(\d+)$/m.exec(events.at(-1)!)!;
+  assert.match(events.at(-1)!, /"done 3"/);
+  // Resuming the finished stream from its start replays nothing.
+  await expectNothingReplayed(url, a, b, `${last[1]}_0`);
+}
 
-Deno.test("limits.resumeBuffer bounds the events kept across sessions, oldest first", async () => {
-  const proxy = await startProxy({
-    mcpServers: { fx: fixtureServer() },
-    limits: { resumeBuffer: "64KiB" },
+async function resumeBufferBounded(proxy: ProxyProcess) {
+  const url = proxy.url("fx");
+  const a = await session(url);
+  const b = await session(url);
+  // a's stream drops after its first event; the rest is kept for a resume.
+  const res = await progressStream(url, a);
+  const stream = new SseReader(res.body!);
+  const priming = (await stream.next())!;
+  await stream.cancel();
+  await proxy.waitForLog(/ audit server=fx tool=progress\b/); // the call completed
+  // b's 100 KB answer needs more than the whole budget: a's kept events go first.
+  const big = await post(url, call(2, "big", { bytes: 100_000 }), {
+    ...b,
+    accept: "text/event-stream",
   });
-  const url = proxy.url("fx");
-  try {
-    const a = await session(url);
-    const b = await session(url);
-    // a's stream drops after its first event; the rest is kept for a resume.
-    const res = await progressStream(url, a);
-    const stream = new SseReader(res.body!);
-    const priming = (await stream.next())!;
-    await stream.cancel();
-    await proxy.waitForLog(/ audit .*tool=progress\b/); // the call completed
-    // b's 100 KB answer needs more than the whole budget: a's kept events go first.
-    const big = await post(url, call(2, "big", { bytes: 100_000 }), {
-      ...b,
-      accept: "text/event-stream",
-    });
-    assert.match(await big.text(), /x{1000}/);
-    await expectNothingReplayed(url, a, b, priming.id!);
-  } finally {
-    await proxy.stop();
-  }
-});
+  assert.match(await big.text(), /x{1000}/);
+  await expectNothingReplayed(url, a, b, priming.id!);
+}
 
-Deno.test("a session that ends answers its calls and never sends its queued ones to the child", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ maxInFlight: 1 }) } });
-  const url = proxy.url("fx");
-  try {
-    const init = await post(url, initializeRequest("2025-03-26", "batch", 0));
-    const x = { "mcp-session-id": init.headers.get("mcp-session-id")! };
-    await init.body?.cancel();
-    const y = await session(url);
-    // One batch: the first call goes to the child, the other two wait for their turn.
-    const batch = post(url, [1, 2, 3].map((id) => call(id, "slow", { ms: 3000 })), {
-      ...x,
-      accept: "application/json",
-    });
-    while (await inFlight(proxy) < 1) await new Promise((r) => setTimeout(r, 50));
-    const del = await fetch(url, { method: "DELETE", headers: x });
-    assert.equal(del.status, 204);
-    // y's call is served next: x's waiting calls were dropped, not run first.
-    const echo = await post(url, call(9, "echo", { text: "y" }), {
-      ...y,
-      accept: "application/json",
-    });
-    assert.equal((await echo.json()).result.content[0].text, "y");
-    // Log lines come out in order: once echo's audit line is here, so is every earlier one.
-    await proxy.waitForLog(/ audit .*tool=echo\b/);
-    assert.equal(countLines(proxy, / audit .*tool=slow\b/), 1);
-    const answers = await (await batch).json() as Array<{ id: number; error: { message: string } }>;
-    // A batch's answers may come in any order (JSON-RPC 2.0 §6).
-    answers.sort((a, b) => a.id - b.id);
-    assert.deepEqual(answers.map((a) => [a.id, a.error.message]), [
-      [1, "the session ended"],
-      [2, "the session ended"],
-      [3, "the session ended"],
-    ]);
-  } finally {
-    await proxy.stop();
-  }
-});
+async function endedSession(proxy: ProxyProcess) {
+  const url = proxy.url("queue");
+  const init = await post(url, initializeRequest("2025-03-26", "batch", 0));
+  const x = { "mcp-session-id": init.headers.get("mcp-session-id")! };
+  await init.body?.cancel();
+  const y = await session(url);
+  // One batch: the first call goes to the child, the other two wait for their turn.
+  const batch = post(url, [1, 2, 3].map((id) => call(id, "slow", { ms: 3000 })), {
+    ...x,
+    accept: "application/json",
+  });
+  while (await inFlight(proxy) < 1) await new Promise((r) => setTimeout(r, 50));
+  const del = await fetch(url, { method: "DELETE", headers: x });
+  assert.equal(del.status, 204);
+  // y's call is served next: x's waiting calls were dropped, not run first.
+  const echo = await post(url, call(9, "echo", { text: "y" }), {
+    ...y,
+    accept: "application/json",
+  });
+  assert.equal((await echo.json()).result.content[0].text, "y");
+  // Log lines come out in order: once echo's audit line is here, so is every earlier one.
+  await proxy.waitForLog(/ audit server=queue tool=echo\b/);
+  assert.equal(countLines(proxy, / audit server=queue tool=slow\b/), 1);
+  const answers = await (await batch).json() as Array<{ id: number; error: { message: string } }>;
+  // A batch's answers may come in any order (JSON-RPC 2.0 §6).
+  answers.sort((a, b) => a.id - b.id);
+  assert.deepEqual(answers.map((a) => [a.id, a.error.message]), [
+    [1, "the session ended"],
+    [2, "the session ended"],
+    [3, "the session ended"],
+  ]);
+}
 
-/** Requests in flight on the fx child, from the owner's health endpoint. */
+/** Requests in flight on the queue child, from the owner's health endpoint. */
 async function inFlight(proxy: ProxyProcess): Promise<number> {
   const health = await (await fetch(`${proxy.admin}/healthz`)).json();
-  return health.servers.fx.children[0]?.inFlight ?? 0;
+  return health.servers.queue.children[0]?.inFlight ?? 0;
 }
 
 function overflowLogged(proxy: ProxyProcess): boolean {
