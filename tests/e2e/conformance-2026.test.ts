@@ -10,7 +10,13 @@
  */
 import assert from "node:assert/strict";
 import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
-import { compare, readExpected, runConformance, table } from "../helpers/conformance.ts";
+import {
+  compare,
+  readExpected,
+  runConformance,
+  serverPerMode,
+  table,
+} from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
 const FIXTURE = CONFORMANCE_FIXTURE;
@@ -74,51 +80,55 @@ const SCENARIOS = [
 /** Runs only against a server offering the tasks extension; every check is skipped here. */
 const VACUOUS = ["tasks-status-notifications"];
 
-// Sessionless requests make no sessions, so per-session runs as cheaply as the other modes.
-for (const mode of ["per-user", "shared", "per-session"] as const) {
-  Deno.test(`conformance 2026-07-28 (${mode}): the requirement set passes but for the listed`, async () => {
-    const proxy = await startProxy({
-      mcpServers: { conf: { command: "deno", args: ["run", "--no-prompt", FIXTURE], mode } },
-    });
-    try {
-      const expected = await readExpected(EXPECTED);
-      for (const entry of expected) {
-        const scenario = entry.split(":")[0];
-        assert.ok(SCENARIOS.includes(scenario), `${EXPECTED} names an unknown scenario: ${entry}`);
-      }
-      await warmInputPath(proxy.url("conf"));
-      const { results, code, transcript } = await runConformance(CONFORMANCE, proxy.url("conf"), [
-        "--requirements",
-        "2026-07-28",
-        "--expected-failures",
-        EXPECTED,
-      ]);
-      assert.deepEqual(
-        [...results.keys()].sort(),
-        [...SCENARIOS].sort(),
-        `the CLI ran a different set of scenarios${transcript}`,
-      );
-      const { unexpected, stale } = compare(results, expected, VACUOUS);
-      const summary = `\n--- results ---\n${table(results, expected)}`;
-      assert.deepEqual(
-        unexpected,
-        [],
-        `conformance checks failed:\n${
-          unexpected.join("\n")
-        }${summary}\n--- proxy log (tail) ---\n` +
-          proxy.logs().slice(-3000),
-      );
-      assert.deepEqual(
-        stale,
-        [],
-        `these now pass; remove them from ${EXPECTED}: ${stale.join(", ")}${summary}`,
-      );
-      assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
-    } finally {
-      await proxy.stop();
+// Sessionless requests make no sessions, so per-session runs as cheaply as the other modes. One
+// proxy serves the three modes as three servers (a conformance run per server): a run makes no
+// sessions and changes no setting, so the runs cannot see each other.
+const MODES = ["per-user", "shared", "per-session"] as const;
+
+Deno.test("conformance 2026-07-28: the requirement set passes but for the listed", async (t) => {
+  const expected = await readExpected(EXPECTED);
+  for (const entry of expected) {
+    const scenario = entry.split(":")[0];
+    assert.ok(SCENARIOS.includes(scenario), `${EXPECTED} names an unknown scenario: ${entry}`);
+  }
+  const proxy = await startProxy({ mcpServers: serverPerMode(FIXTURE, MODES) });
+  try {
+    for (const mode of MODES) {
+      await t.step(mode, async () => {
+        await warmInputPath(proxy.url(mode));
+        const { results, code, transcript } = await runConformance(CONFORMANCE, proxy.url(mode), [
+          "--requirements",
+          "2026-07-28",
+          "--expected-failures",
+          EXPECTED,
+        ]);
+        assert.deepEqual(
+          [...results.keys()].sort(),
+          [...SCENARIOS].sort(),
+          `the CLI ran a different set of scenarios${transcript}`,
+        );
+        const { unexpected, stale } = compare(results, expected, VACUOUS);
+        const summary = `\n--- results ---\n${table(results, expected)}`;
+        assert.deepEqual(
+          unexpected,
+          [],
+          `conformance checks failed:\n${
+            unexpected.join("\n")
+          }${summary}\n--- proxy log (tail) ---\n` +
+            proxy.logs().slice(-3000),
+        );
+        assert.deepEqual(
+          stale,
+          [],
+          `these now pass; remove them from ${EXPECTED}: ${stale.join(", ")}${summary}`,
+        );
+        assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
+      });
     }
-  });
-}
+  } finally {
+    await proxy.stop();
+  }
+});
 
 /**
  * One call through the input-request path (a tool that elicits, answered on the retry) before the

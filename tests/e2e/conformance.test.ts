@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
-import { compare, readExpected, runConformance } from "../helpers/conformance.ts";
+import { compare, readExpected, runConformance, serverPerMode } from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.1.16";
 const FIXTURE = CONFORMANCE_FIXTURE;
@@ -52,44 +52,47 @@ const SCENARIOS = [
 
 // per-session passes too, but the CLI never ends its sessions (no DELETE), so each of its ~45
 // sessions would keep a child running until the limits evict them; it is left out for speed.
-for (const mode of ["per-user", "shared"] as const) {
-  Deno.test(`conformance (${mode}): every server scenario of ${CONFORMANCE} passes`, async () => {
-    const proxy = await startProxy({
-      mcpServers: { conf: { command: "deno", args: ["run", "--no-prompt", FIXTURE], mode } },
-    });
-    try {
-      const baseline = await readExpected(BASELINE);
-      for (const name of baseline) {
-        assert.ok(SCENARIOS.includes(name), `baseline names an unknown scenario: ${name}`);
-      }
-      const args = ["--suite", "all"];
-      if (baseline.length > 0) args.push("--expected-failures", BASELINE);
-      const { results, code, transcript } = await runConformance(
-        CONFORMANCE,
-        proxy.url("conf"),
-        args,
-      );
-      assert.deepEqual(
-        [...results.keys()].sort(),
-        [...SCENARIOS].sort(),
-        `the CLI ran a different set of scenarios${transcript}`,
-      );
-      const { unexpected, stale } = compare(results, baseline);
-      assert.deepEqual(
-        unexpected,
-        [],
-        `conformance checks failed:\n${unexpected.join("\n")}\n--- proxy log (tail) ---\n` +
-          proxy.logs().slice(-3000),
-      );
-      assert.deepEqual(
-        stale,
-        [],
-        `these scenarios now pass; remove them from ${BASELINE}: ${stale.join(", ")}`,
-      );
-      // The CLI applies the same baseline; its verdict must agree.
-      assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
-    } finally {
-      await proxy.stop();
+// One proxy serves both modes as two servers (a run per server): sessions are per server.
+const MODES = ["per-user", "shared"] as const;
+
+Deno.test(`conformance: every server scenario of ${CONFORMANCE} passes`, async (t) => {
+  const baseline = await readExpected(BASELINE);
+  for (const name of baseline) {
+    assert.ok(SCENARIOS.includes(name), `baseline names an unknown scenario: ${name}`);
+  }
+  const proxy = await startProxy({ mcpServers: serverPerMode(FIXTURE, MODES) });
+  try {
+    for (const mode of MODES) {
+      await t.step(mode, async () => {
+        const args = ["--suite", "all"];
+        if (baseline.length > 0) args.push("--expected-failures", BASELINE);
+        const { results, code, transcript } = await runConformance(
+          CONFORMANCE,
+          proxy.url(mode),
+          args,
+        );
+        assert.deepEqual(
+          [...results.keys()].sort(),
+          [...SCENARIOS].sort(),
+          `the CLI ran a different set of scenarios${transcript}`,
+        );
+        const { unexpected, stale } = compare(results, baseline);
+        assert.deepEqual(
+          unexpected,
+          [],
+          `conformance checks failed:\n${unexpected.join("\n")}\n--- proxy log (tail) ---\n` +
+            proxy.logs().slice(-3000),
+        );
+        assert.deepEqual(
+          stale,
+          [],
+          `these scenarios now pass; remove them from ${BASELINE}: ${stale.join(", ")}`,
+        );
+        // The CLI applies the same baseline; its verdict must agree.
+        assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
+      });
     }
-  });
-}
+  } finally {
+    await proxy.stop();
+  }
+});

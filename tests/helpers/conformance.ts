@@ -20,6 +20,16 @@ export interface ConformanceRun {
   transcript: string;
 }
 
+/**
+ * A proxy's `mcpServers` with one server per mode, each named after its mode and running the
+ * stdio server `fixture`: one proxy then serves a conformance run per mode.
+ */
+export function serverPerMode(fixture: string, modes: readonly string[]) {
+  return Object.fromEntries(
+    modes.map((mode) => [mode, { command: "deno", args: ["run", "--no-prompt", fixture], mode }]),
+  );
+}
+
 /** Runs `conformance server --url <url> <args>` in a temp dir and reads every checks.json. */
 export async function runConformance(
   pkg: string,
