@@ -114,110 +114,102 @@ async function callIn(url: string, id: string, name: string, args = {}) {
   return { status: res.status, text: body.result ? text(body.result) : JSON.stringify(body) };
 }
 
-/** a 2025 session opened on A is used through B, its GET stream too */
-async function sessionThroughB(pg: TestPostgres) {
-  const { a, b } = await twoInstances(pg);
-  try {
-    const [ha, hb] = [await health(a), await health(b)];
-    assert.notEqual(ha.id, hb.id);
-    assert.deepEqual(hb.peers.map((p) => [p.id, p.alive]), [[ha.id, true]]);
+/** a 2025 session opened on A is used through B, its GET stream too; A crashes at its end */
+async function sessionThroughB(a: ProxyProcess, b: ProxyProcess) {
+  const [ha, hb] = [await health(a), await health(b)];
+  assert.notEqual(ha.id, hb.id);
+  assert.deepEqual(hb.peers.map((p) => [p.id, p.alive]), [[ha.id, true]]);
 
-    const session = await openSession(a.url("fx"));
-    const onA = await callIn(a.url("fx"), session, "pid");
-    const viaB = await callIn(b.url("fx"), session, "pid");
-    assert.equal(viaB.status, 200, viaB.text);
-    assert.equal(viaB.text, onA.text, "the same child answers: the one on A");
-    // The access line is written after the answer: wait for it.
-    await b.waitForLog(new RegExp(`route=mcp status=200 .*instance=${ha.id}`));
+  const session = await openSession(a.url("fx"));
+  const onA = await callIn(a.url("fx"), session, "pid");
+  const viaB = await callIn(b.url("fx"), session, "pid");
+  assert.equal(viaB.status, 200, viaB.text);
+  assert.equal(viaB.text, onA.text, "the same child answers: the one on A");
+  // The access line is written after the answer: wait for it.
+  await b.waitForLog(new RegExp(`route=mcp status=200 .*instance=${ha.id}`));
 
-    // The standalone GET stream opened through B carries what A's child sends.
-    const stream = await fetch(b.url("fx"), {
-      headers: {
-        accept: "text/event-stream",
-        "mcp-session-id": session,
-        "mcp-protocol-version": SESSION_PROTOCOL,
-      },
-    });
-    assert.equal(stream.status, 200);
-    assert.equal(stream.headers.get("content-type"), "text/event-stream");
-    const toggled = await callIn(b.url("fx"), session, "toggle");
-    assert.equal(toggled.status, 200, toggled.text);
-    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("notifications/tools/list_changed")) {
+  // The standalone GET stream opened through B carries what A's child sends.
+  const stream = await fetch(b.url("fx"), {
+    headers: {
+      accept: "text/event-stream",
+      "mcp-session-id": session,
+      "mcp-protocol-version": SESSION_PROTOCOL,
+    },
+  });
+  assert.equal(stream.status, 200);
+  assert.equal(stream.headers.get("content-type"), "text/event-stream");
+  const toggled = await callIn(b.url("fx"), session, "toggle");
+  assert.equal(toggled.status, 200, toggled.text);
+  const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("notifications/tools/list_changed")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  assert.match(seen, /notifications\/tools\/list_changed/);
+  await reader.cancel();
+
+  // A session id whose owner tag was altered is nobody's: 404 on B, never forwarded.
+  const [random, owner, mac] = session.split(".");
+  const forged = `${random}.${owner}.${mac.slice(0, -2)}AA`;
+  assert.equal((await callIn(b.url("fx"), forged, "pid")).status, 404);
+  const directly = await fetch(ha.internal + "/mcp/fx", {
+    method: "POST",
+    headers: { ...JSON_HEADERS, "mcp-session-id": session },
+    body: rpc(1, "tools/list"),
+  });
+  assert.equal(directly.status, 403, "the internal listener wants an instance's signature");
+  await directly.body?.cancel();
+
+  // A crashes (no goodbye, its heartbeat still fresh): unreachable, so its session is gone.
+  await a.stop("SIGKILL");
+  const afterCrash = await callIn(b.url("fx"), session, "pid");
+  assert.equal(afterCrash.status, 404, afterCrash.text);
+  await b.waitForLog(/cannot reach the instance owning a request/);
+}
+
+/** a legacy /sse stream on A takes its messages through B */
+async function legacyThroughB(a: ProxyProcess, b: ProxyProcess) {
+  const stream = await fetch(`${a.origin}/sse/fx`, { headers: { accept: "text/event-stream" } });
+  assert.equal(stream.status, 200);
+  const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const until = async (pattern: RegExp) => {
+    while (!pattern.test(seen)) {
       const { value, done } = await reader.read();
       if (done) break;
       seen += value;
     }
-    assert.match(seen, /notifications\/tools\/list_changed/);
-    await reader.cancel();
-
-    // A session id whose owner tag was altered is nobody's: 404 on B, never forwarded.
-    const [random, owner, mac] = session.split(".");
-    const forged = `${random}.${owner}.${mac.slice(0, -2)}AA`;
-    assert.equal((await callIn(b.url("fx"), forged, "pid")).status, 404);
-    const directly = await fetch(ha.internal + "/mcp/fx", {
+    return pattern.exec(seen);
+  };
+  const endpoint = (await until(/event: endpoint\ndata: (\S+)\n/))![1];
+  const post = (body: string) =>
+    fetch(b.origin + endpoint, {
       method: "POST",
-      headers: { ...JSON_HEADERS, "mcp-session-id": session },
-      body: rpc(1, "tools/list"),
+      headers: { "content-type": "application/json" },
+      body,
     });
-    assert.equal(directly.status, 403, "the internal listener wants an instance's signature");
-    await directly.body?.cancel();
-
-    // A crashes (no goodbye, its heartbeat still fresh): unreachable, so its session is gone.
-    await a.stop("SIGKILL");
-    const afterCrash = await callIn(b.url("fx"), session, "pid");
-    assert.equal(afterCrash.status, 404, afterCrash.text);
-    await b.waitForLog(/cannot reach the instance owning a request/);
-  } finally {
-    await Promise.all([a.stop(), b.stop()]);
-  }
+  const init = await post(rpc(1, "initialize", {
+    protocolVersion: "2024-11-05",
+    capabilities: {},
+    clientInfo: { name: "legacy", version: "1" },
+  }));
+  assert.equal(init.status, 202);
+  await init.body?.cancel();
+  await until(/"id":1\b/);
+  const listed = await post(rpc(2, "tools/list"));
+  assert.equal(listed.status, 202);
+  await listed.body?.cancel();
+  assert.match((await until(/data: .*"id":2\b.*\n/))![0], /"name":"echo"/);
+  await reader.cancel();
 }
 
-/** a legacy /sse stream on A takes its messages through B */
-async function legacyThroughB(pg: TestPostgres) {
-  const { a, b } = await twoInstances(pg);
-  try {
-    const stream = await fetch(`${a.origin}/sse/fx`, { headers: { accept: "text/event-stream" } });
-    assert.equal(stream.status, 200);
-    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    const until = async (pattern: RegExp) => {
-      while (!pattern.test(seen)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        seen += value;
-      }
-      return pattern.exec(seen);
-    };
-    const endpoint = (await until(/event: endpoint\ndata: (\S+)\n/))![1];
-    const post = (body: string) =>
-      fetch(b.origin + endpoint, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
-    const init = await post(rpc(1, "initialize", {
-      protocolVersion: "2024-11-05",
-      capabilities: {},
-      clientInfo: { name: "legacy", version: "1" },
-    }));
-    assert.equal(init.status, 202);
-    await init.body?.cancel();
-    await until(/"id":1\b/);
-    const listed = await post(rpc(2, "tools/list"));
-    assert.equal(listed.status, 202);
-    await listed.body?.cancel();
-    assert.match((await until(/data: .*"id":2\b.*\n/))![0], /"name":"echo"/);
-    await reader.cancel();
-  } finally {
-    await Promise.all([a.stop(), b.stop()]);
-  }
-}
-
-/** the SDK client through a round-robin front; A stops, the client re-initializes on B */
-async function frontAndRestart(pg: TestPostgres) {
-  const { a, b } = await twoInstances(pg);
+/**
+ * the SDK client through a round-robin front; A stops, the client re-initializes on B. Returns
+ * the instance still running.
+ */
+async function frontAndRestart(a: ProxyProcess, b: ProxyProcess): Promise<ProxyProcess> {
   const front = roundRobin([a.origin, b.origin]);
   try {
     const url = `${front.origin}/mcp/fx`;
@@ -252,70 +244,65 @@ async function frontAndRestart(pg: TestPostgres) {
     );
     assert.notEqual(again.sessionId()!.split(".")[1], owner);
     await again.close();
+    return survivor;
   } finally {
     await front.close();
-    await Promise.all([a.stop(), b.stop()]);
   }
 }
 
 /** an MRTR round started on A is retried on B; A gone → the state has expired */
-async function mrtrThroughB(pg: TestPostgres) {
-  const { a, b } = await twoInstances(pg);
-  try {
-    const elicit = (id: number, extra: Record<string, unknown> = {}) =>
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id,
-        method: "tools/call",
-        params: {
-          name: "elicit",
-          arguments: { message: "q?" },
-          ...extra,
-          _meta: {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-            "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
-          },
+async function mrtrThroughB(a: ProxyProcess, b: ProxyProcess) {
+  const elicit = (id: number, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: {
+        name: "elicit",
+        arguments: { message: "q?" },
+        ...extra,
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": MODERN,
+          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+          "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
         },
-      });
-    const post = async (url: string, body: string) => {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: {
-          ...JSON_HEADERS,
-          accept: "application/json",
-          "mcp-protocol-version": MODERN,
-          "mcp-method": "tools/call",
-          "mcp-name": "elicit",
-        },
-        body,
-      });
-      return await res.json();
-    };
-    const answer = { "input-1": { action: "accept", content: { answer: "from B" } } };
-    const first = await post(a.url("fx"), elicit(1));
-    assert.equal(first.result.resultType, "input_required");
-    const done = await post(
-      b.url("fx"),
-      elicit(2, { inputResponses: answer, requestState: first.result.requestState }),
-    );
-    assert.equal(text(done.result), "elicited: accept from B", JSON.stringify(done));
+      },
+    });
+  const post = async (url: string, body: string) => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: {
+        ...JSON_HEADERS,
+        accept: "application/json",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": "elicit",
+      },
+      body,
+    });
+    return await res.json();
+  };
+  const answer = { "input-1": { action: "accept", content: { answer: "from B" } } };
+  const first = await post(a.url("fx"), elicit(1));
+  assert.equal(first.result.resultType, "input_required");
+  const done = await post(
+    b.url("fx"),
+    elicit(2, { inputResponses: answer, requestState: first.result.requestState }),
+  );
+  assert.equal(text(done.result), "elicited: accept from B", JSON.stringify(done));
 
-    // Another round on A; A stops before the retry: B answers the state has expired.
-    const second = await post(a.url("fx"), elicit(3));
-    await a.stop();
-    const late = await post(
-      b.url("fx"),
-      elicit(4, { inputResponses: answer, requestState: second.result.requestState }),
-    );
-    assert.equal(late.error?.code, -32602, JSON.stringify(late));
-    assert.equal(late.error?.data?.requestState, "expired");
-    // Sessionless requests are served by whichever instance gets them.
-    const fresh = await post(b.url("fx"), elicit(5));
-    assert.equal(fresh.result.resultType, "input_required");
-  } finally {
-    await Promise.all([a.stop(), b.stop()]);
-  }
+  // Another round on A; A stops before the retry: B answers the state has expired.
+  const second = await post(a.url("fx"), elicit(3));
+  await a.stop();
+  const late = await post(
+    b.url("fx"),
+    elicit(4, { inputResponses: answer, requestState: second.result.requestState }),
+  );
+  assert.equal(late.error?.code, -32602, JSON.stringify(late));
+  assert.equal(late.error?.data?.requestState, "expired");
+  // Sessionless requests are served by whichever instance gets them.
+  const fresh = await post(b.url("fx"), elicit(5));
+  assert.equal(fresh.result.resultType, "input_required");
 }
 
 /** The instance's own address (its printed URLs are the public one, the front's). */
@@ -427,25 +414,54 @@ async function tokensAcrossInstances(
   });
 }
 
+/**
+ * Each pair of instances serves the tests that can follow each other: the test that ends an
+ * instance comes last on it (or hands the instance left over to the next test).
+ */
 Deno.test("several instances on one PostgreSQL database", async (t) => {
   const pg = await startPostgres();
   try {
-    await t.step(
-      "a 2025 session opened on A is used through B, its GET stream too",
-      () => sessionThroughB(pg),
-    );
-    await t.step(
-      "a legacy /sse stream on A takes its messages through B",
-      () => legacyThroughB(pg),
-    );
-    await t.step(
-      "the SDK client through a round-robin front; A stops, the client re-initializes on B",
-      () => frontAndRestart(pg),
-    );
-    await t.step(
-      "an MRTR round started on A is retried on B; A gone → the state has expired",
-      () => mrtrThroughB(pg),
-    );
+    await t.step("a pair: legacy SSE, then a 2025 session", async (t) => {
+      const { a, b } = await twoInstances(pg);
+      try {
+        await t.step(
+          "a legacy /sse stream on A takes its messages through B",
+          () => legacyThroughB(a, b),
+        );
+        // Last: A crashes in it.
+        await t.step(
+          "a 2025 session opened on A is used through B, its GET stream too",
+          () => sessionThroughB(a, b),
+        );
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
+      }
+    });
+    await t.step("a pair: the SDK client through a front, then MRTR", async (t) => {
+      const { a, b, start } = await twoInstances(pg);
+      const running = [a, b];
+      try {
+        let survivor: ProxyProcess | undefined;
+        await t.step(
+          "the SDK client through a round-robin front; A stops, the client re-initializes on B",
+          async () => {
+            survivor = await frontAndRestart(a, b);
+          },
+        );
+        // The instance left over and a new one on the same database.
+        await t.step(
+          "an MRTR round started on A is retried on B; A gone → the state has expired",
+          async () => {
+            assert.ok(survivor, "the previous step left an instance running");
+            const c = await start();
+            running.push(c);
+            await mrtrThroughB(survivor, c);
+          },
+        );
+      } finally {
+        await Promise.all(running.map((p) => p.stop()));
+      }
+    });
     await t.step("with login", (t) => loginAcrossInstances(pg, t));
   } finally {
     await pg.stop();
