@@ -4,6 +4,10 @@
  * lose the hidden items; a call, get, read, subscribe or completion naming a hidden item gets
  * exactly the answer an unknown one gets; list_changed still arrives and refreshes what the
  * proxy knows; each refusal is an audit line.
+ *
+ * One proxy serves every test: `tools` runs a child per session (warm 0), so each lane toggles
+ * its own child's tool list; audit checks read the log written since their test began; the
+ * SIGHUP test, on its own server `fx`, comes last.
  */
 import assert from "node:assert/strict";
 import {
@@ -14,7 +18,7 @@ import {
 } from "../helpers/proxy.ts";
 import { connect, type Connected } from "../helpers/client.ts";
 import { records } from "../helpers/logs.ts";
-import { reloadConfig, waitForNewLog } from "../helpers/oauth-flows.ts";
+import { countLogLines, reloadConfig, waitForNewLog } from "../helpers/oauth-flows.ts";
 import {
   type Answer,
   type ListenStream,
@@ -30,6 +34,8 @@ const CONFORMANCE = CONFORMANCE_FIXTURE;
 const CONFIG = {
   mcpServers: {
     tools: fixtureServer({
+      mode: "per-session",
+      warm: 0,
       tools: { allow: ["echo", "add", "toggle", "extra", "crash"], deny: ["add"] },
     }),
     ro: fixtureServer({ readOnly: true }),
@@ -43,7 +49,9 @@ const CONFIG = {
         deny: ["test://static-binary"],
       },
     },
+    fx: fixtureServer(),
   },
+  merged: { enabled: true },
 };
 
 /** One request to a server of the proxy, in the lane under test. */
@@ -163,10 +171,17 @@ async function promptAndResourceRules(rpc: Rpc): Promise<void> {
   }
 }
 
-/** The audit lines of the refusals (not of the unknown items), with the rule that hid each. */
-async function auditedRefusals(proxy: ProxyProcess): Promise<void> {
-  await proxy.waitForLog(/audit .*item="?test:\/\/static-text\/\.\.\/static-binary/);
-  const refused = records(proxy.logs(), "audit").filter((r) => r.outcome === "refused");
+/**
+ * The audit lines of the refusals (not of the unknown items), with the rule that hid each, in
+ * the log written from `since` (a length of the log) on.
+ */
+async function auditedRefusals(proxy: ProxyProcess, since: number): Promise<void> {
+  const logs = () => proxy.logs().slice(since);
+  const last = /audit .*item="?test:\/\/static-text\/\.\.\/static-binary/;
+  for (let i = 0; i < 300 && !last.test(logs()); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const refused = records(logs(), "audit").filter((r) => r.outcome === "refused");
   const seen = refused.map((r) => `${r.server} ${r.method} ${r.item}: ${r.rule}`);
   for (
     const line of [
@@ -188,45 +203,74 @@ async function auditedRefusals(proxy: ProxyProcess): Promise<void> {
   assert.ok(!seen.some((line) => line.includes("nosuch")), "unknown items are not refusals");
 }
 
-for (const transport of ["streamable", "sse"] as const) {
-  Deno.test(`filters (${transport}): lists, calls, gets, reads, completions, subscribe, audit`, async () => {
-    const proxy = await startProxy(CONFIG);
-    const lane = sdkLane(proxy, transport);
-    try {
-      await toolRules(lane.rpc);
-      const tools = await lane.client("tools");
-      const before = tools.listChanged;
-      await catalogueFollowsChanges(lane.rpc, async () => {
-        for (let i = 0; i < 600 && tools.listChanged === before; i++) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.equal(tools.listChanged, before + 1, "list_changed reaches the client");
-      });
-      await promptAndResourceRules(lane.rpc);
-      const subscribe = (uri: string) => [uri, { uri }] as [string, Record<string, unknown>];
-      assert.deepEqual(
-        (await lane.rpc("conf", "resources/subscribe", { uri: "test://watched-resource" })).result,
-        {},
+Deno.test("filters", async (t) => {
+  const proxy = await startProxy(CONFIG);
+  try {
+    // First: it waits for the first subscription of the conf child and its first refusal.
+    await t.step(
+      "2026-07-28: a listen stream never subscribes the child to a hidden resource",
+      () => listenHidden(proxy),
+    );
+    await t.step(
+      "2026-07-28: lists, calls, gets, reads, completions, listen, audit",
+      () => modernLane(proxy),
+    );
+    for (const transport of ["streamable", "sse"] as const) {
+      await t.step(
+        `${transport}: lists, calls, gets, reads, completions, subscribe, audit`,
+        () => sessionLane(proxy, transport),
       );
-      const error = await refusedAsUnknown(
-        lane.rpc,
-        "conf",
-        "resources/subscribe",
-        subscribe("test://static-binary"),
-        subscribe("test://static-text/../x"),
-      );
-      assert.equal(error.code, -32002);
-      await auditedRefusals(proxy);
-      assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
-    } finally {
-      await lane.close();
-      await proxy.stop();
     }
-  });
+    await t.step(
+      "on the merged endpoint: lists lose hidden items, hidden names are unknown",
+      () => mergedLane(proxy),
+    );
+    // Last: it changes the config.
+    await t.step(
+      "SIGHUP applies changed filters to open sessions and running children",
+      () => reloaded(proxy),
+    );
+  } finally {
+    await proxy.stop();
+  }
+});
+
+async function sessionLane(proxy: ProxyProcess, transport: "streamable" | "sse") {
+  const since = proxy.logs().length;
+  const lane = sdkLane(proxy, transport);
+  try {
+    await toolRules(lane.rpc);
+    const tools = await lane.client("tools");
+    const before = tools.listChanged;
+    await catalogueFollowsChanges(lane.rpc, async () => {
+      for (let i = 0; i < 600 && tools.listChanged === before; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(tools.listChanged, before + 1, "list_changed reaches the client");
+    });
+    await promptAndResourceRules(lane.rpc);
+    const subscribe = (uri: string) => [uri, { uri }] as [string, Record<string, unknown>];
+    assert.deepEqual(
+      (await lane.rpc("conf", "resources/subscribe", { uri: "test://watched-resource" })).result,
+      {},
+    );
+    const error = await refusedAsUnknown(
+      lane.rpc,
+      "conf",
+      "resources/subscribe",
+      subscribe("test://static-binary"),
+      subscribe("test://static-text/../x"),
+    );
+    assert.equal(error.code, -32002);
+    await auditedRefusals(proxy, since);
+    assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
+  } finally {
+    await lane.close();
+  }
 }
 
-Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen, audit", async () => {
-  const proxy = await startProxy(CONFIG);
+async function modernLane(proxy: ProxyProcess) {
+  const since = proxy.logs().length;
   const rpc = modernRpc(proxy);
   let events: ListenStream | undefined;
   try {
@@ -249,15 +293,13 @@ Deno.test("filters (2026-07-28): lists, calls, gets, reads, completions, listen,
       -32602,
       "the 2026 revision's resource-not-found code",
     );
-    await auditedRefusals(proxy);
+    await auditedRefusals(proxy, since);
   } finally {
     events?.close();
-    await proxy.stop();
   }
-});
+}
 
-Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a hidden resource", async () => {
-  const proxy = await startProxy(CONFIG);
+async function listenHidden(proxy: ProxyProcess) {
   let events: ListenStream | undefined;
   try {
     events = await openListen(proxy.url("conf"), {
@@ -269,18 +311,17 @@ Deno.test("filters (2026-07-28): a listen stream never subscribes the child to a
     assert.ok(!proxy.logs().includes("fixture: subscribed to test://static-binary"));
   } finally {
     events?.close();
-    await proxy.stop();
   }
-});
+}
 
-Deno.test("filters on the merged endpoint: lists lose hidden items, hidden names are unknown", async () => {
-  const proxy = await startProxy({ ...CONFIG, merged: { enabled: true } });
+async function mergedLane(proxy: ProxyProcess) {
   const c = await connect(`${proxy.origin}/mcp`);
   const rpc = (method: string, params: Record<string, unknown>) =>
     sdkRequest(c.client, method, params);
   try {
     const tools = names(await rpc("tools/list", {}), "tools");
-    assert.deepEqual(tools.filter((n) => !n.startsWith("conf__")), [
+    // fx (the SIGHUP test's server, no filters) is behind /mcp too.
+    assert.deepEqual(tools.filter((n) => !n.startsWith("conf__") && !n.startsWith("fx__")), [
       "tools__echo",
       "tools__crash",
       "tools__toggle",
@@ -309,12 +350,11 @@ Deno.test("filters on the merged endpoint: lists lose hidden items, hidden names
     );
   } finally {
     await c.close();
-    await proxy.stop();
   }
-});
+}
 
-Deno.test("filters: SIGHUP applies changed filters to open sessions and running children", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+async function reloaded(proxy: ProxyProcess) {
+  const reloads = countLogLines(proxy, /filters reloaded/);
   const lane = sdkLane(proxy, "streamable");
   try {
     const before = names(await lane.rpc("fx", "tools/list"), "tools");
@@ -322,7 +362,7 @@ Deno.test("filters: SIGHUP applies changed filters to open sessions and running 
     await reloadConfig(proxy, (c) => {
       (c.mcpServers as Record<string, Record<string, unknown>>).fx.readOnly = true;
     });
-    await waitForNewLog(proxy, /filters reloaded/, 0);
+    await waitForNewLog(proxy, /filters reloaded/, reloads);
     assert.deepEqual(names(await lane.rpc("fx", "tools/list"), "tools"), ["echo"]);
     const call = (name: string) =>
       [name, { name, arguments: {} }] as [string, Record<string, unknown>];
@@ -330,10 +370,9 @@ Deno.test("filters: SIGHUP applies changed filters to open sessions and running 
     await reloadConfig(proxy, (c) => {
       delete (c.mcpServers as Record<string, Record<string, unknown>>).fx.readOnly;
     });
-    await waitForNewLog(proxy, /filters reloaded/, 1);
+    await waitForNewLog(proxy, /filters reloaded/, reloads + 1);
     assert.deepEqual(names(await lane.rpc("fx", "tools/list"), "tools"), before);
   } finally {
     await lane.close();
-    await proxy.stop();
   }
-});
+}
