@@ -10,14 +10,17 @@
  * forwarding signals and returning the child's exit code. `--dry-run` prints the command lines
  * instead. A config mistake prints its message and exits 2 before anything runs.
  */
-import { processIo, shellWord } from "./common.ts";
+import { type Io, processIo, shellWord } from "./common.ts";
 import { planTask, type Run } from "./task-plan.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 const SIGNALS: Deno.Signal[] = [...STOP_SIGNALS, "SIGHUP"];
 
-/** Plans and runs `TASK ARGS…`; returns the exit code. */
-export async function launch(argv: string[]): Promise<number> {
+/**
+ * Plans and runs `TASK ARGS…` with `io` (the process's terminal, working directory and
+ * environment by default); returns the exit code.
+ */
+export async function launch(argv: string[], io: Io = processIo()): Promise<number> {
   const [task = "", ...rest] = argv;
   const end = rest.indexOf("--");
   const options = end === -1 ? rest : rest.slice(0, end);
@@ -26,7 +29,6 @@ export async function launch(argv: string[]): Promise<number> {
     ...options.filter((a) => a !== "--dry-run"),
     ...(end === -1 ? [] : rest.slice(end)),
   ];
-  const io = processIo();
   let plan;
   try {
     plan = await planTask(task, args, io);

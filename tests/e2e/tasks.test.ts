@@ -2,10 +2,12 @@
  * The `deno task` wrappers, run through `deno task` itself: every task honours `--config` and
  * `--listen` (the flags are derived from them, by the launcher, lib/cli/launch.ts), a config
  * mistake under any task is its message and exit code 2 and nothing else, exit codes and
- * signals pass through, and compiling never proceeds without a config's flags.
+ * signals pass through, and compiling never proceeds without a config's flags. A config mistake
+ * under the tasks other than `start` runs the launcher in this process (`runTaskInProcess`): its
+ * plan is refused before anything would run.
  */
 import assert from "node:assert/strict";
-import { cliEnv, runTask } from "../helpers/cli.ts";
+import { cliEnv, runTask, runTaskInProcess } from "../helpers/cli.ts";
 import { onFreePort, ROOT } from "../helpers/proxy.ts";
 import { alive, descendants, eventually } from "../helpers/procs.ts";
 import { shellWord } from "../../lib/cli/common.ts";
@@ -194,13 +196,16 @@ Deno.test("a config mistake under every task: the message, exit code 2, nothing 
   ];
   const args: Record<string, string[]> = { clients: ["list"], grants: ["list"] };
   try {
+    // "start" through `deno task` itself; the others run the launcher in this process (the same
+    // plan, refused before anything runs).
+    const run = (task: string) => task === "start" ? runTask : runTaskInProcess;
     const runs = tasks.flatMap((task) => [
       {
         task,
         how: "env",
-        res: runTask(task, args[task] ?? [], { env: cliEnv({ MCP_PROXY_CONFIG: bad }) }),
+        res: run(task)(task, args[task] ?? [], { env: cliEnv({ MCP_PROXY_CONFIG: bad }) }),
       },
-      { task, how: "flag", res: runTask(task, [...(args[task] ?? []), "--config", missing]) },
+      { task, how: "flag", res: run(task)(task, [...(args[task] ?? []), "--config", missing]) },
     ]);
     for (const { task, how, res } of runs) {
       const { code, stdout, stderr } = await res;

@@ -49,6 +49,32 @@ export function runTask(
   return runDeno(["task", "-q", task, ...args], { ...options, cwd: ROOT });
 }
 
+/**
+ * `runTask`, in this process: the launcher's `launch` (lib/cli/launch.ts) with the words the
+ * task line in deno.json passes it, then `args`, with a scripted terminal in the project folder
+ * and exactly the variables `env`. What it plans runs as real processes; a plan refused (a
+ * config mistake) runs nothing.
+ */
+export async function runTaskInProcess(
+  task: string,
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const started = performance.now();
+  const line: string = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).tasks[task];
+  const words = line.split(" ");
+  const argv = [...words.slice(words.indexOf("lib/cli/launch.ts") + 1), ...args];
+  const { io, out, err } = scriptedIo(ROOT, { env: options.env ?? cliEnv() });
+  const { launch } = await import("../../lib/cli/launch.ts");
+  const code = await launch(argv, io);
+  return { code, stdout: lines(out), stderr: lines(err), ms: performance.now() - started };
+}
+
+/** Lines as a process prints them, each ended by a newline. */
+function lines(printed: string[]): string {
+  return printed.map((line) => `${line}\n`).join("");
+}
+
 async function runDeno(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> },
@@ -86,8 +112,7 @@ export async function runInProcess(
   const started = performance.now();
   const { io, out, err } = scriptedIo(options.cwd ?? ROOT, { env: options.env ?? cliEnv() });
   const code = await mainInProcess(args, io);
-  const text = (lines: string[]) => lines.map((line) => `${line}\n`).join("");
-  return { code, stdout: text(out), stderr: text(err), ms: performance.now() - started };
+  return { code, stdout: lines(out), stderr: lines(err), ms: performance.now() - started };
 }
 
 /** `main.ts`'s `main`, loaded when first used (most test files that use this module never do). */
