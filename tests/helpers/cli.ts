@@ -2,8 +2,9 @@
  * Runs `main.ts` as a real process for the setup and owner commands, with the narrow Deno flags
  * each one documents: `init` with read and write of its folder (as `deno task init`), `check`,
  * `clients` and `grants` with what their `--print-flags` prints (as the `deno task` wrappers).
- * Or runs the same code (`main`) in this process (`runInProcess`, `runOnScreen`): what the
- * commands print and return, without a Deno start per run.
+ * Or runs the same code in this process (`main` in `runInProcess` and `runOnScreen`, the
+ * launcher's `launch` in `runTaskInProcess`): what the commands print and return, without a Deno
+ * start per run.
  */
 import { type Io, shellWord } from "../../lib/cli/common.ts";
 import { runCli } from "../../lib/cli/run.ts";
