@@ -62,22 +62,6 @@ async function inFlightCall(admin: string, good: Connected): Promise<void> {
   });
 }
 
-Deno.test("per-session without spares: failed initializes leave no slot", async () => {
-  const proxy = await startProxy({
-    mcpServers: {
-      gone: { command: "sh", args: ["-c", "exit 1"], mode: "per-session", warm: 0 },
-    },
-  });
-  try {
-    for (let i = 0; i < 5; i++) {
-      assert.equal((await (await postMcp(proxy.url("gone"))).json()).error.code, -32603);
-    }
-    assert.deepEqual((await health(proxy.admin)).gone.children, []);
-  } finally {
-    await proxy.stop();
-  }
-});
-
 Deno.test("childrenTotal: a child that is still starting is not evicted; the newcomer gets 503 + Retry-After", async () => {
   const proxy = await startProxy({
     limits: { childrenTotal: 1, childrenPerUser: 1 },
@@ -101,24 +85,42 @@ Deno.test("childrenTotal: a child that is still starting is not evicted; the new
   }
 });
 
-Deno.test("childrenTotal: a ready child with a call in flight is not evicted either", async () => {
+// One proxy for both: a slot left behind by gone's failed starts would also refuse a's child.
+Deno.test("childrenTotal 1, no spares", async (t) => {
   const proxy = await startProxy({
     limits: { childrenTotal: 1 },
-    mcpServers: { a: fixtureServer({ warm: 0 }), b: fixtureServer({ warm: 0 }) },
+    mcpServers: {
+      gone: { command: "sh", args: ["-c", "exit 1"], mode: "per-session", warm: 0 },
+      a: fixtureServer({ warm: 0 }),
+      b: fixtureServer({ warm: 0 }),
+    },
   });
   try {
-    const a = await connect(proxy.url("a"));
-    const slow = a.client.callTool({ name: "slow", arguments: { ms: 3000 } });
-    await untilChildren(proxy.admin, "a", (c) => c[0]?.inFlight === 1);
-    const refused = await postMcp(proxy.url("b"));
-    assert.equal(refused.status, 503);
-    assert.match((await refused.json()).error.message, /limits\.childrenTotal/);
-    assert.equal(text(await slow), "slept 3000");
-    await a.close();
+    await t.step("per-session without spares: failed initializes leave no slot", async () => {
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await (await postMcp(proxy.url("gone"))).json()).error.code, -32603);
+      }
+      assert.deepEqual((await health(proxy.admin)).gone.children, []);
+    });
+    await t.step(
+      "childrenTotal: a ready child with a call in flight is not evicted either",
+      () => inFlightNotEvicted(proxy),
+    );
   } finally {
     await proxy.stop();
   }
 });
+
+async function inFlightNotEvicted(proxy: ProxyProcess) {
+  const a = await connect(proxy.url("a"));
+  const slow = a.client.callTool({ name: "slow", arguments: { ms: 3000 } });
+  await untilChildren(proxy.admin, "a", (c) => c[0]?.inFlight === 1);
+  const refused = await postMcp(proxy.url("b"));
+  assert.equal(refused.status, 503);
+  assert.match((await refused.json()).error.message, /limits\.childrenTotal/);
+  assert.equal(text(await slow), "slept 3000");
+  await a.close();
+}
 
 Deno.test("a timer-driven restart obeys childrenTotal: with no idle child to stop it is postponed", async () => {
   const marker = await Deno.makeTempFile();
