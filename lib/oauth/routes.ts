@@ -13,7 +13,8 @@ import {
   protectedResourceMetadata,
 } from "./metadata.ts";
 import { handleRegister } from "./register.ts";
-import { handleRevoke, handleToken } from "./token.ts";
+import { handleRevoke } from "./revoke.ts";
+import { handleToken } from "./token.ts";
 import type { OAuthService } from "./service.ts";
 import { AUTHORIZATION_SERVER_PATHS, PROTECTED_RESOURCE_PATH as PRM } from "./well-known.ts";
 import { MERGED_SERVER } from "../config/merged-schema.ts";

@@ -1,5 +1,5 @@
 /**
- * `POST /token` (authorization_code and refresh_token grants) and `POST /revoke`.
+ * `POST /token`: the authorization_code and refresh_token grants (`POST /revoke` is revoke.ts).
  * Tokens are opaque and stored as SHA-256 hashes. A code is single-use, except that an
  * identical request within 30 s gets the same answer (ChatGPT redeems twice). Refresh tokens
  * rotate, with a grace window that returns the same successor; a replay after it revokes the
@@ -7,7 +7,7 @@
  * @see https://www.ietf.org/archive/id/draft-ietf-oauth-v2-1-13.html#section-4.3
  */
 import { deriveKey, open, randomToken, seal, sha256, timingSafeEqual } from "../crypto.ts";
-import type { GrantRecord, TokenRecord } from "../store/store.ts";
+import type { CodeRecord, GrantRecord, TokenRecord } from "../store/store.ts";
 import { earlierAnswer, oneAtATime } from "./code-replay.ts";
 import { OAuthError, oauthJson, readForm } from "./errors.ts";
 import type { OAuthService, ResolvedClient } from "./service.ts";
@@ -126,27 +126,40 @@ async function redeemOnce(
   if (!record || record.clientId !== client.clientId) {
     throw new OAuthError("invalid_grant", "the code is unknown, expired or for another client");
   }
-  if (!first) {
-    const earlier = await earlierAnswer(svc, hash, record);
-    if (
-      earlier && now - earlier.at <= svc.auth.oauth.codeReuseWindowMs &&
-      earlier.fingerprint === fingerprint
-    ) {
-      // Tokens revoked meanwhile (another reuse, /revoke, a refresh replay) are not handed out.
-      await liveGrant(svc, record.grantId, now);
-      const body = await open(
-        await deriveKey(`${verifier}|${code}`, "code-replay"),
-        earlier.sealed,
-      );
-      if (body) return oauthJson(JSON.parse(body));
+  if (!first) return await redeemAgain(svc, client, { code, verifier, hash, fingerprint }, record);
+  try {
+    return await redeemFirst(svc, client, form, { code, verifier, hash, fingerprint }, record);
+  } catch (error) {
+    // A refused first redemption spent the code too: its answer is the refusal, kept so that a
+    // repeat (here or on another instance) is answered at once instead of waiting for tokens.
+    if (error instanceof OAuthError) {
+      await svc.store.putCodeAnswer(hash, { fingerprint, sealed: "", at: now, refused: true });
     }
-    await svc.store.revokeGrant(record.grantId, "authorization code reused", now);
-    svc.log.warn("authorization code reused; its grant was revoked", { client: client.clientId });
-    throw new OAuthError(
-      "invalid_grant",
-      "the code was already used; tokens issued from it are revoked",
-    );
+    throw error;
   }
+}
+
+interface Redemption {
+  code: string;
+  verifier: string;
+  hash: string;
+  fingerprint: string;
+}
+
+/**
+ * A code's first redemption: the checks of RFC 6749 §4.1.3 and RFC 7636 §4.6, then tokens; the
+ * answer is kept, sealed, for an identical repeat.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ */
+async function redeemFirst(
+  svc: OAuthService,
+  client: ResolvedClient,
+  form: URLSearchParams,
+  { code, verifier, hash, fingerprint }: Redemption,
+  record: CodeRecord,
+): Promise<Response> {
+  const now = svc.now();
+  const redirectUri = form.get("redirect_uri");
   if (record.expiresAt <= now) throw new OAuthError("invalid_grant", "the code expired");
   // RFC 7636 §4.6: S256 is BASE64URL(SHA256(ASCII(code_verifier))), which is what sha256 gives.
   if (!VERIFIER.test(verifier) || await sha256(verifier) !== record.challenge) {
@@ -172,6 +185,36 @@ async function redeemOnce(
     grant: grant.id.slice(0, 8),
   });
   return oauthJson(body);
+}
+
+/**
+ * A spent code presented again: an identical request within the reuse window gets the first
+ * answer again (a client's double POST); anything else revokes the grant (RFC 6749 §4.1.2).
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
+async function redeemAgain(
+  svc: OAuthService,
+  client: ResolvedClient,
+  { code, verifier, hash, fingerprint }: Redemption,
+  record: CodeRecord,
+): Promise<Response> {
+  const now = svc.now();
+  const earlier = await earlierAnswer(svc, hash, record);
+  if (
+    earlier && !earlier.refused && now - earlier.at <= svc.auth.oauth.codeReuseWindowMs &&
+    earlier.fingerprint === fingerprint
+  ) {
+    // Tokens revoked meanwhile (another reuse, /revoke, a refresh replay) are not handed out.
+    await liveGrant(svc, record.grantId, now);
+    const body = await open(await deriveKey(`${verifier}|${code}`, "code-replay"), earlier.sealed);
+    if (body) return oauthJson(JSON.parse(body));
+  }
+  await svc.store.revokeGrant(record.grantId, "authorization code reused", now);
+  svc.log.warn("authorization code reused; its grant was revoked", { client: client.clientId });
+  throw new OAuthError(
+    "invalid_grant",
+    "the code was already used; tokens issued from it are revoked",
+  );
 }
 
 async function refresh(
@@ -341,27 +384,4 @@ async function admitAudience(
     throw new OAuthError("invalid_grant", "this account is no longer allowed");
   }
   throw new OAuthError("invalid_target", "resource is not within the grant");
-}
-
-/**
- * `POST /revoke`: always 200 for unknown tokens. Revoking a refresh token ends its grant.
- * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
- */
-export async function handleRevoke(svc: OAuthService, req: Request): Promise<Response> {
-  const form = await readForm(req, svc.bodyTimeoutMs);
-  const client = await authenticateClient(svc, req, form);
-  const token = form.get("token");
-  if (!token) throw new OAuthError("invalid_request", "token is required");
-  const hash = await sha256(token);
-  const record = await svc.store.getToken(hash);
-  if (record && record.clientId === client.clientId) {
-    if (record.kind === "refresh") {
-      await svc.store.revokeGrant(record.grantId, "revoked by the client", svc.now());
-    } else {
-      await svc.store.revokeTokens([hash], record.grantId);
-    }
-    svc.forgetUser(record.userId);
-    svc.log.info("token revoked by the client", { client: client.clientId, kind: record.kind });
-  }
-  return oauthJson({});
 }

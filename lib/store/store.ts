@@ -70,6 +70,8 @@ export interface CodeAnswer {
   fingerprint: string;
   sealed: string;
   at: number;
+  /** The first redemption was refused (nothing sealed): a repeat is refused at once. */
+  refused?: boolean;
 }
 
 export interface TransactionRecord {
