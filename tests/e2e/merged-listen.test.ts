@@ -18,7 +18,12 @@ import {
 } from "../helpers/proxy.ts";
 import { type Frame, openListen } from "../helpers/rpc.ts";
 import { eventually } from "../helpers/procs.ts";
-import { reloadConfig, signInForTokens, waitForNewLog } from "../helpers/oauth-flows.ts";
+import {
+  countLogLines,
+  reloadConfig,
+  signInForTokens,
+  waitForNewLog,
+} from "../helpers/oauth-flows.ts";
 import { ALICE, BOB, fakeGitHub, LOGIN_ENV, loginConfig } from "../helpers/oauth.ts";
 
 const MODERN = "2026-07-28";
@@ -201,16 +206,16 @@ Deno.test("merged listen (2026-07-28): list changes, filter, merged URIs, crash,
 });
 
 /**
- * Two shared conformance servers behind login on `/mcp`, `notes` only for `notesUsers`; Alice's
- * and Bob's tokens for `/mcp`.
+ * Two shared conformance servers behind login on `/mcp`, `notes` only for Alice; Alice's and
+ * Bob's tokens for `/mcp`.
  */
-async function aliceAndBob(notesUsers: string[]) {
+async function aliceAndBob() {
   const gh = await fakeGitHub();
   const proxy = await startProxy({
     ...loginConfig(gh, { users: [ALICE.id, BOB.id] }),
     mcpServers: {
       files: conformance({ mode: "shared" }),
-      notes: conformance({ mode: "shared", allow: { users: notesUsers } }),
+      notes: conformance({ mode: "shared", allow: { users: [ALICE.login] } }),
     },
     merged: { enabled: true },
   }, { env: LOGIN_ENV });
@@ -227,8 +232,35 @@ async function aliceAndBob(notesUsers: string[]) {
   }
 }
 
-Deno.test("merged listen (2026-07-28): a server the person may not use sends them nothing", async () => {
-  const { gh, proxy, alice, bob } = await aliceAndBob([ALICE.login]);
+/** Sets who may use `notes` by SIGHUP and waits until the proxy applied it. */
+async function notesFor(proxy: ProxyProcess, users: string[]) {
+  const reloads = countLogLines(proxy, /config reloaded/);
+  await reloadConfig(proxy, (c) => {
+    const servers = c.mcpServers as Record<string, Record<string, unknown>>;
+    servers.notes.allow = { users };
+  });
+  await waitForNewLog(proxy, /config reloaded/, reloads);
+}
+
+// One proxy and one sign-in each for both tests; the reload test comes last.
+Deno.test("merged listen (2026-07-28) with login", async (t) => {
+  const { gh, proxy, alice, bob } = await aliceAndBob();
+  try {
+    await t.step(
+      "a server the person may not use sends them nothing",
+      () => barredFromTheStart(proxy, alice, bob),
+    );
+    await t.step(
+      "a reload that bars a server silences it on open streams",
+      () => barredByReload(proxy, alice, bob),
+    );
+  } finally {
+    await proxy.stop();
+    await gh.close();
+  }
+});
+
+async function barredFromTheStart(proxy: ProxyProcess, alice: string, bob: string) {
   const streams: { close(): void }[] = [];
   try {
     const inNotes = `mcp-merged://notes/${WATCHED}`;
@@ -269,13 +301,20 @@ Deno.test("merged listen (2026-07-28): a server the person may not use sends the
     assert.equal(first.params.uri, WATCHED);
   } finally {
     for (const s of streams) s.close();
-    await proxy.stop();
-    await gh.close();
   }
-});
+}
 
-Deno.test("merged listen (2026-07-28): a reload that bars a server silences it on open streams", async () => {
-  const { gh, proxy, alice, bob } = await aliceAndBob([ALICE.login, BOB.login]);
+async function barredByReload(proxy: ProxyProcess, alice: string, bob: string) {
+  // The previous test's listeners are gone (each child unsubscribed), and Bob may use notes.
+  for (const server of ["files", "notes"]) {
+    await eventually(
+      () => subscribedLines(proxy, server) === subscribedLines(proxy, server, "unsubscribed from"),
+      10_000,
+      `${server}'s child unsubscribed`,
+    );
+  }
+  const before = { files: subscribedLines(proxy, "files"), notes: subscribedLines(proxy, "notes") };
+  await notesFor(proxy, [ALICE.login, BOB.login]);
   let stream: { close(): void } | undefined;
   try {
     const inFiles = `mcp-merged://files/${WATCHED}`;
@@ -289,8 +328,8 @@ Deno.test("merged listen (2026-07-28): a reload that bars a server silences it o
       toolsListChanged: true,
       resourceSubscriptions: [inFiles, inNotes],
     });
-    await eventually(() => subscribedLines(proxy, "files") === 1);
-    await eventually(() => subscribedLines(proxy, "notes") === 1);
+    await eventually(() => subscribedLines(proxy, "files") === before.files + 1);
+    await eventually(() => subscribedLines(proxy, "notes") === before.notes + 1);
 
     // Bob may no longer use notes: its items leave his lists, and nothing of it reaches him.
     await reloadConfig(proxy, (c) => {
@@ -309,10 +348,8 @@ Deno.test("merged listen (2026-07-28): a reload that bars a server silences it o
     assert.equal((await nextOf(bobs.next)).params.uri, inFiles);
   } finally {
     stream?.close();
-    await proxy.stop();
-    await gh.close();
   }
-});
+}
 
 Deno.test("merged listen (2026-07-28): a server down when the stream opened joins once it starts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mop-merged-listen-" });
