@@ -184,8 +184,7 @@ class ConnectionServer {
 
   #track(conn: Deno.Conn): void {
     const remote = conn.remoteAddr as Deno.NetAddr;
-    const { headerTimeoutMs, log } = this.options;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const { log } = this.options;
     const c: Connection = {
       active: 0,
       idleSince: performance.now(),
@@ -203,14 +202,14 @@ class ConnectionServer {
         served.shutdown().catch(() => {});
       },
     };
-    const arm = () => timer = setTimeout(c.close, headerTimeoutMs);
+    const idle = new IdleTimer(c, this.options.headerTimeoutMs);
     const served = this.serveOn(conn, undefined, (req, info) => {
-      if (c.active++ === 0) clearTimeout(timer);
+      c.active++;
       // `completed` settles when the response was sent or the client went away.
       info.completed?.finally(() => {
         if (--c.active > 0 || c.closing) return;
         c.idleSince = performance.now();
-        arm();
+        idle.arm();
       }).catch(() => {});
       return this.handler(req, remote);
     }, (error) => {
@@ -218,13 +217,44 @@ class ConnectionServer {
       return new Response('{"error":"server_error"}', { status: 500 });
     }, () => {});
     this.open.add(c);
-    arm();
+    idle.arm();
     served.finished.catch(() => {}).finally(() => {
-      clearTimeout(timer);
+      idle.stop();
       if (c.leaving) this.#leaving--;
       this.open.delete(c);
       if (this.#closing && this.open.size === 0) this.#drained();
     });
+  }
+}
+
+/**
+ * Closes a connection once it has had no request in progress for `timeoutMs`. The timer is not
+ * set again for every request of a keep-alive connection (a timer object per request): when it
+ * fires it looks at the connection, and waits on for the rest of the time if a request came
+ * since; while one is in progress it stops, and the end of the request sets it again.
+ */
+class IdleTimer {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly connection: Connection, readonly timeoutMs: number) {}
+
+  /** Makes sure the timer runs (the connection just became idle). */
+  arm(): void {
+    this.#timer ??= setTimeout(() => this.#fire(), this.timeoutMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    const c = this.connection;
+    if (c.active > 0 || c.closing) return;
+    const left = this.timeoutMs - (performance.now() - c.idleSince);
+    if (left > 1) this.#timer = setTimeout(() => this.#fire(), left);
+    else c.close();
   }
 }
 

@@ -72,3 +72,55 @@ Deno.test("the remote address reaches the handler", async () => {
     await server.shutdown();
   }
 });
+
+/** Waits until `done` holds; fails after a generous 20 s (the rule is about ~1 s). */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`still waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("a keep-alive connection is closed once idle for headerTimeoutMs after its last request", async () => {
+  const server = serveHttp(options({ headerTimeoutMs: 300 }), () => new Response("ok"));
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    for (let i = 0; i < 3; i++) assert.equal(await (await fetch(url)).text(), "ok");
+    assert.equal(server.connections(), 1, "the pooled connection stays open between requests");
+    await until(() => server.connections() === 0, "the idle connection to be closed");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a request longer than headerTimeoutMs is not cut; the idle time counts from its end", async () => {
+  const server = serveHttp(options({ headerTimeoutMs: 300 }), async () => {
+    await new Promise((r) => setTimeout(r, 600));
+    return new Response("slow");
+  });
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.addr.port}/`);
+    assert.equal(await res.text(), "slow", "the timer came due during the request: no close");
+    await until(() => server.connections() === 0, "the connection to be closed once idle");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("requests in a row keep a connection open past headerTimeoutMs from its start", async () => {
+  const server = serveHttp(
+    options({ headerTimeoutMs: 1000 }),
+    (_req, remote) => new Response(String(remote.port)),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    const ports = new Set<string>();
+    const start = performance.now();
+    // The connection's first timer comes due while requests keep arriving: it must wait on.
+    while (performance.now() - start < 2500) ports.add(await (await fetch(url)).text());
+    assert.equal(ports.size, 1, "one connection served every request");
+  } finally {
+    await server.shutdown();
+  }
+});
