@@ -15,6 +15,7 @@ import {
   readExpected,
   runConformance,
   serverPerMode,
+  startEach,
   table,
 } from "../helpers/conformance.ts";
 
@@ -81,8 +82,8 @@ const SCENARIOS = [
 const VACUOUS = ["tasks-status-notifications"];
 
 // Sessionless requests make no sessions, so per-session runs as cheaply as the other modes. One
-// proxy serves the three modes as three servers (a conformance run per server): a run makes no
-// sessions and changes no setting, so the runs cannot see each other.
+// proxy serves the three modes as three servers (a conformance run per server, the three side by
+// side): a run makes no sessions and changes no setting, so the runs cannot see each other.
 const MODES = ["per-user", "shared", "per-session"] as const;
 
 Deno.test("conformance 2026-07-28: the requirement set passes but for the listed", async (t) => {
@@ -93,15 +94,18 @@ Deno.test("conformance 2026-07-28: the requirement set passes but for the listed
   }
   const proxy = await startProxy({ mcpServers: serverPerMode(FIXTURE, MODES) });
   try {
+    const runs = startEach(MODES, async (mode) => {
+      await warmInputPath(proxy.url(mode));
+      return await runConformance(CONFORMANCE, proxy.url(mode), [
+        "--requirements",
+        "2026-07-28",
+        "--expected-failures",
+        EXPECTED,
+      ]);
+    });
     for (const mode of MODES) {
       await t.step(mode, async () => {
-        await warmInputPath(proxy.url(mode));
-        const { results, code, transcript } = await runConformance(CONFORMANCE, proxy.url(mode), [
-          "--requirements",
-          "2026-07-28",
-          "--expected-failures",
-          EXPECTED,
-        ]);
+        const { results, code, transcript } = await runs.get(mode)!;
         assert.deepEqual(
           [...results.keys()].sort(),
           [...SCENARIOS].sort(),

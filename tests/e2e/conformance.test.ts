@@ -8,7 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
-import { compare, readExpected, runConformance, serverPerMode } from "../helpers/conformance.ts";
+import {
+  compare,
+  readExpected,
+  runConformance,
+  serverPerMode,
+  startEach,
+} from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.1.16";
 const FIXTURE = CONFORMANCE_FIXTURE;
@@ -52,7 +58,8 @@ const SCENARIOS = [
 
 // per-session passes too, but the CLI never ends its sessions (no DELETE), so each of its ~45
 // sessions would keep a child running until the limits evict them; it is left out for speed.
-// One proxy serves both modes as two servers (a run per server): sessions are per server.
+// One proxy serves both modes as two servers (a run per server, side by side): sessions are per
+// server.
 const MODES = ["per-user", "shared"] as const;
 
 Deno.test(`conformance: every server scenario of ${CONFORMANCE} passes`, async (t) => {
@@ -62,15 +69,12 @@ Deno.test(`conformance: every server scenario of ${CONFORMANCE} passes`, async (
   }
   const proxy = await startProxy({ mcpServers: serverPerMode(FIXTURE, MODES) });
   try {
+    const args = ["--suite", "all"];
+    if (baseline.length > 0) args.push("--expected-failures", BASELINE);
+    const runs = startEach(MODES, (mode) => runConformance(CONFORMANCE, proxy.url(mode), args));
     for (const mode of MODES) {
       await t.step(mode, async () => {
-        const args = ["--suite", "all"];
-        if (baseline.length > 0) args.push("--expected-failures", BASELINE);
-        const { results, code, transcript } = await runConformance(
-          CONFORMANCE,
-          proxy.url(mode),
-          args,
-        );
+        const { results, code, transcript } = await runs.get(mode)!;
         assert.deepEqual(
           [...results.keys()].sort(),
           [...SCENARIOS].sort(),
