@@ -2,8 +2,10 @@
  * An asynchronous, bounded queue in front of a log output. A synchronous write to a pipe that
  * nobody reads blocks the whole process (every request, `/healthz` included); here a write
  * only appends to the queue, one writer task drains it, and when the queue holds `maxBytes` the
- * line is dropped and counted. Every `reportEveryMs` a count of the lines dropped since the last
- * report is queued as a line of its own (past the bound: it is short and never more than one).
+ * line is dropped and counted. A count of the lines dropped since the last report is queued as a
+ * line of its own (past the bound: it is short and never more than one) as soon as the output has
+ * taken everything queued, so whoever reads it learns of the gap right after it; and every
+ * `reportEveryMs` while the output is still behind.
  */
 
 /** Writes some of `bytes`, returning how many (Deno.FsFile#write, Deno.stderr.write). */
@@ -12,7 +14,7 @@ export type Output = (bytes: Uint8Array) => Promise<number>;
 export interface LogQueueOptions {
   /** Bytes queued at most (1 MiB by default). */
   maxBytes?: number;
-  /** How often a "lines dropped" report may be queued. */
+  /** How often a "lines dropped" report is queued while the output stays behind. */
   reportEveryMs?: number;
   /** The report line for `count` lines dropped since the last one. */
   report?: (count: number) => string;
@@ -118,6 +120,8 @@ export class LogQueue {
     } finally {
       this.#draining = false;
     }
+    // Caught up: the gap is reported now rather than at the next period.
+    this.#reportDropped();
   }
 
   async #writeBatch(): Promise<void> {

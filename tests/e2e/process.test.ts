@@ -181,7 +181,7 @@ Deno.test("with its stderr unread, the proxy keeps answering; dropped lines are 
     const dropped = Number(/^mop_log_lines_dropped_total (\d+)$/m.exec(metrics)?.[1]);
     assert.ok(dropped > 0, `lines were dropped and counted (${dropped})`);
     await c.close();
-    // Reading again: the queued lines come out, then the periodic report of the dropped ones.
+    // Reading again: the queued lines come out, then the report of the dropped ones.
     while (!/ \d+ log lines dropped/.test(logs)) {
       const { value, done } = await stderr.read();
       if (done) break;

@@ -38,6 +38,26 @@ Deno.test("past maxBytes lines are dropped and counted; the report line follows 
   queue.close();
 });
 
+Deno.test("once the output has caught up, the drop report is written without waiting for the period", async () => {
+  const out = stalledOutput();
+  let reported = () => {};
+  const done = new Promise<void>((resolve) => reported = resolve);
+  const output = async (bytes: Uint8Array) => {
+    const n = await out.output(bytes);
+    if (out.written.join("").includes("dropped")) reported();
+    return n;
+  };
+  const queue = new LogQueue(output, { maxBytes: 40, reportEveryMs: 3_600_000 });
+  const line = "y".repeat(19) + "\n";
+  assert.deepEqual([queue.push(line), queue.push(line), queue.push(line)], [true, true, false]);
+  out.open();
+  // No flush (which reports too) and an hour-long period: only catching up can write it. Without
+  // the report the test ends with this promise pending, which fails it.
+  await done;
+  assert.equal(out.written.join(""), line.repeat(2) + "1 log lines dropped\n");
+  queue.close();
+});
+
 Deno.test("a short write is continued; a failed output drops the rest without throwing", async () => {
   const seen: string[] = [];
   const decoder = new TextDecoder();
