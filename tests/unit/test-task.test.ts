@@ -31,3 +31,13 @@ Deno.test("deno task test: every *.test.ts under tests/ is run, and none twice",
     assert.equal(runs, 1, `${path} is run ${runs} times by: ${task}`);
   }
 });
+
+Deno.test("e2e-weights.json weighs only end-to-end files that exist", async () => {
+  const table = JSON.parse(await Deno.readTextFile(new URL("tests/groups/e2e-weights.json", ROOT)));
+  const files = new Set(
+    (await testFiles(new URL("tests/e2e/", ROOT))).map((url) => url.slice(ROOT.href.length)),
+  );
+  const stale = Object.keys(table.seconds).filter((path) => !files.has(path));
+  assert.deepEqual(stale, [], "remove them, or run: deno run -A tests/groups/weigh.ts");
+  for (const seconds of Object.values(table.seconds)) assert.ok(Number(seconds) > 0);
+});
