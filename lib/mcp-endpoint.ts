@@ -94,7 +94,8 @@ export class McpEndpoint {
       return identity.status === 404 ? identity : withCors(identity, origin);
     }
     const call: McpCall = { req, server, identity, note: ctx.note };
-    if (!ctx.forwarded) {
+    // Only another instance is ever handed the request (lib/mcp/owners.ts).
+    if (!ctx.forwarded && this.app.mcp.instances) {
       call.forwardable = { path: route.path + new URL(req.url).search, clientIp: ctx.ip };
     }
     return withCors(await this.#dispatch(call, route.kind, route.messages), origin);

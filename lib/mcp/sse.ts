@@ -3,6 +3,8 @@
  * client that does not read, and one registry whose ticker keeps idle streams alive.
  */
 
+import { Deadlines } from "./deadlines.ts";
+
 const encoder = new TextEncoder();
 
 export const SSE_HEADERS: Record<string, string> = {
@@ -20,14 +22,15 @@ export const SSE_HEADERS: Record<string, string> = {
  */
 export const STREAM_AFTER_MS = 10_000;
 
+/** The responses waiting for STREAM_AFTER_MS, on one timer. */
+const longResponses = new Deadlines(STREAM_AFTER_MS);
+
 /**
  * Calls `open` once a response has waited {@link STREAM_AFTER_MS} for its answer; the returned
  * function cancels (call it when the response is decided). The timer never keeps the process up.
  */
 export function streamWhenLong(open: () => void): () => void {
-  const timer = setTimeout(open, STREAM_AFTER_MS);
-  Deno.unrefTimer(timer);
-  return () => clearTimeout(timer);
+  return longResponses.add(open);
 }
 
 /** Formats one SSE event; JSON text never holds a raw newline, so one data line suffices. */
