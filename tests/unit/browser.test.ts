@@ -219,13 +219,12 @@ PAGE_TESTS.push(["framing is reported blocked for XFO DENY + frame-ancestors 'no
   }
 }]);
 
-Deno.test("browser: timeouts fail with clear errors; close() kills the process and the profile", async () => {
+/** Timeouts and close(), on the shared Chromium, which it closes: the last page step. */
+async function timeoutsAndClose(browser: Browser): Promise<void> {
   const srv = serve(() => html(`<p>static</p>`));
   let pid = 0;
   let profile = "";
   try {
-    // The default wait for each step, generous for a loaded machine; the waits below pass their own.
-    const browser = await launchBrowser({ timeoutMs: 30_000 });
     try {
       pid = browser.pid;
       profile = browser.userDataDir;
@@ -272,7 +271,7 @@ Deno.test("browser: timeouts fail with clear errors; close() kills the process a
   } finally {
     await srv.close();
   }
-});
+}
 
 PAGE_TESTS.push(["isolated pages do not share cookies", async () => {
   const srv = serve((_req, url) => {
@@ -330,11 +329,16 @@ PAGE_TESTS.push(["with the fake GitHub, the authorize redirect's code is readabl
 }]);
 
 // One Chromium start (about 1.5 s of CPU) for all the page tests, each a step; the test of
-// timeouts and of close() starts its own.
+// timeouts and of close() comes last, since it closes it.
 Deno.test("browser: page tests, on one Chromium", async (t) => {
-  shared = await launchBrowser();
+  // The default wait for each step, generous for a loaded machine; the timeout checks pass their own.
+  shared = await launchBrowser({ timeoutMs: 30_000 });
   try {
     for (const [name, fn] of PAGE_TESTS) await t.step(name, fn);
+    await t.step(
+      "timeouts fail with clear errors; close() kills the process and the profile",
+      () => timeoutsAndClose(shared!),
+    );
   } finally {
     await shared.close();
     shared = undefined;
