@@ -15,7 +15,7 @@ import { StreamableHttpTransport } from "./mcp/streamable-http.ts";
 import { LegacySseTransport } from "./mcp/legacy-sse.ts";
 import { notFound, type Route, type RouteKind, tooMany } from "./routes.ts";
 import { MERGED_SERVER } from "./config/merged-schema.ts";
-import { mergedServerConfig } from "./mcp/merged/session.ts";
+import { mergedServerConfig } from "./mcp/merged/server-config.ts";
 
 export interface RequestContext {
   /** The TCP peer's address. */

@@ -34,7 +34,8 @@ import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
 import { connectionBudget, reservedDescriptors } from "./open-files.ts";
 import { authenticateBearer } from "./oauth/bearer.ts";
-import { Instances } from "./instances/instances.ts";
+import type { Instances } from "./instances/instances.ts";
+import { lazyImport } from "./lazy.ts";
 import type { InstancesSettings } from "./config/instances-schema.ts";
 
 export interface RunningProxy {
@@ -230,6 +231,9 @@ async function stopProxy(parts: {
   await store?.close();
 }
 
+/** Several instances (./instances/), loaded only for a config with `instances`. */
+const instancesModule = lazyImport("several instances", () => import("./instances/instances.ts"));
+
 /**
  * Takes part among several instances: session ids and request states name this instance, and
  * requests for other instances' sessions and calls are forwarded to them.
@@ -240,6 +244,7 @@ async function joinInstances(
   mcp: McpService,
   log: Logger,
 ): Promise<Instances> {
+  const { Instances } = await instancesModule();
   const instances = await Instances.create(settings, store, log);
   mcp.instances = instances;
   return instances;

@@ -7,7 +7,8 @@ import type { Limits } from "../config/schema.ts";
 import type { Router } from "../router/router.ts";
 import type { Reply } from "../router/downstream.ts";
 import { randomId, type Session, SessionStore } from "./sessions.ts";
-import { type MergedHost, MergedSession } from "./merged/session.ts";
+import type { MergedHost, MergedSession } from "./merged/session.ts";
+import { lazyImport } from "../lazy.ts";
 import { SseRegistry, SseWriter } from "./sse.ts";
 import { ReplayBudget } from "./replay.ts";
 import type { Instances } from "../instances/instances.ts";
@@ -20,6 +21,9 @@ export interface SessionRoute {
   notification(message: Record<string, unknown>): void;
   response(message: Record<string, unknown>): void;
 }
+
+/** The merged endpoint's sessions (./merged/), loaded when the first one opens. */
+const mergedEndpoint = lazyImport("the merged endpoint", () => import("./merged/session.ts"));
 
 /** Shared state of the MCP transports. */
 export class McpService {
@@ -75,6 +79,7 @@ export class McpService {
    */
   async mergeSession(session: Session): Promise<boolean> {
     if (!this.merged) return false;
+    const { MergedSession } = await mergedEndpoint();
     session.merged = await MergedSession.open(this.merged, session);
     return true;
   }

@@ -15,6 +15,8 @@ const ROOT = new URL("../../", import.meta.url);
  */
 const LAZY: Record<string, string> = {
   "lib/mcp/modern/handler.ts": "the first 2026-07-28 request (lib/mcp/modern/lane.ts)",
+  "lib/mcp/merged/session.ts": "the first session of the merged endpoint (lib/mcp/service.ts)",
+  "lib/instances/instances.ts": "a config with instances (lib/serve.ts)",
   "lib/store/postgres.ts": "a config with store.url (lib/store/open.ts)",
   "lib/cli/run.ts": "main.ts init, check, clients and grants (main.ts)",
 };

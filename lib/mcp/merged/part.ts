@@ -4,10 +4,10 @@
  * session that owns it.
  */
 import type { ServerConfig } from "../../config/schema.ts";
-import { MERGED_SERVER } from "../../config/merged-schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
 import type { PolicyKind } from "../../policy/policy.ts";
 import { listChangedLine } from "../../router/list-changes.ts";
+export { mergedServerConfig } from "./server-config.ts";
 
 /** What a part tells the merged session that owns it. */
 export interface PartOwner {
@@ -119,22 +119,5 @@ export function accessChange(
     bar: parts.filter((p) => !p.barred && !may.has(p.name)).map((p) => p.name),
     restore: parts.filter((p) => p.barred && may.has(p.name)).map((p) => p.name),
     add: allowed.filter((name) => !has.has(name)),
-  };
-}
-
-/** A ServerConfig-shaped stand-in for the merged endpoint (it has no child of its own). */
-export function mergedServerConfig(): ServerConfig {
-  return {
-    name: MERGED_SERVER,
-    command: "",
-    args: [],
-    env: {},
-    mode: "per-user",
-    idleTimeoutMs: 0,
-    requestTimeoutMs: 0,
-    maxInFlight: 0,
-    restartDelayMs: 0,
-    logArguments: false,
-    warm: 0,
   };
 }
