@@ -40,10 +40,8 @@ export class StreamableHttpTransport {
     // A request naming a version the 2025-era revisions do not know takes the sessionless lane.
     if (wantsModern(req)) return await serveModern(this.svc, call);
     // A session another instance holds is served there.
-    if (this.svc.instances) {
-      const elsewhere = await servedElsewhere(this.svc, call, req.headers.get("mcp-session-id"));
-      if (elsewhere) return elsewhere;
-    }
+    const elsewhere = await servedElsewhere(this.svc, call, req.headers.get("mcp-session-id"));
+    if (elsewhere) return elsewhere;
     switch (req.method) {
       case "POST":
         return this.#post(call);

@@ -11,12 +11,11 @@
 import assert from "node:assert/strict";
 import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
 import {
-  compare,
+  assertRun,
   readExpected,
   runConformance,
   serverPerMode,
   startEach,
-  table,
 } from "../helpers/conformance.ts";
 
 const CONFORMANCE = "npm:@modelcontextprotocol/conformance@0.2.0-alpha.12";
@@ -105,28 +104,13 @@ Deno.test("conformance 2026-07-28: the requirement set passes but for the listed
     });
     for (const mode of MODES) {
       await t.step(mode, async () => {
-        const { results, code, transcript } = await runs.get(mode)!;
-        assert.deepEqual(
-          [...results.keys()].sort(),
-          [...SCENARIOS].sort(),
-          `the CLI ran a different set of scenarios${transcript}`,
-        );
-        const { unexpected, stale } = compare(results, expected, VACUOUS);
-        const summary = `\n--- results ---\n${table(results, expected)}`;
-        assert.deepEqual(
-          unexpected,
-          [],
-          `conformance checks failed:\n${
-            unexpected.join("\n")
-          }${summary}\n--- proxy log (tail) ---\n` +
-            proxy.logs().slice(-3000),
-        );
-        assert.deepEqual(
-          stale,
-          [],
-          `these now pass; remove them from ${EXPECTED}: ${stale.join(", ")}${summary}`,
-        );
-        assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
+        assertRun(await runs.get(mode)!, {
+          scenarios: SCENARIOS,
+          expected: expected,
+          expectedFile: EXPECTED,
+          vacuous: VACUOUS,
+          proxyLog: () => proxy.logs(),
+        });
       });
     }
   } finally {

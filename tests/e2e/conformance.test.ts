@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { CONFORMANCE_FIXTURE, ROOT, startProxy } from "../helpers/proxy.ts";
 import {
-  compare,
+  assertRun,
   readExpected,
   runConformance,
   serverPerMode,
@@ -74,26 +74,12 @@ Deno.test(`conformance: every server scenario of ${CONFORMANCE} passes`, async (
     const runs = startEach(MODES, (mode) => runConformance(CONFORMANCE, proxy.url(mode), args));
     for (const mode of MODES) {
       await t.step(mode, async () => {
-        const { results, code, transcript } = await runs.get(mode)!;
-        assert.deepEqual(
-          [...results.keys()].sort(),
-          [...SCENARIOS].sort(),
-          `the CLI ran a different set of scenarios${transcript}`,
-        );
-        const { unexpected, stale } = compare(results, baseline);
-        assert.deepEqual(
-          unexpected,
-          [],
-          `conformance checks failed:\n${unexpected.join("\n")}\n--- proxy log (tail) ---\n` +
-            proxy.logs().slice(-3000),
-        );
-        assert.deepEqual(
-          stale,
-          [],
-          `these scenarios now pass; remove them from ${BASELINE}: ${stale.join(", ")}`,
-        );
-        // The CLI applies the same baseline; its verdict must agree.
-        assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
+        assertRun(await runs.get(mode)!, {
+          scenarios: SCENARIOS,
+          expected: baseline,
+          expectedFile: BASELINE,
+          proxyLog: () => proxy.logs(),
+        });
       });
     }
   } finally {

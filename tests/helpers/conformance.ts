@@ -3,6 +3,7 @@
  * with an expected-failures file (the CLI's own format: `server:` entries `<scenario>` or
  * `<scenario>:<check-id>`).
  */
+import assert from "node:assert/strict";
 
 export interface Check {
   id: string;
@@ -71,6 +72,40 @@ export function startEach<K, T>(
   const started = new Map(keys.map((key) => [key, run(key)] as const));
   for (const promise of started.values()) promise.catch(() => {});
   return started;
+}
+
+/**
+ * Asserts one run: the CLI ran exactly `scenarios`, nothing failed but the `expected` entries,
+ * no expected entry passes now (it must leave `expectedFile`), and the CLI, which applies the
+ * same file, exited 0. `proxyLog` is shown with unexpected failures.
+ */
+export function assertRun(run: ConformanceRun, o: {
+  scenarios: string[];
+  expected: string[];
+  expectedFile: string;
+  vacuous?: string[];
+  proxyLog: () => string;
+}): void {
+  const { results, code, transcript } = run;
+  assert.deepEqual(
+    [...results.keys()].sort(),
+    [...o.scenarios].sort(),
+    `the CLI ran a different set of scenarios${transcript}`,
+  );
+  const { unexpected, stale } = compare(results, o.expected, o.vacuous);
+  const summary = `\n--- results ---\n${table(results, o.expected)}`;
+  assert.deepEqual(
+    unexpected,
+    [],
+    `conformance checks failed:\n${unexpected.join("\n")}${summary}\n--- proxy log (tail) ---\n` +
+      o.proxyLog().slice(-3000),
+  );
+  assert.deepEqual(
+    stale,
+    [],
+    `these now pass; remove them from ${o.expectedFile}: ${stale.join(", ")}${summary}`,
+  );
+  assert.equal(code, 0, `the conformance CLI exited ${code}${transcript}`);
 }
 
 /** Reads results/server-<scenario>-<timestamp>/checks.json under `dir`. */

@@ -387,13 +387,12 @@ const parkings = new WeakMap<McpService, Parking>();
  * there are several, and is cleared when the service shuts down.
  */
 function parkingFor(svc: McpService): Parking {
-  let parking = parkings.get(svc);
-  if (parking) return parking;
-  parking = new Parking({ log: svc.log });
+  const known = parkings.get(svc);
+  if (known) return known;
+  const parking = new Parking({ log: svc.log });
   if (svc.requestStateSecret) parking.useSecret(svc.requestStateSecret);
   parking.instance = svc.instances?.id;
-  const made = parking;
-  svc.atShutdown(() => made.clear());
+  svc.atShutdown(() => parking.clear());
   parkings.set(svc, parking);
   return parking;
 }
