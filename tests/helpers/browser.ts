@@ -1,8 +1,9 @@
 /**
  * A minimal headless Chromium driver over the Chrome DevTools Protocol (CDP), for e2e tests.
  *
- * No Playwright/Puppeteer: it launches `/usr/bin/chromium` (Debian package `chromium`) with a
- * fresh temporary profile and `--remote-debugging-port=0`, reads the `DevTools listening on
+ * No Playwright/Puppeteer: it launches Debian's Chromium headless shell
+ * (`/usr/bin/chromium-headless-shell`, package `chromium-headless-shell`), or `/usr/bin/chromium`
+ * (package `chromium`) when the shell is not installed, with a fresh temporary profile and `--remote-debugging-port=0`, reads the `DevTools listening on
  * ws://…` line from stderr, and talks CDP over Deno's built-in WebSocket with flattened
  * sessions (`Target.attachToTarget({flatten: true})`).
  *
@@ -29,7 +30,27 @@
  * localhost are unaffected, while anything else Chrome might try to reach fails locally.
  */
 
+/**
+ * The headless shell is the same Chromium (same version, same Blink and network stack) without the
+ * desktop browser around it: the browser tests cost about a third of the CPU they cost on
+ * `chromium --headless` (measured on both browser test files: 24 s -> 9 s).
+ */
+const HEADLESS_SHELL = "/usr/bin/chromium-headless-shell";
 const CHROMIUM = "/usr/bin/chromium";
+
+/** The browser `launchBrowser` starts by default: the headless shell when installed. */
+export function defaultBrowser(exists: (path: string) => boolean = isFile): string {
+  return exists(HEADLESS_SHELL) ? HEADLESS_SHELL : CHROMIUM;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
 const CHROMIUM_FLAGS = [
   "--headless",
   "--no-sandbox",
@@ -42,12 +63,19 @@ const CHROMIUM_FLAGS = [
   // An error page retries its failed URL after a second; the retry's request (aborted when the
   // page goes) would then stand for the navigation. The page's own requests only, once each.
   "--disable-auto-reload",
+  // Fewer processes: no separate GPU process, one renderer shared by the pages of a context
+  // instead of one per site (the tests' pages are all loopback; framing rules do not depend on
+  // process isolation). About a quarter less CPU per test file.
+  "--in-process-gpu",
+  "--renderer-process-limit=1",
+  "--disable-site-isolation-trials",
+  "--disable-features=site-per-process,IsolateOrigins",
   "--remote-debugging-port=0",
 ];
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface LaunchOptions {
-  /** Browser binary; default `/usr/bin/chromium`. */
+  /** Browser binary; default `defaultBrowser()`. */
   executablePath?: string;
   /** How long to wait for the DevTools endpoint; default 30 s. */
   launchTimeoutMs?: number;
@@ -953,7 +981,7 @@ export class Browser {
 
 /** Launch headless Chromium with a fresh temporary profile. Always `await browser.close()`. */
 export async function launchBrowser(options: LaunchOptions = {}): Promise<Browser> {
-  const executable = options.executablePath ?? CHROMIUM;
+  const executable = options.executablePath ?? defaultBrowser();
   const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
   const userDataDir = await Deno.makeTempDir({ prefix: "mcp-oauth-proxy-chromium-" });
   const deadProxy = "http://127.0.0.1:9";
@@ -978,7 +1006,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
   } catch (err) {
     await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     throw new Error(
-      `could not start ${executable} (install it with: apt-get install -y chromium): ${err}`,
+      `could not start ${executable} (install it with: apt-get install -y chromium-headless-shell): ${err}`,
     );
   }
 

@@ -1,8 +1,17 @@
-// Self-test of tests/helpers/browser.ts (headless Chromium over CDP). Needs /usr/bin/chromium
-// (apt-get install -y chromium). Every server binds 127.0.0.1 port 0; every browser is closed in
+// Self-test of tests/helpers/browser.ts (headless Chromium over CDP). Needs
+// /usr/bin/chromium-headless-shell or /usr/bin/chromium (apt-get install -y
+// chromium-headless-shell). Every server binds 127.0.0.1 port 0; every browser is closed in
 // `finally`.
 import assert from "node:assert/strict";
-import { type Browser, launchBrowser } from "../helpers/browser.ts";
+import { type Browser, defaultBrowser, launchBrowser } from "../helpers/browser.ts";
+
+Deno.test("browser: the headless shell is preferred; without it, chromium", () => {
+  assert.equal(defaultBrowser(() => true), "/usr/bin/chromium-headless-shell");
+  assert.equal(defaultBrowser(() => false), "/usr/bin/chromium");
+  const asked: string[] = [];
+  defaultBrowser((path) => (asked.push(path), false));
+  assert.deepEqual(asked, ["/usr/bin/chromium-headless-shell"]);
+});
 
 interface TestServer {
   url: string;
