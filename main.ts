@@ -4,7 +4,6 @@
  *   deno run <flags> main.ts [serve] [--config FILE]
  *   deno run --allow-read --allow-env main.ts permissions [--config FILE]
  */
-import { coalesce } from "./lib/coalesce.ts";
 import { ConfigError } from "./lib/config/check.ts";
 import { configPathFrom, loadConfig, type LoadedConfig } from "./lib/config/load.ts";
 import { RELEASE_FLAGS } from "./lib/permissions/derive.ts";
@@ -175,16 +174,10 @@ async function serve(
   // Signals and errors are handled from the first moment: a stop that arrives while the proxy
   // starts is carried out as soon as it is up, and every way out stops the children.
   let proxy: RunningProxy | undefined;
-  const { startProxy, StartupError } = await import("./lib/serve.ts");
+  const { reloader, startProxy, StartupError } = await import("./lib/serve.ts");
   const lifecycle = new Lifecycle({ flush: flushLogs });
   lifecycle.install();
-  // Reloads never overlap: a SIGHUP during a reload runs one more after it (the last one wins).
-  const reload = coalesce(() =>
-    load().then((next) => proxy?.reload(next)).catch((error) => {
-      const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
-      proxy?.log.error("config reload failed, keeping the running config", { problems });
-    })
-  );
+  const reload = reloader(load, () => proxy);
   Deno.addSignalListener("SIGHUP", reload);
   try {
     proxy = await startProxy(loaded);

@@ -1,17 +1,8 @@
 /** `main.ts serve`: starts the proxy for a loaded config and stops it cleanly on a signal. */
-import { DEFAULT_CONFIG_PATH, type LoadedConfig } from "./config/load.ts";
-import { absolutePath } from "./config/paths.ts";
-import { formatHostPort } from "./config/hosts.ts";
-import { checkOwnPermissions } from "./permissions/self-check.ts";
-import { tunnelAdvice } from "./config/advice.ts";
-import {
-  createLogger,
-  droppedLogLines,
-  flushLogs,
-  logFile,
-  type Logger,
-  silentLogger,
-} from "./log.ts";
+import type { LoadedConfig } from "./config/load.ts";
+import { ConfigError } from "./config/check.ts";
+import { coalesce } from "./coalesce.ts";
+import { droppedLogLines, flushLogs, type Logger } from "./log.ts";
 import { type Identity, Router } from "./router/router.ts";
 import { McpService } from "./mcp/service.ts";
 import {
@@ -28,8 +19,8 @@ import { createAccessLog } from "./edge/access-log.ts";
 import { auditLogger, Metrics, refusalLogger } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { printStart } from "./start-banner.ts";
-import { type Store, StoreUnavailable } from "./store/store.ts";
-import { openStore as openConfiguredStore } from "./store/open.ts";
+import type { Store } from "./store/store.ts";
+import { openStore, startLogs } from "./startup.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
 import { connectionBudget, reservedDescriptors } from "./open-files.ts";
@@ -37,6 +28,8 @@ import { authenticateBearer } from "./oauth/bearer.ts";
 import type { Instances } from "./instances/instances.ts";
 import { lazyImport } from "./lazy.ts";
 import type { InstancesSettings } from "./config/instances-schema.ts";
+
+export { StartupError } from "./startup.ts";
 
 export interface RunningProxy {
   /** Origin the proxy listens on, e.g. http://127.0.0.1:8080. */
@@ -54,14 +47,39 @@ export interface RunningProxy {
 
 const ANONYMOUS = { key: "anonymous" } as const;
 
+/**
+ * What SIGHUP runs: reads the config again with `load` and applies it to the running proxy; a
+ * config that does not load is logged and the running one kept. Reloads never overlap: one asked
+ * for during a reload runs once more after it (the last one wins).
+ */
+export function reloader(
+  load: () => Promise<LoadedConfig>,
+  proxy: () => RunningProxy | undefined,
+): () => Promise<void> {
+  return coalesce(() =>
+    load().then((next) => proxy()?.reload(next)).catch((error) => {
+      const problems = error instanceof ConfigError ? error.problems.join("; ") : String(error);
+      proxy()?.log.error("config reload failed, keeping the running config", { problems });
+    })
+  );
+}
+
+/** Where `startProxy` writes: the process's stdout and stderr unless given. */
+export interface ProxyOutput {
+  /** The start-up lines (one URL per server): console.log by default. */
+  print?: (line: string) => void;
+  /** Every log line (log, audit, an access log to stderr), newline included: stderr by default. */
+  write?: (line: string) => void;
+}
+
 /** Starts the HTTP server and the children; prints one URL line per server. */
 export async function startProxy(
   loaded: LoadedConfig,
-  options: { print?: (line: string) => void; log?: Logger } = {},
+  options: ProxyOutput = {},
 ): Promise<RunningProxy> {
   const { config } = loaded;
   const print = options.print ?? console.log;
-  const { log, audit, access } = await startLogs(loaded, options.log);
+  const { log, audit, access } = await startLogs(loaded, options.write);
   const metrics = new Metrics({ logLinesDropped: droppedLogLines });
   const router = new Router({
     servers: config.servers,
@@ -227,7 +245,10 @@ async function stopProxy(parts: {
   edge.stop();
   parts.control?.();
   await children;
-  await Promise.race([Promise.all([closed, left]), new Promise((r) => setTimeout(r, 2000))]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((resolve) => timer = setTimeout(resolve, 2000));
+  await Promise.race([Promise.all([closed, left]), late]);
+  clearTimeout(timer);
   await store?.close();
 }
 
@@ -267,66 +288,6 @@ function watchControlEpoch(store: Store, invalidate: () => void, log: Logger): (
       log.warn("cannot acknowledge the control epoch", { error: String(error) })
     );
   }, (error) => log.warn("cannot read the control epoch", { error: String(error) }));
-}
-
-/**
- * The proxy's logs (the log, the audit log, the access log) and the start-up notices and warnings.
- * Throws MissingPermission before anything is opened.
- */
-async function startLogs(loaded: LoadedConfig, given?: Logger) {
-  const { config } = loaded;
-  const format = config.log.logFormat;
-  const log = given ?? createLogger({ level: config.logLevel, format });
-  for (const notice of loaded.notices) log.info(`config notice: ${notice}`);
-  if (!config.auth && !config.demo) {
-    // Only --no-auth gets here: main refuses a config without login otherwise.
-    log.warn(
-      "login is off (--no-auth): anyone who can reach the listen address can use your MCP " +
-        "servers; never point a tunnel at this proxy without login",
-      { listen: formatHostPort(config.listen) },
-    );
-  }
-  const configPath = config.source ?? absolutePath(Deno.cwd(), DEFAULT_CONFIG_PATH);
-  for (const warning of checkOwnPermissions(loaded, configPath)) log.warn(warning);
-  for (const warning of tunnelAdvice(config)) log.warn(warning);
-  // The audit log is written whatever logLevel says; the access log follows it (info).
-  const audit = createLogger({ level: "debug", format });
-  return { log, audit, access: await accessLogger(config) };
-}
-
-/** The proxy cannot start for a reason the message explains (a store or log it cannot write). */
-export class StartupError extends Error {
-  override name = "StartupError";
-}
-
-async function openStore(config: LoadedConfig["config"]): Promise<Store> {
-  try {
-    return await openConfiguredStore(config);
-  } catch (error) {
-    if (!(error instanceof StoreUnavailable)) throw error;
-    const hint = config.store
-      ? `The proxy keeps sign-ins and downloaded lists in that database: check "store.url", ` +
-        `that the server runs and that the user may create tables in the database.`
-      : `The proxy keeps sign-ins and downloaded lists there: make "dataDir" ` +
-        `(${config.dataDir}) writable by the user running it, or set "dataDir" to a directory that is.`;
-    throw new StartupError(`${error.message}
-  ${hint}`);
-  }
-}
-
-/** The access log's writer: stderr with the rest, a file of its own, or nothing. */
-async function accessLogger(config: LoadedConfig["config"]): Promise<Logger> {
-  const { accessLog, logFormat: format } = config.log;
-  if (accessLog.to === "off") return silentLogger;
-  if (accessLog.to === "stderr") return createLogger({ level: config.logLevel, format });
-  try {
-    return createLogger({ level: config.logLevel, format, write: await logFile(accessLog.path) });
-  } catch (error) {
-    throw new StartupError(
-      `cannot open the access log ${accessLog.path}: ${(error as Error).message}\n  Set ` +
-        `"accessLog" to a file the user running the proxy may write, "stderr" or "off".`,
-    );
-  }
 }
 
 /**

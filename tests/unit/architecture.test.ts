@@ -38,7 +38,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // 7: permissions gather facts from every module; the route table and the owner's listener.
   ["permissions", "server.ts", "routes.ts", "mcp-endpoint.ts", "admin.ts"],
   // 8
-  ["cli", "serve.ts", "start-banner.ts"],
+  ["cli", "serve.ts", "startup.ts", "start-banner.ts"],
   // 9
   ["main.ts"],
 ];
