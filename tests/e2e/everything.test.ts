@@ -11,7 +11,7 @@ Deno.test("server-everything: echo, get-sum and a long-running call with progres
     mcpServers: {
       everything: { command: "npx", args: EVERYTHING, mode: "shared", requestTimeout: "120s" },
     },
-  });
+  }, { process: true });
   let groups: number[] = [];
   try {
     const c = await connect(proxy.url("everything"));

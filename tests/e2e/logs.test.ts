@@ -28,14 +28,15 @@ async function exercise(proxy: ProxyProcess): Promise<string> {
   await proxy.waitForLog(/fixture stderr line 1/);
   await proxy.waitForLog(/Download/);
   await Deno.writeTextFile(proxy.configPath, "{ broken");
-  proxy.process.kill("SIGHUP");
+  proxy.reload();
   await proxy.waitForLog(/config reload failed, keeping the running config/);
   assert.equal((await proxy.stop()).code, 0);
   return proxy.logs();
 }
 
 Deno.test("text by default: every stderr line has a time and a level; child stderr is attributed and uncoloured", async () => {
-  const proxy = await startProxy({ mcpServers: { fx: colourful } });
+  // The process's stderr, whatever writes to it.
+  const proxy = await startProxy({ mcpServers: { fx: colourful } }, { process: true });
   const logs = await exercise(proxy);
   const lines = logs.split("\n").filter((l) => l !== "");
   const unreadable = lines.filter((l) => parseLogLine(l) === null);
@@ -63,7 +64,9 @@ Deno.test("text by default: every stderr line has a time and a level; child stde
 });
 
 Deno.test('logFormat "json": every stderr line is one JSON object with time and level', async () => {
-  const proxy = await startProxy({ mcpServers: { fx: colourful }, logFormat: "json" });
+  const proxy = await startProxy({ mcpServers: { fx: colourful }, logFormat: "json" }, {
+    process: true,
+  });
   const logs = await exercise(proxy);
   const lines = logs.split("\n").filter((l) => l !== "");
   const parsed = lines.map((l) => {
@@ -156,7 +159,10 @@ Deno.test("an access log file the proxy cannot open stops it with a message nami
   try {
     await Deno.writeTextFile(`${dir}/file`, "");
     await assert.rejects(
-      startProxy({ mcpServers: { fx: fixtureServer() }, accessLog: "./file/access.log" }, { dir }),
+      startProxy({ mcpServers: { fx: fixtureServer() }, accessLog: "./file/access.log" }, {
+        dir,
+        process: true,
+      }),
       (error: Error) => {
         assert.match(
           error.message,

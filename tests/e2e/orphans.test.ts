@@ -41,7 +41,7 @@ async function crashWithGrandchildren(url: string, proxyPid: number) {
 
 Deno.test("kill -9 of a child: its group gets SIGTERM then SIGKILL, and the restarted child serves", async () => {
   const mark = `${await Deno.makeTempDir({ prefix: "mop-orphans-" })}/term`;
-  const proxy = await startProxy({ mcpServers: { sh: orphaningServer(mark) } });
+  const proxy = await startProxy({ mcpServers: { sh: orphaningServer(mark) } }, { process: true });
   try {
     const { c, pid, pgid } = await crashWithGrandchildren(proxy.url("sh"), proxy.process.pid);
     await eventually(() => liveInGroups([pgid]).length === 0, 20_000, "the old group to be gone");
@@ -59,7 +59,9 @@ Deno.test("kill -9 of a child: its group gets SIGTERM then SIGKILL, and the rest
 
 Deno.test("shutdown right after a kill -9 sweeps the orphaned group (a grandchild ignoring SIGTERM included)", async () => {
   const mark = `${await Deno.makeTempDir({ prefix: "mop-orphans-" })}/term`;
-  const proxy = await startProxy({ mcpServers: { sh: orphaningServer(mark, true) } });
+  const proxy = await startProxy({ mcpServers: { sh: orphaningServer(mark, true) } }, {
+    process: true,
+  });
   let groups: number[] = [];
   try {
     const { c, pgid } = await crashWithGrandchildren(proxy.url("sh"), proxy.process.pid);

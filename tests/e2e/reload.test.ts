@@ -18,7 +18,8 @@ Deno.test("SIGHUP: of two overlapping reloads the last signal wins, even when th
   try {
     const proxy = await startProxy(
       { mcpServers: { fx: fixtureServer() }, ...loginConfig(gh, { users: [BOB.id] }) },
-      { env: LOGIN_ENV },
+      // The signals themselves: a SIGHUP during a reload.
+      { env: LOGIN_ENV, process: true },
     );
     try {
       gh.setCurrentUser(ALICE.id);

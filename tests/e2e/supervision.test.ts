@@ -37,7 +37,8 @@ Deno.test("supervising a server's child", async (t) => {
       busy: fixtureServer({ maxInFlight: 1 }),
       late: fixtureServer({ requestTimeout: "60s", warm: 0 }, ["--init-delay=60000"]),
     },
-  });
+    // The missing command is found missing by the start's permission self-check.
+  }, { process: true });
   try {
     await t.step(
       "a crash mid-call fails that call with -32603 and the next call succeeds on the restarted child",
@@ -165,7 +166,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         a: { command: "sh", args: ["-c", cmd], mode: "shared" },
         b: { command: "sh", args: ["-c", cmd] },
       },
-    });
+    }, { process: true });
     let groups: number[] = [];
     try {
       const c = await connect(proxy.url("b"));

@@ -7,7 +7,8 @@ import { fixtureServer, type ProxyProcess, startProxy } from "../helpers/proxy.t
 import { connect, text } from "../helpers/client.ts";
 
 Deno.test("every fixture feature through both transports", async (t) => {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  // A step stalls the proxy's process (SIGSTOP).
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } }, { process: true });
   try {
     for (const transport of ["streamable", "sse"] as const) {
       await t.step(

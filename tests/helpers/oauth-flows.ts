@@ -237,7 +237,7 @@ export async function mcpInitialize(
   };
 }
 
-/** Rewrites the proxy's config file (`edit` gets the parsed JSON) and sends SIGHUP. */
+/** Rewrites the proxy's config file (`edit` gets the parsed JSON) and reloads it (SIGHUP). */
 export async function reloadConfig(
   proxy: ProxyProcess,
   edit: (config: Record<string, unknown>) => void,
@@ -245,7 +245,7 @@ export async function reloadConfig(
   const config = JSON.parse(await Deno.readTextFile(proxy.configPath));
   edit(config);
   await Deno.writeTextFile(proxy.configPath, JSON.stringify(config, null, 2));
-  proxy.process.kill("SIGHUP");
+  proxy.reload();
 }
 
 /** How many lines of the proxy's log match `pattern`. */

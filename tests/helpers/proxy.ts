@@ -1,10 +1,12 @@
 /**
- * Starts the proxy under test as a real process, with exactly the permission flags that
- * `main.ts permissions` derives for the test's config, and reads its printed URLs.
+ * Starts the proxy under test on a config written to a temp dir, and reads its printed URLs:
+ * inside the test process by default, or as a real `main.ts serve` process with exactly the
+ * permission flags that `main.ts permissions` derives for the config (see `StartOptions.process`).
  */
-import { loadConfig } from "../../lib/config/load.ts";
+import { loadConfig, type LoadedConfig } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { bundledFixture } from "./bundle.ts";
+import { CHILD_ENV_VARS } from "../../lib/children/environment.ts";
 
 export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
   /\/$/,
@@ -40,6 +42,7 @@ export interface ProxyProcess {
   admin: string;
   /** The MCP endpoint URL printed for a server. */
   url(name: string): string;
+  /** The proxy's process (an in-process proxy has none: reading this throws). */
   process: Deno.ChildProcess;
   dir: string;
   configPath: string;
@@ -52,7 +55,15 @@ export interface ProxyProcess {
   stdout(): string;
   /** Resolves when a log line matching `pattern` appears. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends a signal and waits for the exit status. */
+  /**
+   * Reloads the config file as SIGHUP does: a process gets SIGHUP; an in-process proxy runs the
+   * reload `main.ts serve` runs on it (lib/serve.ts `reloader`).
+   */
+  reload(): void;
+  /**
+   * Sends a signal and waits for the exit status. An in-process proxy takes SIGTERM and SIGINT
+   * only: it shuts down as `main.ts serve` does on them, and the status is exit code 0.
+   */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
@@ -70,6 +81,15 @@ export interface StartOptions {
   prefix?: string[];
   /** Leave stderr unread (then `logs()` stays empty and `process.stderr` is the caller's). */
   unreadStderr?: boolean;
+  /**
+   * Start `main.ts serve` as a process. Without this the proxy runs inside the test process
+   * (lib/serve.ts `startProxy`, which `main.ts serve` runs): the same config, listeners, children,
+   * logs and printed lines, without a process start (about 0.2 s of CPU each). Tests of the
+   * process itself (flags, permissions, signals, SIGHUP reloads, exit codes, its pid and its
+   * children's ancestry) need the process; `flags`, `prefix`, `args`, `unreadStderr` and an `env`
+   * giving a variable the running proxy reads (PATH, HOME, ...) a value of its own start one too.
+   */
+  process?: boolean;
 }
 
 /**
@@ -86,10 +106,21 @@ export function startProxy(
   return onFreePort((port) => launch({ listen: `127.0.0.1:${port}`, ...config }, options));
 }
 
-async function launch(
-  config: Record<string, unknown>,
-  options: StartOptions,
-): Promise<ProxyProcess> {
+/** A proxy's config written out, loaded and its flags derived: what both kinds of start need. */
+interface Prepared {
+  dir: string;
+  configPath: string;
+  full: Record<string, unknown>;
+  env: Record<string, string>;
+  loaded: LoadedConfig;
+  /** Loads the config file again (what a reload reads). */
+  load: () => Promise<LoadedConfig>;
+  flags: string[];
+  /** The servers whose URL lines the start prints. */
+  names: string[];
+}
+
+async function prepare(config: Record<string, unknown>, options: StartOptions): Promise<Prepared> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mop-test-" });
   const configPath = `${dir}/config.json`;
   const full: Record<string, unknown> = {
@@ -105,13 +136,114 @@ async function launch(
   }
   await Deno.writeTextFile(configPath, JSON.stringify(full, null, 2));
   const env = { ...options.env };
-  const loaded = await loadConfig(configPath, {
-    explicit: true,
-    env: (name) => env[name] ?? Deno.env.get(name),
-    cwd: dir,
-  });
+  const load = () =>
+    loadConfig(configPath, {
+      explicit: true,
+      env: (name) => env[name] ?? Deno.env.get(name),
+      cwd: dir,
+    });
+  const loaded = await load();
   const derived = derivePermissions(loaded, configPath);
   const flags = options.flags ? options.flags(derived) : derived;
+  const names = Object.entries(full.mcpServers as Record<string, { disabled?: boolean }>)
+    .filter(([, s]) => !s.disabled).map(([n]) => n);
+  return { dir, configPath, full, env, loaded, load, flags, names };
+}
+
+/** What a proxy wrote, and waiting for what it will write. */
+class Output {
+  out = "";
+  err = "";
+  exited = false;
+  #waiters: Array<() => void> = [];
+
+  wake(): void {
+    this.#waiters.splice(0).forEach((w) => w());
+  }
+
+  addOut(s: string): void {
+    this.out += s;
+    this.wake();
+  }
+
+  addErr(s: string): void {
+    this.err += s;
+    this.wake();
+  }
+
+  /** Resolves with `check`'s answer once it has one; throws when the proxy exits or time is up. */
+  async until(check: () => string | undefined, timeoutMs: number, what: string): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = check();
+      if (found !== undefined) return found;
+      const state = this.exited ? "proxy exited" : Date.now() >= deadline ? "timed out" : "";
+      if (state) {
+        throw new Error(
+          `${state} while waiting for ${what}\nstdout:\n${this.out}\nstderr:\n${this.err}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(deadline - Date.now(), 200));
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The printed URL lines and the owner's origin, once every server's line is out. */
+  urls(names: string[]): Promise<{ urls: Map<string, string>; admin: string }> {
+    const urls = new Map<string, string>();
+    let admin = "";
+    return this.until(
+      () => {
+        for (const line of this.out.split("\n")) {
+          const m = /^(\S+)\s+(https?:\/\/\S+)$/.exec(line.trim());
+          if (m) urls.set(m[1], m[2]);
+          const a = /^Owner endpoints .*?(http:\/\/\S+)\/metrics /.exec(line);
+          if (a) admin = a[1];
+        }
+        return names.every((n) => urls.has(n)) && admin ? "ok" : undefined;
+      },
+      30_000,
+      "the server URLs",
+    ).then(() => ({ urls, admin }));
+  }
+
+  waitForLog(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+    return this.until(
+      () => this.err.split("\n").find((l) => pattern.test(l)),
+      timeoutMs,
+      `a log line matching ${pattern}`,
+    );
+  }
+}
+
+/** Variables the running proxy reads (the rest of `env` only feeds the config's references). */
+const RUNTIME_ENV = new Set([...CHILD_ENV_VARS, "PATH"]);
+
+/** Whether a start needs `main.ts serve` as a process (see `StartOptions.process`). */
+export function needsProcess(options: StartOptions): boolean {
+  return Boolean(
+    options.process || options.flags || options.prefix || options.args || options.unreadStderr ||
+      Object.entries(options.env ?? {}).some(([name, value]) =>
+        (RUNTIME_ENV.has(name) || name.startsWith("LC_")) && value !== Deno.env.get(name)
+      ),
+  );
+}
+
+function launch(config: Record<string, unknown>, options: StartOptions): Promise<ProxyProcess> {
+  return needsProcess(options) ? spawnProxy(config, options) : runInProcess(config, options);
+}
+
+async function spawnProxy(
+  config: Record<string, unknown>,
+  options: StartOptions,
+): Promise<ProxyProcess> {
+  const prepared = await prepare(config, options);
+  const { dir, configPath, full, env, flags } = prepared;
   const [command, ...prefix] = [...options.prefix ?? [], Deno.execPath()];
   const process = new Deno.Command(command, {
     args: [
@@ -131,111 +263,141 @@ async function launch(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let out = "";
-  let err = "";
-  const waiters: Array<() => void> = [];
-  const wake = () => waiters.splice(0).forEach((w) => w());
+  const output = new Output();
   const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      add(chunk);
-      wake();
-    }
-    wake();
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
+    output.wake();
   };
   const pumps = Promise.all([
-    pump(process.stdout, (s) => out += s),
-    options.unreadStderr ? Promise.resolve() : pump(process.stderr, (s) => err += s),
+    pump(process.stdout, (s) => output.addOut(s)),
+    options.unreadStderr ? Promise.resolve() : pump(process.stderr, (s) => output.addErr(s)),
   ]);
   const status = process.status;
-  let exited = false;
   status.then(() => {
-    exited = true;
-    wake();
+    output.exited = true;
+    output.wake();
   });
-
-  const until = async (check: () => string | undefined, timeoutMs: number, what: string) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = check();
-      if (found !== undefined) return found;
-      if (exited) {
-        throw new Error(`proxy exited while waiting for ${what}\nstdout:\n${out}\nstderr:\n${err}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`timed out waiting for ${what}\nstdout:\n${out}\nstderr:\n${err}`);
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 200));
-        waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  };
-
-  const urls = new Map<string, string>();
-  let admin = "";
-  const names = Object.entries(full.mcpServers as Record<string, { disabled?: boolean }>)
-    .filter(([, s]) => !s.disabled).map(([n]) => n);
+  const removeDir = () =>
+    options.dir ? Promise.resolve() : Deno.remove(dir, { recursive: true }).catch(() => {});
+  let printed;
   try {
-    await until(
-      () => {
-        for (const line of out.split("\n")) {
-          const m = /^(\S+)\s+(https?:\/\/\S+)$/.exec(line.trim());
-          if (m) urls.set(m[1], m[2]);
-          const a = /^Owner endpoints .*?(http:\/\/\S+)\/metrics /.exec(line);
-          if (a) admin = a[1];
-        }
-        return names.every((n) => urls.has(n)) && admin ? "ok" : undefined;
-      },
-      30_000,
-      "the server URLs",
-    );
+    printed = await output.urls(prepared.names);
   } catch (error) {
     try {
       process.kill("SIGKILL");
     } catch { /* gone */ }
     await status;
     await pumps;
-    if (!options.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeDir();
     throw error;
   }
-  const first = urls.get(names[0])!;
-  // An https publicUrl is a tunnel's address: the proxy itself listens on `listen`.
-  const origin = first.startsWith("http://") ? new URL(first).origin : `http://${full.listen}`;
   let stopped: Promise<Deno.CommandStatus> | undefined;
-  return {
-    origin,
-    admin,
-    url: (name) => urls.get(name) ?? `${origin}/mcp/${name}`,
+  const reload = () => process.kill("SIGHUP");
+  return proxyHandle(
+    prepared,
+    printed,
+    output,
     process,
-    dir,
-    configPath,
-    config: full,
-    flags,
-    logs: () => err,
-    stdout: () => out,
-    waitForLog: (pattern, timeoutMs = 15_000) =>
-      until(
-        () => err.split("\n").find((l) => pattern.test(l)),
-        timeoutMs,
-        `a log line matching ${pattern}`,
-      ),
-    stop: (signal = "SIGTERM") =>
+    reload,
+    (signal) =>
       stopped ??= (async () => {
-        if (!exited) {
+        if (!output.exited) {
           try {
             process.kill(signal);
           } catch { /* already gone */ }
         }
         const s = await status;
         await pumps;
-        if (!options.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+        await removeDir();
         return s;
       })(),
+  );
+}
+
+/**
+ * Runs the proxy in this process: `startProxy` of lib/serve.ts on the loaded config, its printed
+ * lines and log lines kept as a process's stdout and stderr would be; `stop` shuts it down as
+ * lib/lifecycle.ts does on SIGTERM.
+ */
+async function runInProcess(
+  config: Record<string, unknown>,
+  options: StartOptions,
+): Promise<ProxyProcess> {
+  const prepared = await prepare(config, options);
+  const output = new Output();
+  const { reloader, startProxy: start } = await import("../../lib/serve.ts");
+  const removeDir = () =>
+    options.dir
+      ? Promise.resolve()
+      : Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
+  let running;
+  try {
+    running = await start(prepared.loaded, {
+      print: (line) => output.addOut(`${line}\n`),
+      write: (line) => output.addErr(line),
+    });
+  } catch (error) {
+    await removeDir();
+    throw error;
+  }
+  const printed = await output.urls(prepared.names);
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  const stop = (signal: Deno.Signal) => {
+    if (signal !== "SIGTERM" && signal !== "SIGINT") {
+      return Promise.reject(
+        new Error(`an in-process proxy cannot take ${signal}: start it with \`process: true\``),
+      );
+    }
+    return stopped ??= (async () => {
+      running.log.info("stopping", { reason: `received ${signal}` });
+      await running.shutdown();
+      output.exited = true;
+      output.wake();
+      await removeDir();
+      return { success: true, code: 0, signal: null };
+    })();
   };
+  const noProcess = () => {
+    throw new Error("an in-process proxy has no process: start it with `process: true`");
+  };
+  const reload = reloader(prepared.load, () => running);
+  return proxyHandle(prepared, printed, output, undefined, () => void reload(), stop, noProcess);
+}
+
+function proxyHandle(
+  prepared: Prepared,
+  printed: { urls: Map<string, string>; admin: string },
+  output: Output,
+  process: Deno.ChildProcess | undefined,
+  reload: () => void,
+  stop: (signal: Deno.Signal) => Promise<Deno.CommandStatus>,
+  noProcess?: () => never,
+): ProxyProcess {
+  const { full, dir, configPath, flags } = prepared;
+  const { urls, admin } = printed;
+  const first = urls.get(prepared.names[0])!;
+  // An https publicUrl is a tunnel's address: the proxy itself listens on `listen`.
+  const origin = first.startsWith("http://") ? new URL(first).origin : `http://${full.listen}`;
+  const handle = {
+    origin,
+    admin,
+    url: (name: string) => urls.get(name) ?? `${origin}/mcp/${name}`,
+    dir,
+    configPath,
+    config: full,
+    flags,
+    logs: () => output.err,
+    stdout: () => output.out,
+    waitForLog: (pattern: RegExp, timeoutMs?: number) => output.waitForLog(pattern, timeoutMs),
+    reload,
+    stop: (signal: Deno.Signal = "SIGTERM") => stop(signal),
+  };
+  // An in-process proxy's `process` throws when read; not enumerable, so `{ ...proxy }` works.
+  return Object.defineProperty(
+    handle,
+    "process",
+    process ? { value: process, enumerable: true } : { get: noProcess, enumerable: false },
+  ) as ProxyProcess;
 }
 
 /**

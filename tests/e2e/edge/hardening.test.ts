@@ -45,7 +45,8 @@ function stall(origin: string, path: string, type: string, timeoutMs: number) {
 Deno.test("hardening without login (one proxy)", async (t) => {
   await withProxy(
     { mcpServers: { fx: fixtureServer() }, limits: EDGE_LIMITS },
-    {},
+    // The first step measures the process's memory.
+    { process: true },
     async (proxy) => {
       // First: it measures the process's growth.
       await step(

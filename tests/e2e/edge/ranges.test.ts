@@ -400,14 +400,14 @@ Deno.test("ranges: no good list ever loaded → fail closed (403) and the log sa
       // The next attempt (a reload starts one) fails the same way, and says so again.
       fake.setMode("/ranges.json", "malformed");
       const before = countLogLines(proxy, failClosed);
-      proxy.process.kill("SIGHUP");
+      proxy.reload();
       const again = await waitForNewLog(proxy, failClosed, before);
       assert.match(again, /not valid JSON/);
       assert.equal(await admitted(proxy, IN_A), false);
       // Once the source answers, the list opens.
       fake.setMode("/ranges.json", "ok");
       const loaded = countLogLines(proxy, /loaded 2 ranges/);
-      proxy.process.kill("SIGHUP");
+      proxy.reload();
       await waitForNewLog(proxy, /loaded 2 ranges/, loaded);
       await waitForNewLog(proxy, /network section reloaded/, 1);
       assert.equal(await admitted(proxy, IN_A), true);
@@ -424,7 +424,8 @@ Deno.test("ranges: a reload naming a range host the proxy was not started with f
   // With login the proxy listens on a fixed port, so its --allow-net names host:port pairs.
   const proxy = await startProxy(
     { ...config([first.url("/a.json")]), ...loginConfig(gh), limits: RELAXED_LIMITS },
-    { env: LOGIN_ENV },
+    // Its own permissions are the point.
+    { env: LOGIN_ENV, process: true },
   );
   try {
     assert.ok(

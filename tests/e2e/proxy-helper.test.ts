@@ -1,0 +1,60 @@
+/**
+ * Self-test of tests/helpers/proxy.ts: which starts need `main.ts serve` as a process, and an
+ * in-process proxy behaves as the process would for what the tests read (printed URLs, log
+ * lines, a reload, a stop) and refuses, clearly, what only a process can do.
+ */
+import assert from "node:assert/strict";
+import { fixtureServer, needsProcess, startProxy } from "../helpers/proxy.ts";
+import { connect, text } from "../helpers/client.ts";
+
+Deno.test("proxy helper: what needs a process", () => {
+  assert.equal(needsProcess({}), false);
+  assert.equal(needsProcess({ dir: "/tmp/x", publicPath: "/k" }), false);
+  assert.equal(needsProcess({ process: true }), true);
+  assert.equal(needsProcess({ flags: (f) => f }), true);
+  assert.equal(needsProcess({ prefix: ["sh", "-c", 'exec "$0" "$@"'] }), true);
+  assert.equal(needsProcess({ args: ["--listen", "127.0.0.1:0"] }), true);
+  assert.equal(needsProcess({ unreadStderr: true }), true);
+  // The config's references only: the proxy reads these while it loads the config.
+  assert.equal(needsProcess({ env: { GITHUB_CLIENT_SECRET: "s", DATABASE_URL: "x" } }), false);
+  // Variables the running proxy reads (its children's environment): as this process has them,
+  // or of their own.
+  const path = Deno.env.get("PATH");
+  assert.equal(needsProcess({ env: path === undefined ? {} : { PATH: path } }), false);
+  assert.equal(needsProcess({ env: { PATH: "/nowhere" } }), true);
+  assert.equal(needsProcess({ env: { TZ: "Pacific/Chatham-not-ours" } }), true);
+  assert.equal(needsProcess({ env: { LC_PAPER: "xx_XX.not-ours" } }), true);
+});
+
+Deno.test("proxy helper: an in-process proxy serves, logs, reloads and stops; it has no process", async () => {
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer() } });
+  try {
+    assert.match(proxy.stdout(), /^fx\s+http:\/\/127\.0\.0\.1:\d+\/mcp\/fx$/m);
+    assert.match(proxy.admin, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const c = await connect(proxy.url("fx"));
+    assert.equal(text(await c.client.callTool({ name: "echo", arguments: { text: "hi" } })), "hi");
+    await c.close();
+    await proxy.waitForLog(/session opened .*server=fx/);
+
+    // What only a process has is refused with the way out.
+    assert.throws(() => proxy.process, /in-process proxy has no process: .*process: true/);
+    await assert.rejects(proxy.stop("SIGKILL"), /cannot take SIGKILL: .*process: true/);
+    // A copy with one field changed (as tests make for another origin) leaves `process` out.
+    const copy = { ...proxy, origin: "http://127.0.0.1:9" };
+    assert.equal(copy.url("fx"), proxy.url("fx"));
+
+    // A reload reads the file again: a broken one is logged and the running config kept.
+    await Deno.writeTextFile(proxy.configPath, "{ broken");
+    proxy.reload();
+    await proxy.waitForLog(/config reload failed, keeping the running config/);
+    assert.equal((await fetch(`${proxy.origin}/healthz`)).status, 200);
+  } finally {
+    const status = await proxy.stop();
+    assert.deepEqual(status, { success: true, code: 0, signal: null });
+  }
+  assert.match(proxy.logs(), /stopping reason="received SIGTERM"[^]*shutting down/);
+  // Nothing listens any more.
+  await assert.rejects(fetch(`${proxy.origin}/healthz`), TypeError);
+  // The temp dir with the config and the data is gone, as after a process.
+  await assert.rejects(Deno.stat(proxy.dir), Deno.errors.NotFound);
+});
