@@ -7,7 +7,7 @@
  * did. The files are dealt out by how long each takes alone (tests/groups/e2e-weights.json, written
  * by tests/groups/weigh.ts), longest first, each to the share with the least time so far, so the
  * shares end together; a file the table does not list yet is weighed by its size. One file alone
- * still runs with `deno test -A --unstable-kv tests/e2e/<file>`.
+ * still runs with `deno test -A --unstable-kv --unstable-no-legacy-abort tests/e2e/<file>`.
  */
 import { testFiles } from "./files.ts";
 

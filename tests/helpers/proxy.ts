@@ -350,7 +350,16 @@ async function runInProcess(
     }
     return stopped ??= (async () => {
       running.log.info("stopping", { reason: `received ${signal}` });
-      await running.shutdown();
+      // A process exits after lib/lifecycle.ts's deadline whatever is left; here that is a failure.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () =>
+            reject(new Error(`the in-process proxy did not shut down within 15 s\n${output.err}`)),
+          15_000,
+        )
+      );
+      await Promise.race([running.shutdown(), late]).finally(() => clearTimeout(timer));
       output.exited = true;
       output.wake();
       await removeDir();
