@@ -36,12 +36,11 @@ const MODERN = "2026-07-28";
 
 let databases = 0;
 
-/** Two instances on a fresh database of `pg`, each with its internal listener. */
-async function twoInstances(
-  pg: TestPostgres,
-  config: Record<string, unknown> = {},
-  options: { process?: boolean } = {},
-) {
+/**
+ * Two instances on a fresh database of `pg`, each with its internal listener. Instances are
+ * separate processes (a crash, a stop that ends every connection): each runs as one here.
+ */
+async function twoInstances(pg: TestPostgres, config: Record<string, unknown> = {}) {
   const env = { ...ENV, DATABASE_URL: await pg.database(`instances_${++databases}`) };
   const start = () =>
     startProxy({
@@ -49,7 +48,7 @@ async function twoInstances(
       mcpServers: { fx: fixtureServer() },
       instances: { listen: "127.0.0.1:0", secret: "${PROXY_PEER_SECRET}" },
       ...config,
-    }, { env, ...options });
+    }, { env, process: true });
   const a = await start();
   const b = await start().catch(async (error) => {
     await a.stop();
@@ -331,7 +330,7 @@ async function loginAcrossInstances(pg: TestPostgres, t: Deno.TestContext) {
       store: { url: "${DATABASE_URL}" },
       instances: { listen: "127.0.0.1:0", secret: "${PROXY_PEER_SECRET}" },
       mcpServers: { fx: fixtureServer() },
-    }, { env });
+    }, { env, process: true });
   const started = await Promise.allSettled([start(), start()]);
   const proxies = started.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
   try {
@@ -426,8 +425,7 @@ Deno.test("several instances on one PostgreSQL database", async (t) => {
   const pg = await startPostgres();
   try {
     await t.step("a pair: legacy SSE, then a 2025 session", async (t) => {
-      // A crashes (SIGKILL) in the second step.
-      const { a, b } = await twoInstances(pg, {}, { process: true });
+      const { a, b } = await twoInstances(pg);
       try {
         await t.step(
           "a legacy /sse stream on A takes its messages through B",
