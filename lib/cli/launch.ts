@@ -102,6 +102,19 @@ function denoExecutable(): string {
   return granted ? self : "deno";
 }
 
+/**
+ * Keeps SIGINT and SIGTERM from ending the launcher by their default action while it runs
+ * (signal(7), https://man7.org/linux/man-pages/man7/signal.7.html). Ctrl-C reaches it twice: from
+ * the terminal's process group and forwarded by `deno task`. Deno restores a signal's default
+ * action when its last listener is removed, as `runForwarding` does once the command has ended,
+ * so a second Ctrl-C arriving late (a loaded machine) would kill the launcher (exit 130) before
+ * it exits with the command's code. The forwarding itself is `runForwarding`'s.
+ */
+export function holdStopSignals(): void {
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, () => {});
+}
+
 if (import.meta.main) {
+  holdStopSignals();
   Deno.exit(await launch(Deno.args));
 }
