@@ -90,7 +90,9 @@ function audited(proxy: ProxyProcess): number {
 }
 
 async function run(transport: Transport, count: number, bytes: number): Promise<Row> {
-  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ warm: 1 }) } });
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ warm: 1 }) } }, {
+    process: true,
+  });
   try {
     const pid = proxy.process.pid;
     // Start the child and settle before the baseline.

@@ -14,7 +14,7 @@ import { postMcp } from "../tests/helpers/client.ts";
 async function failedInit(): Promise<Record<string, number>> {
   const proxy = await startProxy({
     mcpServers: { gone: { command: "sh", args: ["-c", "exit 1"], mode: "per-session", warm: 0 } },
-  });
+  }, { process: true });
   try {
     const results = await Promise.all(
       Array.from({ length: 20 }, () => postMcp(proxy.url("gone")).then((r) => r.text())),
@@ -37,7 +37,7 @@ async function eviction(): Promise<Record<string, number>> {
   const proxy = await startProxy({
     limits: { childrenTotal: 8, childrenPerUser: 8 },
     mcpServers: { fx: fixtureServer({ mode: "per-session", warm: 0 }) },
-  });
+  }, { process: true });
   const outcomes: Record<string, number> = {};
   const add = (key: string) => outcomes[key] = (outcomes[key] ?? 0) + 1;
   try {

@@ -226,9 +226,11 @@ export async function startProxyInstance(
     env.DATABASE_URL = await options.database!();
   }
   const v8 = options.v8Flags;
+  // The bench measures the proxy's own process (its RSS, its CPU, its children).
   const proxy: ProxyProcess = await startProxy(config, {
     env,
     flags: v8 ? (derived) => [...derived, `--v8-flags=${v8}`] : undefined,
+    process: true,
   });
   const url = proxy.url(server.id);
   const tokens: string[] = [];
