@@ -126,9 +126,10 @@ async function redeemOnce(
   if (!record || record.clientId !== client.clientId) {
     throw new OAuthError("invalid_grant", "the code is unknown, expired or for another client");
   }
-  if (!first) return await redeemAgain(svc, client, { code, verifier, hash, fingerprint }, record);
+  const redemption = { code, verifier, hash, fingerprint, redirectUri, now };
+  if (!first) return await redeemAgain(svc, client, redemption, record);
   try {
-    return await redeemFirst(svc, client, form, { code, verifier, hash, fingerprint }, record);
+    return await redeemFirst(svc, client, form, redemption, record);
   } catch (error) {
     // A refused first redemption spent the code too: its answer is the refusal, kept so that a
     // repeat (here or on another instance) is answered at once instead of waiting for tokens.
@@ -139,11 +140,21 @@ async function redeemOnce(
   }
 }
 
+/** One presentation of a code at /token. */
 interface Redemption {
   code: string;
   verifier: string;
+  /** The code's SHA-256, its key in the store. */
   hash: string;
+  /** What an identical repeat presents again. */
   fingerprint: string;
+  redirectUri: string | null;
+  now: number;
+}
+
+/** The key that seals a code's first answer: only the holder of code and verifier opens it. */
+function answerKey({ code, verifier }: Redemption): Promise<CryptoKey> {
+  return deriveKey(`${verifier}|${code}`, "code-replay");
 }
 
 /**
@@ -155,11 +166,10 @@ async function redeemFirst(
   svc: OAuthService,
   client: ResolvedClient,
   form: URLSearchParams,
-  { code, verifier, hash, fingerprint }: Redemption,
+  redemption: Redemption,
   record: CodeRecord,
 ): Promise<Response> {
-  const now = svc.now();
-  const redirectUri = form.get("redirect_uri");
+  const { verifier, hash, fingerprint, redirectUri, now } = redemption;
   if (record.expiresAt <= now) throw new OAuthError("invalid_grant", "the code expired");
   // RFC 7636 §4.6: S256 is BASE64URL(SHA256(ASCII(code_verifier))), which is what sha256 gives.
   if (!VERIFIER.test(verifier) || await sha256(verifier) !== record.challenge) {
@@ -175,7 +185,7 @@ async function redeemFirst(
   const body = await issue(svc, grant, record.scope, audience, now);
   await svc.store.putCodeAnswer(hash, {
     fingerprint,
-    sealed: await seal(await deriveKey(`${verifier}|${code}`, "code-replay"), JSON.stringify(body)),
+    sealed: await seal(await answerKey(redemption), JSON.stringify(body)),
     at: now,
   });
   svc.metrics.tokens.inc({ grant: "authorization_code" });
@@ -195,10 +205,10 @@ async function redeemFirst(
 async function redeemAgain(
   svc: OAuthService,
   client: ResolvedClient,
-  { code, verifier, hash, fingerprint }: Redemption,
+  redemption: Redemption,
   record: CodeRecord,
 ): Promise<Response> {
-  const now = svc.now();
+  const { hash, fingerprint, now } = redemption;
   const earlier = await earlierAnswer(svc, hash, record);
   if (
     earlier && !earlier.refused && now - earlier.at <= svc.auth.oauth.codeReuseWindowMs &&
@@ -206,7 +216,7 @@ async function redeemAgain(
   ) {
     // Tokens revoked meanwhile (another reuse, /revoke, a refresh replay) are not handed out.
     await liveGrant(svc, record.grantId, now);
-    const body = await open(await deriveKey(`${verifier}|${code}`, "code-replay"), earlier.sealed);
+    const body = await open(await answerKey(redemption), earlier.sealed);
     if (body) return oauthJson(JSON.parse(body));
   }
   await svc.store.revokeGrant(record.grantId, "authorization code reused", now);

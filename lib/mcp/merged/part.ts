@@ -7,7 +7,6 @@ import type { ServerConfig } from "../../config/schema.ts";
 import type { Identity, RoutedSession } from "../../router/router.ts";
 import type { PolicyKind } from "../../policy/policy.ts";
 import { listChangedLine } from "../../router/list-changes.ts";
-export { mergedServerConfig } from "./server-config.ts";
 
 /** What a part tells the merged session that owns it. */
 export interface PartOwner {

@@ -31,7 +31,6 @@ import {
 } from "./union.ts";
 
 export type { Target } from "./catalog.ts";
-export { mergedServerConfig } from "./part.ts";
 
 /** What a merged session needs of the proxy. */
 export interface MergedHost {

@@ -14,7 +14,8 @@ import { ErrorCode, isRecord } from "../../jsonrpc.ts";
 import { rpcError } from "../http.ts";
 import type { McpService } from "../service.ts";
 import type { Part } from "../merged/part.ts";
-import { mergedServerConfig, MergedSession } from "../merged/session.ts";
+import { MergedSession } from "../merged/session.ts";
+import { mergedServerConfig } from "../merged/server-config.ts";
 import { admit, askResources, honored, Listener, type Listening } from "./listen.ts";
 import type { ModernRequest } from "./validate.ts";
 
