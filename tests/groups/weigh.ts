@@ -8,12 +8,15 @@
 import { testFiles } from "./files.ts";
 
 const ROOT = new URL("../../", import.meta.url);
+// The flags `deno task test` runs the files with (the proxy runs in-process with its own).
+const task: string = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.test;
+const flags = task.split(/\s+/).filter((word) => word.startsWith("--") && word !== "--parallel");
 const seconds: Record<string, number> = {};
 for (const url of await testFiles(new URL("tests/e2e/", ROOT))) {
   const path = url.slice(ROOT.href.length);
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--no-check", "-A", "--unstable-kv", path],
+    args: ["test", ...flags, path],
     cwd: ROOT,
     stdin: "null",
     stdout: "null",

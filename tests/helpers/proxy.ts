@@ -115,6 +115,8 @@ interface Prepared {
   loaded: LoadedConfig;
   /** Loads the config file again (what a reload reads). */
   load: () => Promise<LoadedConfig>;
+  /** Removes `dir` after the stop, unless the caller gave it. */
+  removeDir: () => Promise<void>;
   flags: string[];
   /** The servers whose URL lines the start prints. */
   names: string[];
@@ -147,7 +149,9 @@ async function prepare(config: Record<string, unknown>, options: StartOptions): 
   const flags = options.flags ? options.flags(derived) : derived;
   const names = Object.entries(full.mcpServers as Record<string, { disabled?: boolean }>)
     .filter(([, s]) => !s.disabled).map(([n]) => n);
-  return { dir, configPath, full, env, loaded, load, flags, names };
+  const removeDir = () =>
+    options.dir ? Promise.resolve() : Deno.remove(dir, { recursive: true }).catch(() => {});
+  return { dir, configPath, full, env, loaded, load, removeDir, flags, names };
 }
 
 /** What a proxy wrote, and waiting for what it will write. */
@@ -277,8 +281,7 @@ async function spawnProxy(
     output.exited = true;
     output.wake();
   });
-  const removeDir = () =>
-    options.dir ? Promise.resolve() : Deno.remove(dir, { recursive: true }).catch(() => {});
+  const { removeDir } = prepared;
   let printed;
   try {
     printed = await output.urls(prepared.names);
@@ -326,10 +329,8 @@ async function runInProcess(
   const prepared = await prepare(config, options);
   const output = new Output();
   const { reloader, startProxy: start } = await import("../../lib/serve.ts");
-  const removeDir = () =>
-    options.dir
-      ? Promise.resolve()
-      : Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
+  const { Lifecycle } = await import("../../lib/lifecycle.ts");
+  const { removeDir } = prepared;
   let running;
   try {
     running = await start(prepared.loaded, {
@@ -349,21 +350,16 @@ async function runInProcess(
       );
     }
     return stopped ??= (async () => {
-      running.log.info("stopping", { reason: `received ${signal}` });
-      // A process exits after lib/lifecycle.ts's deadline whatever is left; here that is a failure.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () =>
-            reject(new Error(`the in-process proxy did not shut down within 15 s\n${output.err}`)),
-          15_000,
-        )
-      );
-      await Promise.race([running.shutdown(), late]).finally(() => clearTimeout(timer));
+      // The shutdown `main.ts serve` runs on the signal (its log lines, its deadline), with the
+      // exit code recorded instead of exiting.
+      let code = 0;
+      const lifecycle = new Lifecycle({ exit: (c) => code = c });
+      lifecycle.started(running);
+      await lifecycle.stop(0, `received ${signal}`);
       output.exited = true;
       output.wake();
       await removeDir();
-      return { success: true, code: 0, signal: null };
+      return { success: code === 0, code, signal: null };
     })();
   };
   const noProcess = () => {

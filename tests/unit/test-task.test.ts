@@ -32,6 +32,16 @@ Deno.test("deno task test: every *.test.ts under tests/ is run, and none twice",
   }
 });
 
+Deno.test("each end-to-end share runs its files longest first", async () => {
+  const table = JSON.parse(await Deno.readTextFile(new URL("tests/groups/e2e-weights.json", ROOT)));
+  for (let k = 1; k <= E2E_GROUPS; k++) {
+    const seconds = (await e2eShare(k))
+      .map((url) => table.seconds[url.slice(ROOT.href.length)])
+      .filter((s) => s !== undefined);
+    assert.deepEqual(seconds, [...seconds].sort((a, b) => b - a), `share ${k}`);
+  }
+});
+
 Deno.test("e2e-weights.json weighs only end-to-end files that exist", async () => {
   const table = JSON.parse(await Deno.readTextFile(new URL("tests/groups/e2e-weights.json", ROOT)));
   const files = new Set(
