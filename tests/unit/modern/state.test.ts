@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { canonical, paramsDigest, StateSealer } from "../../../lib/mcp/modern/state.ts";
 import { randomBytes } from "../../../lib/crypto.ts";
 
-const CLAIMS = {
+/** Claims that expire a minute after the test starts (not after this module loads). */
+const claims = () => ({
   sub: "github:1",
   cid: "client-a",
   server: "fx",
@@ -12,7 +13,7 @@ const CLAIMS = {
   handle: "h",
   round: 1,
   exp: Date.now() + 60_000,
-};
+});
 const EXPECTED = {
   sub: "github:1",
   cid: "client-a",
@@ -23,6 +24,7 @@ const EXPECTED = {
 
 Deno.test("state: a sealed state opens for the same principal and request", async () => {
   const sealer = await StateSealer.ephemeral();
+  const CLAIMS = claims();
   const state = await sealer.seal(CLAIMS);
   assert.ok(!state.includes("github"), "the claims are encrypted");
   assert.deepEqual(await sealer.open(state, EXPECTED), CLAIMS);
@@ -31,6 +33,7 @@ Deno.test("state: a sealed state opens for the same principal and request", asyn
 Deno.test("state: tampered, truncated, foreign-key, expired, other principal, other request", async () => {
   const secret = randomBytes(32);
   const sealer = await StateSealer.fromSecret(secret);
+  const CLAIMS = claims();
   const state = await sealer.seal(CLAIMS);
   assert.equal(await sealer.open(`${state}-TAMPERED`, EXPECTED), "invalid");
   assert.equal(await sealer.open(state.slice(0, -4), EXPECTED), "invalid");
