@@ -1,19 +1,33 @@
 /**
- * Measures how long each end-to-end file takes alone and writes tests/groups/e2e-weights.json,
- * which tests/groups/e2e.ts deals the files out by. Run it on a quiet machine after changing what
- * a file starts or waits for (a file it does not list is weighed by its size meanwhile):
+ * Measures each test file alone and writes tests/groups/weights.json, which tests/groups/lanes.ts
+ * deals the files out by: its wall seconds and the CPU seconds the whole machine spent meanwhile
+ * (its proxies, children, browsers and databases included), each less what an empty test file
+ * costs (starting `deno test` and its worker, which a lane pays once). Run it on a quiet machine
+ * after changing what a file starts or waits for (a file it does not list is weighed by its size
+ * meanwhile):
  *
- *   deno run -A tests/groups/weigh.ts
+ *   deno run -A tests/groups/weigh.ts [tests/<file>.test.ts …]
+ *
+ * With files named, only those are measured again and the others keep their entries.
  */
 import { testFiles } from "./files.ts";
+import { type Weight, WEIGHTS_PATH } from "./lanes.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 // The flags `deno task test` runs the files with (the proxy runs in-process with its own).
 const task: string = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.test;
 const flags = task.split(/\s+/).filter((word) => word.startsWith("--") && word !== "--parallel");
-const seconds: Record<string, number> = {};
-for (const url of await testFiles(new URL("tests/e2e/", ROOT))) {
-  const path = url.slice(ROOT.href.length);
+
+/** Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait). */
+async function busySeconds(): Promise<number> {
+  const fields = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/);
+  const ticks = fields.slice(1, 9).map(Number);
+  return (ticks.reduce((a, b) => a + b, 0) - ticks[3] - ticks[4]) / 100;
+}
+
+/** Wall and machine CPU seconds of `deno test` on one file; null when the file fails. */
+async function measure(path: string): Promise<Weight | null> {
+  const busy = await busySeconds();
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["test", ...flags, path],
@@ -22,15 +36,62 @@ for (const url of await testFiles(new URL("tests/e2e/", ROOT))) {
     stdout: "null",
     stderr: "null",
   }).output();
-  if (!out.success) throw new Error(`${path} failed: weigh passing files only`);
-  seconds[path] = Math.round((performance.now() - started) / 100) / 10;
-  console.log(`${seconds[path].toFixed(1).padStart(6)} s  ${path}`);
+  if (!out.success) return null;
+  return { seconds: (performance.now() - started) / 1000, cpu: (await busySeconds()) - busy };
+}
+
+const round = (n: number) => Math.max(0.01, Math.round(n * 100) / 100);
+
+const empty = await Deno.makeTempFile({ dir: new URL("tests/", ROOT).pathname, suffix: ".ts" });
+let base: Weight;
+try {
+  await Deno.writeTextFile(empty, 'Deno.test("nothing", () => {});\n');
+  const runs: Weight[] = [];
+  for (let i = 0; i < 3; i++) runs.push((await measure(empty))!);
+  base = {
+    seconds: Math.min(...runs.map((r) => r.seconds)),
+    cpu: Math.min(...runs.map((r) => r.cpu)),
+  };
+} finally {
+  await Deno.remove(empty);
+}
+console.log(`empty file: ${base.seconds.toFixed(2)} s wall, ${base.cpu.toFixed(2)} s CPU`);
+
+const previous: { files?: Record<string, Weight> } = await Deno.readTextFile(
+  new URL(WEIGHTS_PATH, ROOT),
+).then(JSON.parse, () => ({}));
+const only = Deno.args.map((arg) => arg.replace(/^\.\//, ""));
+const files: Record<string, Weight> = {};
+const failed: string[] = [];
+for (const url of await testFiles(new URL("tests/", ROOT))) {
+  const path = url.slice(ROOT.href.length);
+  const kept = previous.files?.[path];
+  if (only.length > 0 && !only.includes(path) && kept) {
+    files[path] = kept;
+    continue;
+  }
+  const alone = await measure(path);
+  if (!alone) {
+    // A failing file's time says nothing; it keeps its old entry, if any.
+    failed.push(path);
+    if (kept) files[path] = kept;
+    continue;
+  }
+  files[path] = { seconds: round(alone.seconds - base.seconds), cpu: round(alone.cpu - base.cpu) };
+  console.log(
+    `${files[path].seconds.toFixed(2).padStart(6)} s ${
+      files[path].cpu.toFixed(2).padStart(6)
+    } s CPU  ${path}`,
+  );
 }
 const json = {
-  note: "wall seconds of each file alone: deno run -A tests/groups/weigh.ts",
-  seconds,
+  note: "each test file alone, less an empty one: wall and machine CPU seconds " +
+    "(deno run -A tests/groups/weigh.ts)",
+  cores: navigator.hardwareConcurrency,
+  files,
 };
-await Deno.writeTextFile(
-  new URL("tests/groups/e2e-weights.json", ROOT),
-  JSON.stringify(json, null, 2) + "\n",
-);
+await Deno.writeTextFile(new URL(WEIGHTS_PATH, ROOT), JSON.stringify(json, null, 2) + "\n");
+if (failed.length > 0) {
+  console.error(`failed, so not measured (weigh passing files only): ${failed.join(", ")}`);
+  Deno.exit(1);
+}

@@ -1,0 +1,4 @@
+/** Lane 3 of the test files, in one test worker (see tests/groups/lanes.ts). */
+import { runLane } from "./lanes.ts";
+
+await runLane(3);
