@@ -64,12 +64,17 @@ export function reloader(
   );
 }
 
-/** Where `startProxy` writes: the process's stdout and stderr unless given. */
+/** Where `startProxy` writes (the process's stdout and stderr unless given), and its probe. */
 export interface ProxyOutput {
   /** The start-up lines (one URL per server): console.log by default. */
   print?: (line: string) => void;
   /** Every log line (log, audit, an access log to stderr), newline included: stderr by default. */
   write?: (line: string) => void;
+  /**
+   * Counts the process's free file descriptors up to `enough` (`freeFileDescriptors` by default,
+   * which opens that many): a test process running many proxies measures once.
+   */
+  countFreeFiles?: (enough: number) => number | null;
 }
 
 /** Starts the HTTP server and the children; prints one URL line per server. */
@@ -131,7 +136,8 @@ export async function startProxy(
     instances,
     store: store?.description,
   }, { log, headerTimeoutMs: config.limits.headerTimeoutMs });
-  const { server, origin } = listenPublic(config, handler, { log, edge, allowedOrigins });
+  const parts = { log, edge, allowedOrigins };
+  const { server, origin } = listenPublic(config, handler, parts, options.countFreeFiles);
   log.info("listening", {
     origin,
     admin: admin.origin,
@@ -205,12 +211,13 @@ function listenPublic(
   config: LoadedConfig["config"],
   handler: (req: Request, ip: string) => Promise<Response> | Response,
   { log, edge, allowedOrigins }: { log: Logger; edge: Edge; allowedOrigins: Set<string> },
+  countFreeFiles?: (enough: number) => number | null,
 ) {
   const server = serveHttp({
     hostname: config.listen.hostname,
     port: config.listen.port,
     headerTimeoutMs: config.limits.headerTimeoutMs,
-    maxConnections: connectionLimit(config, log),
+    maxConnections: connectionLimit(config, log, countFreeFiles),
     log,
   }, (req, remote) => handler(req, remote.hostname));
   const { hostname, port } = server.addr;
@@ -295,10 +302,14 @@ function watchControlEpoch(store: Store, invalidate: () => void, log: Logger): (
  * (measured now, logged), so that running out of descriptors refuses clients instead of
  * failing children, the store or the listener.
  */
-function connectionLimit(config: LoadedConfig["config"], log: Logger): number {
+function connectionLimit(
+  config: LoadedConfig["config"],
+  log: Logger,
+  count?: (enough: number) => number | null,
+): number {
   const configured = config.limits.maxConnections;
   const reserve = reservedDescriptors(config.limits.childrenTotal, ADMIN_CONNECTIONS);
-  const budget = connectionBudget(configured, reserve);
+  const budget = connectionBudget(configured, reserve, count);
   if (budget.free === null) {
     log.warn("cannot measure the open-file limit; using limits.maxConnections as is", {
       maxConnections: configured,

@@ -4,7 +4,7 @@
  * lines, a reload, a stop) and refuses, clearly, what only a process can do.
  */
 import assert from "node:assert/strict";
-import { fixtureServer, needsProcess, startProxy } from "../helpers/proxy.ts";
+import { countOnce, fixtureServer, needsProcess, startProxy } from "../helpers/proxy.ts";
 import { connect, text } from "../helpers/client.ts";
 
 Deno.test("proxy helper: what needs a process", () => {
@@ -57,4 +57,29 @@ Deno.test("proxy helper: an in-process proxy serves, logs, reloads and stops; it
   await assert.rejects(fetch(`${proxy.origin}/healthz`), TypeError);
   // The temp dir with the config and the data is gone, as after a process.
   await assert.rejects(Deno.stat(proxy.dir), Deno.errors.NotFound);
+});
+
+Deno.test("proxy helper: in-process proxies count the free file descriptors once", async () => {
+  const asked: number[] = [];
+  const count = countOnce((enough) => (asked.push(enough), enough));
+  assert.equal(count(1200), 1200);
+  assert.equal(count(60), 60, "at least 60, as a count up to 60 says");
+  assert.deepEqual(asked, [1200]);
+  assert.equal(count(1500), 1500, "more than the last count reached: counted again");
+  assert.deepEqual(asked, [1200, 1500]);
+  // A count that hit the limit is the answer for any larger ask; none is none.
+  const limited = countOnce((enough) => (asked.push(enough), Math.min(enough, 100)));
+  assert.equal(limited(1200), 100);
+  assert.equal(limited(5000), 100);
+  assert.equal(limited(50), 50);
+  assert.deepEqual(asked, [1200, 1500, 1200]);
+  assert.equal(countOnce(() => null)(10), null);
+
+  // An in-process proxy logs the count it was given, as a process logs its own.
+  const proxy = await startProxy({ mcpServers: { fx: fixtureServer({ warm: 0 }) } });
+  try {
+    await proxy.waitForLog(/open files free_at_least=\d+ reserved=\d+ maxConnections=1024/);
+  } finally {
+    await proxy.stop();
+  }
 });
