@@ -315,6 +315,12 @@ Deno.test("restart on the same data directory: the client, its grant and tokens 
     assert.doesNotMatch(proxy.logs(), /client registered/);
   } catch (error) {
     console.log(proxy?.logs());
+    console.log(
+      "DIAG fake GitHub requests:",
+      gh.requests.map((r) => `${r.method} ${r.path}`),
+      gh.apiUrl,
+      new Date().toISOString(),
+    );
     throw error;
   } finally {
     await proxy?.stop();
