@@ -1,10 +1,11 @@
 /**
  * Measures each test file alone and writes tests/groups/weights.json, which tests/groups/lanes.ts
  * deals the files out by: its wall seconds and the CPU seconds the whole machine spent meanwhile
- * (its proxies, children, browsers and databases included), each less what an empty test file
- * costs (starting `deno test` and its worker, which a lane pays once). Run it on a quiet machine
- * after changing what a file starts or waits for (a file it does not list is weighed by its size
- * meanwhile):
+ * (its proxies, children, browsers and databases included), each less what the same run costs
+ * with a filter that no test matches (starting `deno test` and its worker, and loading the file
+ * and its modules: a lane pays that once, and the files in it share most modules). Run it on a
+ * quiet machine after changing what a file starts or waits for (a file it does not list is
+ * weighed by its size meanwhile):
  *
  *   deno run -A tests/groups/weigh.ts [tests/<file>.test.ts …]
  *
@@ -25,12 +26,15 @@ async function busySeconds(): Promise<number> {
   return (ticks.reduce((a, b) => a + b, 0) - ticks[3] - ticks[4]) / 100;
 }
 
-/** Wall and machine CPU seconds of `deno test` on one file; null when the file fails. */
-async function measure(path: string): Promise<Weight | null> {
+/** Runs no test (a filter nothing matches): what starting `deno test` and loading a file costs. */
+const LOAD_ONLY = ["--filter", "weigh: no test has this name"];
+
+/** Wall and machine CPU seconds of `deno test` on one file; null when it fails. */
+async function measure(path: string, extra: string[] = []): Promise<Weight | null> {
   const busy = await busySeconds();
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["test", ...flags, path],
+    args: ["test", ...flags, ...extra, path],
     cwd: ROOT,
     stdin: "null",
     stdout: "null",
@@ -41,21 +45,6 @@ async function measure(path: string): Promise<Weight | null> {
 }
 
 const round = (n: number) => Math.max(0.01, Math.round(n * 100) / 100);
-
-const empty = await Deno.makeTempFile({ dir: new URL("tests/", ROOT).pathname, suffix: ".ts" });
-let base: Weight;
-try {
-  await Deno.writeTextFile(empty, 'Deno.test("nothing", () => {});\n');
-  const runs: Weight[] = [];
-  for (let i = 0; i < 3; i++) runs.push((await measure(empty))!);
-  base = {
-    seconds: Math.min(...runs.map((r) => r.seconds)),
-    cpu: Math.min(...runs.map((r) => r.cpu)),
-  };
-} finally {
-  await Deno.remove(empty);
-}
-console.log(`empty file: ${base.seconds.toFixed(2)} s wall, ${base.cpu.toFixed(2)} s CPU`);
 
 const previous: { files?: Record<string, Weight> } = await Deno.readTextFile(
   new URL(WEIGHTS_PATH, ROOT),
@@ -71,13 +60,14 @@ for (const url of await testFiles(new URL("tests/", ROOT))) {
     continue;
   }
   const alone = await measure(path);
-  if (!alone) {
+  const load = alone && await measure(path, LOAD_ONLY);
+  if (!alone || !load) {
     // A failing file's time says nothing; it keeps its old entry, if any.
     failed.push(path);
     if (kept) files[path] = kept;
     continue;
   }
-  files[path] = { seconds: round(alone.seconds - base.seconds), cpu: round(alone.cpu - base.cpu) };
+  files[path] = { seconds: round(alone.seconds - load.seconds), cpu: round(alone.cpu - load.cpu) };
   console.log(
     `${files[path].seconds.toFixed(2).padStart(6)} s ${
       files[path].cpu.toFixed(2).padStart(6)
@@ -85,7 +75,7 @@ for (const url of await testFiles(new URL("tests/", ROOT))) {
   );
 }
 const json = {
-  note: "each test file alone, less an empty one: wall and machine CPU seconds " +
+  note: "each test file alone, less its run with no test: wall and machine CPU seconds " +
     "(deno run -A tests/groups/weigh.ts)",
   cores: navigator.hardwareConcurrency,
   files,
