@@ -65,7 +65,7 @@ export function reloader(
 }
 
 /** Where `startProxy` writes (the process's stdout and stderr unless given), and its probe. */
-export interface ProxyOutput {
+export interface ProxyStartOptions {
   /** The start-up lines (one URL per server): console.log by default. */
   print?: (line: string) => void;
   /** Every log line (log, audit, an access log to stderr), newline included: stderr by default. */
@@ -80,7 +80,7 @@ export interface ProxyOutput {
 /** Starts the HTTP server and the children; prints one URL line per server. */
 export async function startProxy(
   loaded: LoadedConfig,
-  options: ProxyOutput = {},
+  options: ProxyStartOptions = {},
 ): Promise<RunningProxy> {
   const { config } = loaded;
   const print = options.print ?? console.log;

@@ -13,7 +13,8 @@
  * cores, and while the running files ask for more CPU than there are cores, all of them slow down
  * alike. A file that mostly waits (for timers, restarts, processes) thus runs while the other
  * lanes need the cores, instead of all lanes waiting at once while the cores idle (which is what
- * dealing the longest files first did: they are the ones that wait).
+ * dealing the longest files first did: they are the ones that wait). Dealing tries every place
+ * for every file, about 0.1 s of CPU in each worker.
  *
  * One file alone still runs with
  * `deno test -A --unstable-kv --unstable-no-legacy-abort tests/<path>.test.ts`.

@@ -319,11 +319,6 @@ async function spawnProxy(
 }
 
 /**
- * Runs the proxy in this process: `startProxy` of lib/serve.ts on the loaded config, its printed
- * lines and log lines kept as a process's stdout and stderr would be; `stop` shuts it down as
- * lib/lifecycle.ts does on SIGTERM.
- */
-/**
  * `count` (free file descriptors, counted up to `enough`) asked once for all the in-process
  * proxies of a test worker, and again only when a proxy asks for more than the last count reached:
  * each count opens /dev/null up to ~1,300 times, about 50 ms of CPU.
@@ -342,6 +337,11 @@ export function countOnce(
 
 const countFreeFilesOnce = countOnce(freeFileDescriptors);
 
+/**
+ * Runs the proxy in this process: `startProxy` of lib/serve.ts on the loaded config, its printed
+ * lines and log lines kept as a process's stdout and stderr would be; `stop` shuts it down as
+ * lib/lifecycle.ts does on SIGTERM.
+ */
 async function runInProcess(
   config: Record<string, unknown>,
   options: StartOptions,
