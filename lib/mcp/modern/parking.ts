@@ -57,6 +57,9 @@ export class Parking {
     }
     const previous = this.#parked.get(handle);
     if (previous) clearTimeout(previous.timer);
+    // The expiry is read before the timer starts, so that when the call is abandoned its state
+    // is already expired (a retry then hears "expired", not that its call is gone).
+    const exp = Date.now() + timeoutMs;
     const timer = setTimeout(() => this.#expire(handle, call, timeoutMs), timeoutMs);
     this.#parked.set(handle, { call, timer });
     const { request, identity, server } = call.options;
@@ -68,7 +71,7 @@ export class Parking {
       digest: await paramsDigest(request.params),
       handle,
       round: call.round,
-      exp: Date.now() + timeoutMs,
+      exp,
       ...(this.instance ? { inst: this.instance } : {}),
     });
   }

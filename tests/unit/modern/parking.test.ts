@@ -1,6 +1,7 @@
 /** Parked calls: handed back only to the matching retry of the latest round, and expiring. */
 import assert from "node:assert/strict";
 import { Parking } from "../../../lib/mcp/modern/parking.ts";
+import { StateSealer } from "../../../lib/mcp/modern/state.ts";
 import { type CallOptions, ModernCall } from "../../../lib/mcp/modern/call.ts";
 import { Exchange } from "../../../lib/mcp/modern/exchange.ts";
 import { SseRegistry } from "../../../lib/mcp/sse.ts";
@@ -144,6 +145,22 @@ Deno.test("parking: a retry that never comes abandons the call at its expiry, an
     inputs: 1,
     waited_s: 0,
   });
+});
+
+Deno.test("parking: a retry after the call was abandoned at its expiry hears expired, not gone", async () => {
+  // Sealing is slow (a loaded machine): the state goes out 80 ms after the call was parked. Its
+  // expiry still counts from the parking, so once the call is abandoned (150 ms) the state reads
+  // as expired; counted from the sealing, it would still be valid for 80 ms, naming a call gone.
+  const sealer = (async () => {
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    return await StateSealer.ephemeral();
+  })();
+  const parking = new Parking({ sealer });
+  const { call, first, cancelled } = parkedCall(parking, 150);
+  const state = (await (await first.response).json()).result.requestState as string;
+  await within(cancelled, 10_000, "the call abandoned at its 150 ms expiry");
+  assert.equal(call.done, true);
+  assert.equal(await parking.resume(state, { ...RETRY, params: PARAMS }, exchange(2)), "expired");
 });
 
 Deno.test("parking: a state of an older round is refused once the next round is out", async () => {
