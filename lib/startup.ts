@@ -41,6 +41,7 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
+/** The configured store (Deno KV in `dataDir`, or PostgreSQL); StartupError with a hint if not. */
 export async function openStore(config: LoadedConfig["config"]): Promise<Store> {
   try {
     return await openConfiguredStore(config);

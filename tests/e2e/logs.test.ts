@@ -84,7 +84,7 @@ Deno.test('logFormat "json": every stderr line is one JSON object with time and 
   }
   assert.ok(
     parsed.some((p) =>
-      p.msg === "child stderr" && /^fx#\d+$/.test(p.child) && p.text === "fixture stderr line 1"
+      p.msg === "child stderr" && p.child === "fx#1" && p.text === "fixture stderr line 1"
     ),
   );
   const access = parsed.filter((p) => p.type === "access");

@@ -362,7 +362,6 @@ async function runInProcess(
     await removeDir();
     throw error;
   }
-  const printed = await output.urls(prepared.names);
   let stopped: Promise<Deno.CommandStatus> | undefined;
   const stop = (signal: Deno.Signal) => {
     if (signal !== "SIGTERM" && signal !== "SIGINT") {
@@ -386,6 +385,14 @@ async function runInProcess(
   const noProcess = () => {
     throw new Error("an in-process proxy has no process: start it with `process: true`");
   };
+  let printed;
+  try {
+    printed = await output.urls(prepared.names);
+  } catch (error) {
+    // As a process that never printed its URLs is killed: nothing is left running.
+    await stop("SIGTERM");
+    throw error;
+  }
   const reload = reloader(prepared.load, () => running);
   return proxyHandle(prepared, printed, output, undefined, () => void reload(), stop, noProcess);
 }
