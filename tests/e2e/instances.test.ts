@@ -37,11 +37,12 @@ const MODERN = "2026-07-28";
 let databases = 0;
 
 /**
- * Two instances on a fresh database of `pg`, each with its internal listener. Instances are
- * separate processes (a crash, a stop that ends every connection): each runs as one here.
+ * Two instances on a fresh place of `pg` (its own role and schema, `TestPostgres.place`), each
+ * with its internal listener. Instances are separate processes (a crash, a stop that ends every
+ * connection): each runs as one here.
  */
 async function twoInstances(pg: TestPostgres, config: Record<string, unknown> = {}) {
-  const env = { ...ENV, DATABASE_URL: await pg.database(`instances_${++databases}`) };
+  const env = { ...ENV, DATABASE_URL: await pg.place(`instances_${++databases}`) };
   const start = () =>
     startProxy({
       store: { url: "${DATABASE_URL}" },
@@ -321,7 +322,7 @@ async function loginAcrossInstances(pg: TestPostgres, t: Deno.TestContext) {
   const env = {
     ...LOGIN_ENV,
     PROXY_PEER_SECRET: SECRET,
-    DATABASE_URL: await pg.database(`instances_${++databases}`),
+    DATABASE_URL: await pg.place(`instances_${++databases}`),
   };
   const start = () =>
     startProxy({
