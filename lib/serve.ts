@@ -20,6 +20,7 @@ import { auditLogger, Metrics, refusalLogger } from "./metrics.ts";
 import { VERSION } from "./version.ts";
 import { printStart } from "./start-banner.ts";
 import type { Store } from "./store/store.ts";
+import type { SpawnChild } from "./children/child.ts";
 import { openStore, startLogs } from "./startup.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
@@ -75,6 +76,8 @@ export interface ProxyStartOptions {
    * which opens that many): a test process running many proxies measures once.
    */
   countFreeFiles?: (enough: number) => number | null;
+  /** Starts a child process (`Child.spawn` by default). */
+  spawnChild?: SpawnChild;
 }
 
 /** Starts the HTTP server and the children; prints one URL line per server. */
@@ -93,6 +96,7 @@ export async function startProxy(
     version: VERSION,
     onComplete: auditLogger(metrics, audit),
     onRefusal: refusalLogger(metrics, audit),
+    spawn: options.spawnChild,
   });
   const mcp = new McpService(router, config.limits, log);
   mcp.merged = mergedHost(config, router, log, () => oauth);

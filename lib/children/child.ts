@@ -47,6 +47,16 @@ export interface StdioChild {
 /** Starts a child; throws SpawnError when the command cannot start at all. */
 export type SpawnChild = (spec: ChildSpec, log: Logger, groups: ProcessGroups) => StdioChild;
 
+/** Runs `command` with `options` as the leader of a new process group (see `Child.spawn`). */
+export type LaunchChild = (command: string, options: Deno.CommandOptions) => Deno.ChildProcess;
+
+/**
+ * Deno's `detached`: the child gets a session of its own (setsid(2)), so it leads a process group
+ * and the whole group (npx's grandchildren included) can be signalled at once.
+ */
+export const launchDetached: LaunchChild = (command, options) =>
+  new Deno.Command(command, { ...options, detached: true }).spawn();
+
 /** Thrown when a command cannot be started at all (not found, not permitted). */
 export class SpawnError extends Error {
   constructor(message: string) {
@@ -120,11 +130,20 @@ export class Child implements StdioChild {
     return `${this.spec.server}#${this.id}`;
   }
 
-  /** Starts the command in its own process group; throws SpawnError if it cannot start. */
-  static spawn(spec: ChildSpec, log: Logger, groups: ProcessGroups): Child {
+  /**
+   * Starts the command in its own process group; throws SpawnError if it cannot start. `launch`
+   * runs the command with the options given (`launchDetached` by default); it must make the
+   * child the leader of a new process group.
+   */
+  static spawn(
+    spec: ChildSpec,
+    log: Logger,
+    groups: ProcessGroups,
+    launch: LaunchChild = launchDetached,
+  ): Child {
     let process: Deno.ChildProcess;
     try {
-      process = new Deno.Command(spec.command, {
+      process = launch(spec.command, {
         args: spec.args,
         cwd: spec.cwd,
         env: childEnvironment(spec.env),
@@ -132,10 +151,7 @@ export class Child implements StdioChild {
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
-        // Makes the child a process-group leader, so the whole group (npx's grandchildren
-        // included) can be signalled at once.
-        detached: true,
-      }).spawn();
+      });
     } catch (error) {
       throw new SpawnError(describeSpawnError(spec, error));
     }

@@ -4,7 +4,14 @@
  * lines, a reload, a stop) and refuses, clearly, what only a process can do.
  */
 import assert from "node:assert/strict";
-import { countOnce, fixtureServer, needsProcess, startProxy } from "../helpers/proxy.ts";
+import {
+  countOnce,
+  fixtureServer,
+  launchViaSetsid,
+  needsProcess,
+  startProxy,
+} from "../helpers/proxy.ts";
+import { type LaunchChild, launchDetached } from "../../lib/children/child.ts";
 import { connect, text } from "../helpers/client.ts";
 
 Deno.test("proxy helper: what needs a process", () => {
@@ -81,5 +88,43 @@ Deno.test("proxy helper: in-process proxies count the free file descriptors once
     await proxy.waitForLog(/open files free_at_least=\d+ reserved=\d+ maxConnections=1024/);
   } finally {
     await proxy.stop();
+  }
+});
+
+Deno.test("proxy helper: children of in-process proxies start through setsid(1) as session leaders with the product's argv; a command that cannot start fails as the product's spawn does", async () => {
+  const run = async (launch: LaunchChild, env: Record<string, string>, command = "sh") => {
+    try {
+      const child = launch(command, {
+        args: [
+          "-c",
+          'printf "%s %s\\n" "$(ps -o pid=,pgid=,sid= -p $$)" "$(tr "\\0" " " < /proc/$$/cmdline)"',
+        ],
+        env,
+        clearEnv: true,
+        stdout: "piped",
+      });
+      const out = new TextDecoder().decode((await child.output()).stdout).trim().split(/\s+/);
+      return { pid: child.pid, ids: out.slice(0, 3).map(Number), argv: out.slice(3, 5) };
+    } catch (error) {
+      return `${(error as Error).name}: ${(error as Error).message}`;
+    }
+  };
+  const envs: Record<string, string>[] = [{ PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" }, {}];
+  for (const env of envs) {
+    const product = await run(launchDetached, env);
+    const helper = await run(launchViaSetsid, env);
+    assert.ok(typeof product === "object" && typeof helper === "object");
+    assert.deepEqual(helper.ids, [helper.pid, helper.pid, helper.pid], "pid = group = session");
+    assert.deepEqual(product.ids, [product.pid, product.pid, product.pid]);
+    assert.deepEqual(helper.argv, product.argv, "the same argv (setsid execs in place)");
+    assert.match(helper.argv[0], /^\/.*\/sh$/);
+  }
+  // Not on the child's PATH, or not there at all: the product's way, so the product's error.
+  for (
+    const [env, command] of [[{ PATH: "/nonexistent" }, "sh"], [{}, "./no-such-server"]] as const
+  ) {
+    const product = await run(launchDetached, env, command);
+    assert.match(String(product), /^NotFound: /);
+    assert.equal(await run(launchViaSetsid, env, command), product);
   }
 });

@@ -8,6 +8,12 @@ import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { bundledFixture } from "./bundle.ts";
 import { CHILD_ENV_VARS } from "../../lib/children/environment.ts";
 import { freeFileDescriptors } from "../../lib/open-files.ts";
+import {
+  Child,
+  type LaunchChild,
+  launchDetached,
+  type SpawnChild,
+} from "../../lib/children/child.ts";
 
 export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
   /\/$/,
@@ -337,6 +343,54 @@ export function countOnce(
 
 const countFreeFilesOnce = countOnce(freeFileDescriptors);
 
+/** util-linux's setsid(1), if this machine has it (Debian does; macOS does not). */
+const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find((path) => executable(path));
+
+function executable(path: string): boolean {
+  try {
+    const info = Deno.statSync(path);
+    return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a spawn with `options` finds `command`, as Deno looks it up: a path with a slash from
+ * `cwd`, a bare name on the child's PATH (the test process's when the child has none).
+ */
+function resolve(command: string, options: Deno.CommandOptions): string | undefined {
+  if (command.includes("/")) {
+    const path = command.startsWith("/") ? command : `${options.cwd ?? Deno.cwd()}/${command}`;
+    return executable(path) ? path : undefined;
+  }
+  const dirs = (options.env?.PATH ?? Deno.env.get("PATH") ?? "").split(":");
+  return dirs.map((dir) => `${dir}/${command}`).find((path) =>
+    path !== `/${command}` && executable(path)
+  );
+}
+
+/**
+ * How in-process proxies start their children: through setsid(1), which Deno starts with
+ * posix_spawn, instead of Deno's `detached`, which forks the test process first. A fork
+ * write-protects every page of the parent, and each page it writes afterwards faults again: the
+ * test process (four workers, ~800 MB) starts ~130 children for in-process proxies per run, and
+ * those forks cost ~15 s of the run's CPU (its page faults: ~720,000 with `detached`, ~280,000
+ * without). setsid(1) makes a new session as `detached` does and, not being a group leader,
+ * execs in place: the pid, the process group, argv and the pipes are the same. A command that
+ * would not start goes the product's way (`launchDetached`), so its error is the one a proxy gives.
+ * Process proxies (`process: true`, the orphan tests among them) keep `launchDetached`.
+ */
+export const launchViaSetsid: LaunchChild = (command, options) => {
+  const path = SETSID && resolve(command, options);
+  if (!path) return launchDetached(command, options);
+  // Deno runs a command by the path it found, and that path is the child's argv[0]: so here too.
+  return new Deno.Command(SETSID!, { ...options, args: [path, ...options.args ?? []] }).spawn();
+};
+
+const spawnViaSetsid: SpawnChild = (spec, log, groups) =>
+  Child.spawn(spec, log, groups, launchViaSetsid);
+
 /**
  * Runs the proxy in this process: `startProxy` of lib/serve.ts on the loaded config, its printed
  * lines and log lines kept as a process's stdout and stderr would be; `stop` shuts it down as
@@ -357,6 +411,7 @@ async function runInProcess(
       print: (line) => output.addOut(`${line}\n`),
       write: (line) => output.addErr(line),
       countFreeFiles: countFreeFilesOnce,
+      spawnChild: spawnViaSetsid,
     });
   } catch (error) {
     await removeDir();

@@ -1,7 +1,7 @@
 /**
  * One child process on its own (real `sh` processes): stdout framing as newline-delimited JSON,
  * non-JSON lines skipped, an oversized line ending the child, stderr labelled and rate-limited,
- * and the clean environment.
+ * the child's own session, and the clean environment.
  */
 import assert from "node:assert/strict";
 import { Child, type ChildSpec } from "../../../lib/children/child.ts";
@@ -61,6 +61,13 @@ Deno.test("stderr: each line logged with the child's label, at most 20 a second,
   assert.ok(logged.length <= 40 && logged.length >= 1, `${logged.length} lines`);
   assert.ok(lines.some((l) => /child stderr rate-limited .*dropped=\d+/.test(l)));
   assert.equal(info.lastStderr, "after");
+});
+
+Deno.test("spawn: the child leads a session and a process group of its own (launchDetached)", async () => {
+  const { child, messages } = run(`printf '{"ids":"%s"}\\n' "$(ps -o pid=,pgid=,sid= -p $$)"`);
+  assert.equal((await child.exited).code, 0);
+  const ids = (messages[0] as { ids: string }).ids.trim().split(/\s+/).map(Number);
+  assert.deepEqual(ids, [child.pid, child.pid, child.pid]);
 });
 
 Deno.test("the environment: a few of the proxy's variables plus the server's own, nothing else", () => {
