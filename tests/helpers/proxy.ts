@@ -364,10 +364,8 @@ function resolve(command: string, options: Deno.CommandOptions): string | undefi
     const path = command.startsWith("/") ? command : `${options.cwd ?? Deno.cwd()}/${command}`;
     return executable(path) ? path : undefined;
   }
-  const dirs = (options.env?.PATH ?? Deno.env.get("PATH") ?? "").split(":");
-  return dirs.map((dir) => `${dir}/${command}`).find((path) =>
-    path !== `/${command}` && executable(path)
-  );
+  const dirs = (options.env?.PATH ?? Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
+  return dirs.map((dir) => `${dir}/${command}`).find(executable);
 }
 
 /**
@@ -382,10 +380,10 @@ function resolve(command: string, options: Deno.CommandOptions): string | undefi
  * Process proxies (`process: true`, the orphan tests among them) keep `launchDetached`.
  */
 export const launchViaSetsid: LaunchChild = (command, options) => {
-  const path = SETSID && resolve(command, options);
-  if (!path) return launchDetached(command, options);
+  const path = resolve(command, options);
+  if (!SETSID || !path) return launchDetached(command, options);
   // Deno runs a command by the path it found, and that path is the child's argv[0]: so here too.
-  return new Deno.Command(SETSID!, { ...options, args: [path, ...options.args ?? []] }).spawn();
+  return new Deno.Command(SETSID, { ...options, args: [path, ...options.args ?? []] }).spawn();
 };
 
 const spawnViaSetsid: SpawnChild = (spec, log, groups) =>
