@@ -8,6 +8,9 @@
 /** The probed device; `derivePermissions` grants read access to exactly this path. */
 export const PROBE_PATH = "/dev/null";
 
+/** Counts free file descriptors up to `enough`; null when they cannot be counted. */
+export type CountFreeFiles = (enough: number) => number | null;
+
 /**
  * Free file descriptors, counted up to `enough` (the answer is then "at least `enough`");
  * null when they cannot be counted (no `/dev/null`, or no read permission for it).
@@ -46,7 +49,7 @@ export interface ConnectionBudget {
 export function connectionBudget(
   configured: number,
   reserve: number,
-  count: (enough: number) => number | null = freeFileDescriptors,
+  count: CountFreeFiles = freeFileDescriptors,
 ): ConnectionBudget {
   const enough = configured + reserve;
   const free = count(enough);

@@ -24,7 +24,7 @@ import type { SpawnChild } from "./children/child.ts";
 import { openStore, startLogs } from "./startup.ts";
 import { OAuthService } from "./oauth/service.ts";
 import { serveHttp } from "./http-server.ts";
-import { connectionBudget, reservedDescriptors } from "./open-files.ts";
+import { connectionBudget, type CountFreeFiles, reservedDescriptors } from "./open-files.ts";
 import { authenticateBearer } from "./oauth/bearer.ts";
 import type { Instances } from "./instances/instances.ts";
 import { lazyImport } from "./lazy.ts";
@@ -75,7 +75,7 @@ export interface ProxyStartOptions {
    * Counts the process's free file descriptors up to `enough` (`freeFileDescriptors` by default,
    * which opens that many): a test process running many proxies measures once.
    */
-  countFreeFiles?: (enough: number) => number | null;
+  countFreeFiles?: CountFreeFiles;
   /** Starts a child process (`Child.spawn` by default). */
   spawnChild?: SpawnChild;
 }
@@ -215,7 +215,7 @@ function listenPublic(
   config: LoadedConfig["config"],
   handler: (req: Request, ip: string) => Promise<Response> | Response,
   { log, edge, allowedOrigins }: { log: Logger; edge: Edge; allowedOrigins: Set<string> },
-  countFreeFiles?: (enough: number) => number | null,
+  countFreeFiles?: CountFreeFiles,
 ) {
   const server = serveHttp({
     hostname: config.listen.hostname,
@@ -309,7 +309,7 @@ function watchControlEpoch(store: Store, invalidate: () => void, log: Logger): (
 function connectionLimit(
   config: LoadedConfig["config"],
   log: Logger,
-  count?: (enough: number) => number | null,
+  count?: CountFreeFiles,
 ): number {
   const configured = config.limits.maxConnections;
   const reserve = reservedDescriptors(config.limits.childrenTotal, ADMIN_CONNECTIONS);

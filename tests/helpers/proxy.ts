@@ -7,7 +7,8 @@ import { loadConfig, type LoadedConfig } from "../../lib/config/load.ts";
 import { derivePermissions } from "../../lib/permissions/derive.ts";
 import { bundledFixture } from "./bundle.ts";
 import { CHILD_ENV_VARS } from "../../lib/children/environment.ts";
-import { freeFileDescriptors } from "../../lib/open-files.ts";
+import { type CountFreeFiles, freeFileDescriptors } from "../../lib/open-files.ts";
+import { findCommand } from "../../lib/cli/which.ts";
 import {
   Child,
   type LaunchChild,
@@ -327,11 +328,9 @@ async function spawnProxy(
 /**
  * `count` (free file descriptors, counted up to `enough`) asked once for all the in-process
  * proxies of a test worker, and again only when a proxy asks for more than the last count reached:
- * each count opens /dev/null up to ~1,300 times, about 50 ms of CPU.
+ * each count opens /dev/null up to ~1,300 times, 15–70 ms of CPU as the machine is loaded.
  */
-export function countOnce(
-  count: (enough: number) => number | null,
-): (enough: number) => number | null {
+export function countOnce(count: CountFreeFiles): CountFreeFiles {
   let counted: { enough: number; free: number | null } | undefined;
   return (enough) => {
     if (!counted || (counted.free === counted.enough && enough > counted.enough)) {
@@ -343,30 +342,18 @@ export function countOnce(
 
 const countFreeFilesOnce = countOnce(freeFileDescriptors);
 
-/** util-linux's setsid(1), if this machine has it (Debian does; macOS does not). */
-const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find((path) => executable(path));
-
-function executable(path: string): boolean {
-  try {
-    const info = Deno.statSync(path);
-    return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Where a spawn with `options` finds `command`, as Deno looks it up: a path with a slash from
- * `cwd`, a bare name on the child's PATH (the test process's when the child has none).
+ * Where a spawn with `options` finds `command`, as Deno looks it up (lib/cli/which.ts, which
+ * `check` uses): on the child's PATH, else the test process's; a path with a slash from `cwd`.
  */
 function resolve(command: string, options: Deno.CommandOptions): string | undefined {
-  if (command.includes("/")) {
-    const path = command.startsWith("/") ? command : `${options.cwd ?? Deno.cwd()}/${command}`;
-    return executable(path) ? path : undefined;
-  }
-  const dirs = (options.env?.PATH ?? Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
-  return dirs.map((dir) => `${dir}/${command}`).find(executable);
+  const path = options.env?.PATH ?? Deno.env.get("PATH");
+  const lookup = findCommand(command, { cwd: options.cwd?.toString() ?? Deno.cwd(), path });
+  return "found" in lookup ? lookup.found : undefined;
 }
+
+/** util-linux's setsid(1), if this machine has it (Debian does; macOS does not). */
+const SETSID = resolve("setsid", { env: { PATH: "/usr/bin:/bin" } });
 
 /**
  * How in-process proxies start their children: through setsid(1), which Deno starts with

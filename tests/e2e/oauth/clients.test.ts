@@ -315,11 +315,10 @@ Deno.test("restart on the same data directory: the client, its grant and tokens 
     assert.doesNotMatch(proxy.logs(), /client registered/);
   } catch (error) {
     console.log(proxy?.logs());
+    // Whether the proxy's lookups reached the fake GitHub at all (a once-seen 15 s wait).
     console.log(
-      "DIAG fake GitHub requests:",
+      `fake GitHub at ${gh.apiUrl} was asked:`,
       gh.requests.map((r) => `${r.method} ${r.path}`),
-      gh.apiUrl,
-      new Date().toISOString(),
     );
     throw error;
   } finally {
